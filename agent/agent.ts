@@ -1,0 +1,134 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Policy } from '../shared/policy/schema';
+import type { Command, Platform } from '../shared/protocol';
+import type { Logger } from '../node-common/logging';
+import type { AgentConfig } from './config';
+import { IdentityFile } from './identity';
+import { DEFAULT_LINK_TUNING, Link } from './link/link';
+import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
+import { PolicyKeeper } from './policy-keeper';
+
+export interface AgentDeps {
+  config: AgentConfig;
+  fallbackPolicy: Policy;
+  logger: Logger;
+  platform: Platform;
+  version: string;
+  /** Batch size, window, heartbeat and backoff; the defaults suit a school. */
+  linkTuning?: Partial<typeof DEFAULT_LINK_TUNING>;
+}
+
+export interface RunningAgent {
+  readonly outbox: Outbox;
+  readonly link: Link;
+  readonly policy: PolicyKeeper;
+  /** Records an event: durably in the outbox first, then the link sends it. */
+  record(draft: EventDraft): Promise<void>;
+  stop(reason: string): Promise<void>;
+}
+
+/**
+ * The agent service: the outbox, the link to the collector and the policy in
+ * force. Rules and OS adapters plug in here as they are built; each reports
+ * through `record`, so every event is on disk before anything else happens.
+ */
+export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
+  const { config, logger } = deps;
+  const log = logger.child({ component: 'agent' });
+  const { outbox, report } = await Outbox.open({ ...DEFAULT_OUTBOX_OPTIONS, dir: join(config.dataDir, 'outbox'), capBytes: config.outbox.capBytes });
+  const policy = await PolicyKeeper.open(config.dataDir, deps.fallbackPolicy);
+  const now = () => new Date().toISOString();
+
+  // The link is built after the recovery reports are recorded; until then `record` only writes to disk.
+  const links: Link[] = [];
+  const seenCommands = new Set<string>();
+  const record = async (draft: EventDraft): Promise<void> => {
+    await outbox.append(draft);
+    for (const l of links) l.notify();
+  };
+
+  for (const c of report.corrupt) {
+    log.error('outbox record corrupt; skipped', c);
+    await record({ type: 'outbox.corrupt', severity: 'warning', time: now(), data: { segment: c.segment, offset: c.offset, bytesSkipped: c.bytesSkipped } });
+  }
+  if (report.tornBytes > 0) log.warn('outbox had a torn tail from an interrupted write; truncated', { bytes: report.tornBytes });
+  outbox.onOverflow = (dropped) => {
+    log.warn('outbox full: dropped the least important events', { dropped });
+    record({ type: 'outbox.overflow', severity: 'warning', time: now(), data: { capBytes: config.outbox.capBytes, dropped } }).catch((e: unknown) =>
+      log.error('could not record an overflow', { error: String(e) }),
+    );
+  };
+
+  const link = new Link({
+    ...DEFAULT_LINK_TUNING,
+    ...deps.linkTuning,
+    url: config.collector.url,
+    allowInsecure: config.collector.allowInsecure,
+    ...(config.collector.caFile ? { caFile: config.collector.caFile } : {}),
+    ...(config.collector.enrollmentToken ? { enrollmentToken: config.collector.enrollmentToken } : {}),
+    identity: new IdentityFile(config.dataDir),
+    outbox,
+    logger,
+    agentVersion: deps.version,
+    hostname: hostname(),
+    platform: deps.platform,
+    policyRevision: () => policy.current.revision,
+    onPolicy: (pushed) => {
+      policy
+        .replace(pushed)
+        .then((result) =>
+          result.ok
+            ? record({ type: 'policy.applied', severity: 'notice', time: now(), data: { policyId: pushed.id, version: pushed.revision } })
+            : record({
+                type: 'policy.rejected',
+                severity: 'warning',
+                time: now(),
+                data: { policyId: pushed.id, problems: result.problems.slice(0, 100).map((p) => ({ code: p.code, path: p.path.slice(0, 256) })) },
+              }),
+        )
+        .catch((e: unknown) => log.error('could not apply a pushed policy', { error: String(e) }));
+    },
+    onCommand: (commandId: string, command: Command) => {
+      // Delivery is at least once: a command seen before is not carried out twice.
+      if (seenCommands.has(commandId)) return;
+      seenCommands.add(commandId);
+      if (seenCommands.size > 1000) seenCommands.delete(seenCommands.values().next().value!);
+      log.info('command received', { commandId, kind: command.kind });
+      // The rules that carry commands out (logoff, restore, allowlist) arrive with their issues; until then say so.
+      const error = { code: 'INV_ERR_NOT_SUPPORTED', message: `this agent cannot carry out ${command.kind} yet` };
+      link.sendCommandResult(commandId, false, error);
+      record({ type: 'command.completed', severity: 'notice', time: now(), data: { commandId, ok: false, code: error.code } }).catch(() => undefined);
+    },
+  });
+
+  links.push(link);
+  await record({
+    type: 'agent.started',
+    severity: 'info',
+    time: now(),
+    data: { agentVersion: deps.version, platform: deps.platform, hostname: hostname().slice(0, 256) },
+  });
+  link.start();
+  log.info('agent started', { dataDir: config.dataDir, collector: config.collector.url, policy: policy.current.id, pending: outbox.pendingCount });
+
+  return {
+    outbox,
+    link,
+    policy,
+    record,
+    stop: async (reason: string) => {
+      await record({ type: 'agent.stopped', severity: 'info', time: now(), data: { reason } }).catch(() => undefined);
+      // Give the link a moment to deliver the last events; whatever is left stays in the outbox for next time.
+      await waitFor(() => outbox.pendingCount === 0 || link.currentState !== 'ready', 1500);
+      await link.stop();
+      await outbox.close();
+      log.info('agent stopped', { reason, pending: outbox.pendingCount });
+    },
+  };
+}
+
+async function waitFor(done: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { type EnvBinding, asBoolean } from '../node-common/config-loader';
+import { LOG_LEVELS, type LogLevel } from '../node-common/logging';
+
+export const agentConfigSchema = z.strictObject({
+  collector: z.strictObject({
+    /** `wss://host:port/agent`; `ws://` only to loopback or with `allowInsecure`. */
+    url: z.string().min(1).max(2048),
+    /** Given by the installer; used once, to enroll. */
+    enrollmentToken: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{10,200}$/, 'an enrollment token as the collector printed it')
+      .optional(),
+    allowInsecure: z.boolean().default(false),
+    caFile: z.string().min(1).optional(),
+  }),
+  /** Identity, outbox and the current policy live here: `/var/lib/invigilator` when installed. */
+  dataDir: z.string().min(1),
+  logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default('info'),
+  /** The policy enforced until the collector pushes one: a preset name or a policy file. */
+  policy: z.string().min(1).default('basildon-primary'),
+  outbox: z
+    .strictObject({
+      capBytes: z
+        .number()
+        .int()
+        .min(1024 * 1024)
+        .max(16 * 1024 ** 3)
+        .default(256 * 1024 * 1024),
+    })
+    .default({ capBytes: 256 * 1024 * 1024 }),
+});
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export const AGENT_ENV: readonly EnvBinding[] = [
+  { variable: 'INVIGILATOR_COLLECTOR_URL', path: ['collector', 'url'] },
+  { variable: 'INVIGILATOR_ENROLLMENT_TOKEN', path: ['collector', 'enrollmentToken'] },
+  { variable: 'INVIGILATOR_ALLOW_INSECURE', path: ['collector', 'allowInsecure'], parse: asBoolean },
+  { variable: 'INVIGILATOR_CA_FILE', path: ['collector', 'caFile'] },
+  { variable: 'INVIGILATOR_DATA_DIR', path: ['dataDir'] },
+  { variable: 'INVIGILATOR_LOG_LEVEL', path: ['logLevel'] },
+  { variable: 'INVIGILATOR_POLICY', path: ['policy'] },
+];

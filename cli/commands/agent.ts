@@ -1,0 +1,64 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { startAgent } from '../../agent/agent';
+import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
+import { checkCollectorUrl } from '../../agent/link/collector-url';
+import type { Platform } from '../../shared/protocol';
+import { closeLogger, createLogger } from '../../node-common/logging';
+import { parse } from '../args';
+import { untilSignalled } from '../lifecycle';
+import { EXIT, type Io } from '../output';
+import { loadServiceSettings } from '../service-settings';
+import { VERSION } from '../version';
+
+export const AGENT_HELP = `Usage: invigilator agent --config FILE [options]
+
+Runs the agent service on this machine (as root or LocalSystem when installed).
+
+Options:
+  --config FILE              a JSON file: { "collector": { "url", "enrollmentToken",
+                             "allowInsecure", "caFile" }, "dataDir", "policy", "logLevel",
+                             "outbox": { "capBytes" } }
+  --collector URL            wss://host:port/agent (env INVIGILATOR_COLLECTOR_URL)
+  --enrollment-token TOKEN   used once, to enroll (env INVIGILATOR_ENROLLMENT_TOKEN)
+  --data-dir DIR             identity, outbox, policy and logs (env INVIGILATOR_DATA_DIR)
+  --log-level LEVEL          error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
+  -h, --help                 this help
+
+Command line beats environment beats the config file. SIGINT or SIGTERM
+stops it cleanly (exit 0); unsent events stay in the outbox for next time.`;
+
+export async function agentCommand(argv: string[], io: Io, platform: Platform): Promise<number> {
+  const { values } = parse(argv, {
+    config: { type: 'string' },
+    collector: { type: 'string' },
+    'enrollment-token': { type: 'string' },
+    'data-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  if (values.help) {
+    io.out(AGENT_HELP);
+    return EXIT.OK;
+  }
+  const settings = await loadServiceSettings(io, 'agent', agentConfigSchema, {
+    file: values.config,
+    bindings: AGENT_ENV,
+    overrides: {
+      'collector.url': values.collector,
+      'collector.enrollmentToken': values['enrollment-token'],
+      dataDir: values['data-dir'],
+      logLevel: values['log-level'],
+    },
+  });
+  if (typeof settings === 'number') return settings;
+  const { config, policy: fallback } = settings;
+  checkCollectorUrl(config.collector.url, config.collector.allowInsecure);
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logger = createLogger({ program: 'agent', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
+  const agent = await startAgent({ config: { ...config, dataDir }, fallbackPolicy: fallback, logger, platform, version: VERSION });
+  return untilSignalled(async (signal) => {
+    await agent.stop(signal);
+    await closeLogger(logger);
+  });
+}

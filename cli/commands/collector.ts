@@ -1,0 +1,114 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { buildCollector } from '../../collector/collector';
+import { ensureAdminToken, ensureEnrollmentToken } from '../../collector/bootstrap';
+import { COLLECTOR_ENV, collectorConfigSchema } from '../../collector/config';
+import { PostgresCommandBus } from '../../collector/command-bus';
+import { openStore } from '../../collector/store/open-store';
+import { PostgresStore } from '../../collector/store/postgres/postgres-store';
+import { closeLogger, createLogger } from '../../node-common/logging';
+import { parse } from '../args';
+import { untilSignalled } from '../lifecycle';
+import { EXIT, type Io } from '../output';
+import { loadServiceSettings } from '../service-settings';
+import { VERSION } from '../version';
+
+export const COLLECTOR_HELP = `Usage: invigilator collector --db sqlite:PATH|postgres://URL [options]
+
+Runs the collector: the agent socket at /agent and the HTTP API.
+
+Options:
+  --db URL            sqlite:PATH (one school) or postgres://URL (env INVIGILATOR_DB)
+  --port N            port to listen on, default 8470 (env INVIGILATOR_PORT)
+  --host HOST         address to listen on, default 127.0.0.1 (env INVIGILATOR_HOST)
+  --data-dir DIR      admin token, enrollment token and logs, default ./data (env INVIGILATOR_DATA_DIR)
+  --policy NAME|FILE  the policy pushed to agents, default basildon-primary (env INVIGILATOR_POLICY)
+                      (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS)
+  --config FILE       a JSON file with any of: db, port, host, dataDir, policy, logLevel
+  --log-level LEVEL   error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
+  --tls-cert FILE     PEM certificate: serve https:// and wss:// (env INVIGILATOR_TLS_CERT)
+  --tls-key FILE      its PEM private key (env INVIGILATOR_TLS_KEY)
+  -h, --help          this help
+
+Command line beats environment beats the config file. SIGINT or SIGTERM
+stops it cleanly (exit 0).`;
+
+export async function collectorCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    db: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'data-dir': { type: 'string' },
+    policy: { type: 'string' },
+    config: { type: 'string' },
+    'log-level': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+  });
+  if (values.help) {
+    io.out(COLLECTOR_HELP);
+    return EXIT.OK;
+  }
+  const settings = await loadServiceSettings(io, 'collector', collectorConfigSchema, {
+    file: values.config,
+    bindings: COLLECTOR_ENV,
+    overrides: {
+      db: values.db,
+      port: values.port === undefined ? undefined : /^\d+$/.test(values.port) ? Number(values.port) : values.port,
+      host: values.host,
+      dataDir: values['data-dir'],
+      policy: values.policy,
+      logLevel: values['log-level'],
+      'tls.certFile': values['tls-cert'],
+      'tls.keyFile': values['tls-key'],
+    },
+  });
+  if (typeof settings === 'number') return settings;
+  const { config, policy } = settings;
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (config.tls) {
+    try {
+      tls = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+    } catch (e) {
+      io.err(`INV_ERR_FILE_UNREADABLE at $.tls: ${(e as NodeJS.ErrnoException).path ?? ''} ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      return EXIT.USAGE;
+    }
+  }
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  const logger = createLogger({ program: 'collector', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
+  const store = await openStore(config.db);
+  // Several collector processes share PostgreSQL, so commands are announced through it; one SQLite process needs no bus.
+  const bus = store instanceof PostgresStore ? await PostgresCommandBus.start(config.db, store.pool, logger) : undefined;
+  const collector = buildCollector({
+    store,
+    logger,
+    policy,
+    version: VERSION,
+    silentAfterMs: config.silentAfterHours * 3_600_000,
+    ...(bus ? { bus } : {}),
+    ...(tls ? { tls } : {}),
+  });
+  let address;
+  try {
+    address = await collector.listen(config.port, config.host);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const adminTokenPath = await ensureAdminToken(store, dataDir, Date.now(), logger);
+  const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now());
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
+  io.out(`Invigilator collector listening on ${url} (agents connect to ${tls ? 'wss' : 'ws'}://${host}:${address.port}/agent)`);
+  if (adminTokenPath) io.out(`Admin API token: ${adminTokenPath}`);
+  io.out(`Enrollment token for installers: ${enrollment.path}`);
+  process.send?.({ type: 'collector.ready', url, port: address.port, enrollmentTokenPath: enrollment.path, adminTokenPath: adminTokenPath ?? null });
+
+  return untilSignalled(async (signal) => {
+    logger.info('stopping', { signal });
+    await collector.close();
+    await store.close();
+    await closeLogger(logger);
+  });
+}

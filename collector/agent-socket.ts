@@ -1,0 +1,424 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { type ErrorCode, ERRORS, InvigilatorError } from '../shared/errors';
+import type { Policy } from '../shared/policy/schema';
+import { type AgentToCollector, type CollectorToAgent, PROTOCOL_VERSION, decodeAgentToCollector, encode } from '../shared/protocol';
+import { proofMatches } from '../node-common/device-proof';
+import type { Logger } from '../node-common/logging';
+import { CLOSE, type CloseCode, closeCodeFor } from './close-codes';
+import { hashToken, newId, newNonce, newSecret } from './device-auth';
+import type { Metrics } from './metrics';
+import { TokenBucket } from './rate-limiter';
+import type { CommandBus } from './command-bus';
+import { IngestBatcher } from './ingest-batcher';
+import type { CollectorStore } from './store/store';
+
+export interface AgentSocketLimits {
+  /** Largest frame accepted; far below ws's 100 MiB default. A batch of 500 events fits easily. */
+  maxPayloadBytes: number;
+  /** Time from connection to a completed hello (and proof) before the connection is closed. */
+  helloTimeoutMs: number;
+  /** Connections held at once; more are told to come back later. */
+  maxConnections: number;
+  /** Connections still authenticating at once: the expensive part of a reconnect storm. */
+  maxHandshakes: number;
+  messagesPerSecond: number;
+  messageBurst: number;
+  /** A peer that stops reading is cut off when this much is waiting to be sent to it. */
+  maxBufferedBytes: number;
+  /** Bounds of the random "come back after" delay given to a refused connection. */
+  busyRetryMs: readonly [number, number];
+  /** The collector pings every connection this often; one that has not answered the previous ping is cut off (dead, or not reading). */
+  pingIntervalMs: number;
+}
+
+export const DEFAULT_AGENT_SOCKET_LIMITS: AgentSocketLimits = {
+  maxPayloadBytes: 1024 * 1024,
+  helloTimeoutMs: 10_000,
+  maxConnections: 20_000,
+  maxHandshakes: 500,
+  messagesPerSecond: 50,
+  messageBurst: 200,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  busyRetryMs: [1_000, 30_000],
+  pingIntervalMs: 30_000,
+};
+
+export interface AgentSocketOptions {
+  store: CollectorStore;
+  /** Says when a device has new commands; the process holding its connection sends them. */
+  bus: CommandBus;
+  /** This process, as recorded in device presence. */
+  instanceId: string;
+  logger: Logger;
+  metrics: Metrics;
+  policy: () => Policy;
+  limits: AgentSocketLimits;
+  /** Milliseconds since the epoch; injected so tests control time. */
+  now: () => number;
+  random?: () => number;
+}
+
+type State = { phase: 'hello' } | { phase: 'challenged'; deviceId: string; nonce: string; meta: DeviceMeta } | { phase: 'ready'; deviceId: string };
+interface DeviceMeta {
+  hostname: string;
+  agentVersion: string;
+  policyRevision: number | null;
+}
+
+/**
+ * The `/agent` WebSocket endpoint. Each connection walks hello → (challenge →
+ * proof) → ready; every frame is validated against the shared schemas, and
+ * every failure closes the connection with its own documented code. Events are
+ * acknowledged only after the store has made them durable.
+ */
+export class AgentSocket {
+  private readonly wss: WebSocketServer;
+  private readonly byDevice = new Map<string, AgentConnection>();
+  private handshakes = 0;
+  private readonly alive = new WeakSet<WebSocket>();
+  private readonly heartbeat: NodeJS.Timeout;
+  readonly ingest: IngestBatcher;
+
+  constructor(private readonly options: AgentSocketOptions) {
+    this.ingest = new IngestBatcher(options.store, options.now);
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.maxPayloadBytes, perMessageDeflate: false, clientTracking: true });
+    this.heartbeat = setInterval(() => this.checkAlive(), options.limits.pingIntervalMs);
+    this.heartbeat.unref();
+    options.bus.subscribe((deviceId) => this.byDevice.get(deviceId)?.deliverCommands());
+    const m = options.metrics;
+    m.describe('invigilator_agent_connections', 'open agent connections');
+    m.gauge('invigilator_agent_connections', () => this.wss.clients.size);
+    m.describe('invigilator_agents_online', 'authenticated agents connected to this process');
+    m.gauge('invigilator_agents_online', () => this.byDevice.size);
+    m.describe('invigilator_events_stored_total', 'events stored for the first time');
+    m.describe('invigilator_events_duplicate_total', 'events received again and not stored twice');
+    m.describe('invigilator_agent_closes_total', 'agent connections closed, by close code');
+  }
+
+  private checkAlive(): void {
+    this.options.store.refreshPresence(this.options.instanceId, new Date(this.options.now()).toISOString()).catch((e: unknown) => {
+      this.options.logger.warn('could not refresh device presence', { error: String(e) });
+    });
+    for (const ws of this.wss.clients) {
+      if (!this.alive.has(ws)) {
+        this.options.metrics.inc('invigilator_agent_closes_total', { code: 'no-pong' });
+        ws.terminate();
+        continue;
+      }
+      this.alive.delete(ws);
+      ws.ping();
+    }
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.alive.add(ws);
+      ws.on('pong', () => this.alive.add(ws));
+      const { limits } = this.options;
+      if (this.wss.clients.size > limits.maxConnections || this.handshakes >= limits.maxHandshakes) {
+        this.refuseBusy(ws);
+        return;
+      }
+      this.handshakes++;
+      const connection = new AgentConnection(ws, this, this.options, req.socket.remoteAddress ?? 'unknown');
+      connection.onAuthenticated = () => this.handshakes--;
+      ws.once('close', () => {
+        if (!connection.authenticated) this.handshakes--;
+      });
+    });
+  }
+
+  private refuseBusy(ws: WebSocket): void {
+    const [lo, hi] = this.options.limits.busyRetryMs;
+    const retryAfterMs = Math.round(lo + (this.options.random ?? Math.random)() * (hi - lo));
+    ws.send(encode({ v: PROTOCOL_VERSION, type: 'busy', retryAfterMs }));
+    this.options.metrics.inc('invigilator_agent_closes_total', { code: CLOSE.BUSY });
+    ws.close(CLOSE.BUSY, 'busy');
+  }
+
+  /** Registers an authenticated connection; an older one for the same device is closed, since only one may speak for it. */
+  register(deviceId: string, connection: AgentConnection): void {
+    const previous = this.byDevice.get(deviceId);
+    this.byDevice.set(deviceId, connection);
+    previous?.close(CLOSE.SUPERSEDED, 'INV_ERR_UNEXPECTED_MESSAGE', 'a newer connection for this device replaced this one');
+  }
+
+  unregister(deviceId: string, connection: AgentConnection): void {
+    if (this.byDevice.get(deviceId) === connection) this.byDevice.delete(deviceId);
+  }
+
+  isOnline(deviceId: string): boolean {
+    return this.byDevice.has(deviceId);
+  }
+
+  onlineDevices(): string[] {
+    return [...this.byDevice.keys()];
+  }
+
+  /** Pushes a message down an open connection; false when the device is not connected to this process. */
+  send(deviceId: string, message: CollectorToAgent): boolean {
+    const connection = this.byDevice.get(deviceId);
+    return connection ? connection.send(message) : false;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    await this.options.store.clearPresence(this.options.instanceId).catch(() => undefined);
+    for (const ws of this.wss.clients) ws.close(CLOSE.GOING_AWAY, 'collector stopping');
+    await new Promise<void>((resolve) => {
+      const deadline = setTimeout(() => {
+        for (const ws of this.wss.clients) ws.terminate();
+        resolve();
+      }, 2000);
+      const check = () => (this.wss.clients.size === 0 ? (clearTimeout(deadline), resolve()) : setTimeout(check, 20));
+      check();
+    });
+    this.wss.close();
+  }
+}
+
+class AgentConnection {
+  private state: State = { phase: 'hello' };
+  private readonly bucket: TokenBucket;
+  private readonly helloTimer: NodeJS.Timeout;
+  /** Frames are handled one at a time, in order, so acknowledgements follow the order events arrived in. */
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly log: Logger;
+  onAuthenticated: () => void = () => undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: AgentSocket,
+    private readonly options: AgentSocketOptions,
+    remote: string,
+  ) {
+    this.log = options.logger.child({ component: 'agent-socket', remote });
+    this.bucket = new TokenBucket(options.limits.messagesPerSecond, options.limits.messageBurst, options.now);
+    this.helloTimer = setTimeout(() => this.fail('INV_ERR_HELLO_TIMEOUT', 'no hello in time'), options.limits.helloTimeoutMs);
+    ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
+    ws.on('close', (code) => this.onClose(code));
+    ws.on('error', (err) => {
+      // ws reports oversized frames here and closes with 1009 itself.
+      this.log.warn('agent connection error', { error: err.message, code: (err as { code?: string }).code });
+    });
+  }
+
+  get authenticated(): boolean {
+    return this.state.phase === 'ready';
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    if (!this.bucket.take()) return this.fail('INV_ERR_RATE_LIMITED', `more than ${this.options.limits.messagesPerSecond} messages a second`);
+    if (isBinary) return this.fail('INV_ERR_INVALID_JSON', 'frames are JSON text, not binary');
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const decoded = decodeAgentToCollector(bytes, { maxBytes: this.options.limits.maxPayloadBytes, maxDepth: 32 });
+    if (!decoded.ok) {
+      const first = decoded.problems[0]!;
+      return this.fail(first.code, `${first.path}: ${first.message}`.slice(0, 200));
+    }
+    const message = decoded.value;
+    this.queue = this.queue
+      .then(() => (this.closed ? undefined : this.handle(message)))
+      .catch((e: unknown) => {
+        const code = e instanceof InvigilatorError ? e.code : 'INV_ERR_INTERNAL';
+        if (code === 'INV_ERR_INTERNAL' || code === 'INV_ERR_STORE_FAILED')
+          this.log.error('failed to handle an agent message', { type: message.type, error: String(e) });
+        this.fail(code, e instanceof Error ? e.message : String(e));
+      });
+  }
+
+  private async handle(message: AgentToCollector): Promise<void> {
+    switch (message.type) {
+      case 'hello':
+        return this.onHello(message);
+      case 'auth.proof':
+        return this.onProof(message);
+      case 'event.batch':
+        return this.onEvents(message);
+      case 'command.result': {
+        this.requireReady();
+        this.log.info('command result', { commandId: message.commandId, ok: message.ok, error: message.error?.code });
+        await this.options.store.completeCommand(message.commandId, { ok: message.ok, error: message.error ?? null, now: this.iso() });
+        return;
+      }
+      case 'login.claim':
+      case 'login.renew':
+      case 'login.release':
+      case 'permission.request':
+        // Decided by later parts of the collector; until then the agent applies its policy's offline rule.
+        this.requireReady();
+        this.send({
+          v: PROTOCOL_VERSION,
+          type: 'error',
+          error: { code: 'INV_ERR_NOT_SUPPORTED', message: `${ERRORS.INV_ERR_NOT_SUPPORTED}: ${message.type}` },
+        });
+        return;
+      default: {
+        const unhandled: never = message;
+        throw new InvigilatorError('INV_ERR_UNKNOWN_MESSAGE', JSON.stringify(unhandled).slice(0, 80));
+      }
+    }
+  }
+
+  private async onHello(hello: Extract<AgentToCollector, { type: 'hello' }>): Promise<void> {
+    if (this.state.phase !== 'hello') throw new InvigilatorError('INV_ERR_UNEXPECTED_MESSAGE', 'hello twice');
+    const { store } = this.options;
+    const meta: DeviceMeta = { hostname: hello.hostname, agentVersion: hello.agentVersion, policyRevision: hello.policyRevision ?? null };
+    if (hello.auth.kind === 'enroll') {
+      const now = this.iso();
+      const tokenId = await store.findUsableEnrollmentToken(hashToken(hello.auth.token), now);
+      if (!tokenId) throw new InvigilatorError('INV_ERR_ENROLL_TOKEN_INVALID');
+      const { installationId } = hello.auth;
+      const existing = await store.deviceByInstallation(installationId);
+      let deviceId: string;
+      let secret: Buffer;
+      if (existing) {
+        // The agent crashed before saving what it was given: the same device again, but only
+        // until the device has proved its secret once, after which its identity file exists.
+        if (existing.revoked) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED');
+        if (existing.confirmed) throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'this installation is enrolled already and must use its identity');
+        ({ deviceId, secret } = existing);
+        this.log.info('device enrolled again after an interrupted enrollment', { deviceId });
+      } else {
+        deviceId = newId('dev-');
+        secret = newSecret();
+        await store.enrollDevice({
+          id: deviceId,
+          installationId,
+          secret,
+          hostname: hello.hostname,
+          platform: hello.platform,
+          agentVersion: hello.agentVersion,
+          tokenId,
+          now,
+        });
+        this.log.info('device enrolled', { deviceId, hostname: hello.hostname, tokenId });
+      }
+      this.send({ v: PROTOCOL_VERSION, type: 'enrolled', deviceId, deviceSecret: secret.toString('base64url') });
+      // The token was the credential for this connection: no challenge needed.
+      return this.becomeReady(deviceId, (await store.deviceAuth(deviceId))?.lastSeq ?? 0, meta);
+    }
+    const auth = await store.deviceAuth(hello.auth.deviceId);
+    if (!auth) throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'unknown device');
+    if (auth.revoked) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED');
+    const nonce = newNonce();
+    this.state = { phase: 'challenged', deviceId: hello.auth.deviceId, nonce, meta };
+    this.send({ v: PROTOCOL_VERSION, type: 'challenge', nonce });
+  }
+
+  private async onProof(proof: Extract<AgentToCollector, { type: 'auth.proof' }>): Promise<void> {
+    const state = this.state;
+    if (state.phase !== 'challenged') throw new InvigilatorError('INV_ERR_UNEXPECTED_MESSAGE', 'proof without a challenge');
+    if (proof.deviceId !== state.deviceId || proof.nonce !== state.nonce)
+      throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'proof for another device or challenge');
+    const auth = await this.options.store.deviceAuth(state.deviceId);
+    if (!auth || !proofMatches(auth.secret, state.nonce, state.deviceId, proof.proof))
+      throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'proof does not match');
+    if (auth.revoked) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED');
+    await this.becomeReady(state.deviceId, auth.lastSeq, state.meta, true);
+  }
+
+  /** `proved`: the device proved its secret on this connection (rather than enrolling with a token). */
+  private async becomeReady(deviceId: string, lastSeq: number, meta: DeviceMeta, proved = false): Promise<void> {
+    clearTimeout(this.helloTimer);
+    this.state = { phase: 'ready', deviceId };
+    this.onAuthenticated();
+    this.log.defaultMeta = { ...this.log.defaultMeta, deviceId };
+    await this.socket.ingest.connected(deviceId, { ...meta, instance: this.options.instanceId, now: this.iso(), confirmed: proved });
+    this.socket.register(deviceId, this);
+    this.send({ v: PROTOCOL_VERSION, type: 'welcome', deviceId, serverTime: this.iso(), lastAckedSeq: lastSeq });
+    const policy = this.options.policy();
+    if (meta.policyRevision !== policy.revision) this.send({ v: PROTOCOL_VERSION, type: 'policy.push', policy });
+    // Commands queued while the device was away.
+    this.deliverCommands();
+  }
+
+  /**
+   * Sends the device's undelivered commands. Each is claimed (marked
+   * delivered) before it is sent, and the claim is undone if the send fails,
+   * so a command is sent once by one process.
+   */
+  deliverCommands(): void {
+    const state = this.state;
+    if (state.phase !== 'ready') return;
+    const { store } = this.options;
+    this.queue = this.queue
+      .then(async () => {
+        for (const c of await store.undeliveredCommands(state.deviceId)) {
+          await store.markCommandDelivered(c.id, this.iso());
+          if (!this.send({ v: PROTOCOL_VERSION, type: 'command', commandId: c.id, issuedAt: c.createdAt, command: c.command })) {
+            await store.undoCommandDelivery(c.id);
+            return;
+          }
+        }
+      })
+      .catch((e: unknown) => {
+        this.log.error('could not deliver commands', { error: String(e) });
+      });
+  }
+
+  private async onEvents(batch: Extract<AgentToCollector, { type: 'event.batch' }>): Promise<void> {
+    const deviceId = this.requireReady();
+    const forged = batch.events.find((e) => e.deviceId !== deviceId);
+    if (forged) throw new InvigilatorError('INV_ERR_FORGED_DEVICE', `event ${forged.id} names device ${forged.deviceId}`);
+    let result;
+    try {
+      result = await this.socket.ingest.submit(deviceId, batch.events);
+    } catch (e) {
+      throw new InvigilatorError('INV_ERR_STORE_FAILED', e instanceof Error ? e.message : String(e));
+    }
+    const { metrics } = this.options;
+    metrics.inc('invigilator_events_stored_total', {}, result.inserted);
+    metrics.inc('invigilator_events_duplicate_total', {}, batch.events.length - result.inserted);
+    const upToSeq = batch.events.reduce((max, e) => Math.max(max, e.seq), 0);
+    this.send({ v: PROTOCOL_VERSION, type: 'ack', upToSeq });
+  }
+
+  private requireReady(): string {
+    if (this.state.phase !== 'ready') throw new InvigilatorError('INV_ERR_NOT_AUTHENTICATED');
+    return this.state.deviceId;
+  }
+
+  send(message: CollectorToAgent): boolean {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount > this.options.limits.maxBufferedBytes) {
+      // The peer is not reading: a close frame would never get through either.
+      this.log.warn('agent stopped reading; connection cut', { buffered: this.ws.bufferedAmount });
+      this.closed = true;
+      this.ws.terminate();
+      return false;
+    }
+    this.ws.send(encode(message));
+    return true;
+  }
+
+  private fail(code: ErrorCode, detail: string): void {
+    this.close(closeCodeFor(code), code, detail);
+  }
+
+  close(closeCode: CloseCode, code: ErrorCode, detail: string): void {
+    if (this.closed) return;
+    this.send({ v: PROTOCOL_VERSION, type: 'error', error: { code, message: `${ERRORS[code]}: ${detail}`.slice(0, 1000) } });
+    this.closed = true;
+    this.log.info('closing agent connection', { closeCode, code, detail });
+    this.ws.close(closeCode, code);
+  }
+
+  private onClose(code: number): void {
+    this.closed = true;
+    clearTimeout(this.helloTimer);
+    this.options.metrics.inc('invigilator_agent_closes_total', { code });
+    if (this.state.phase === 'ready') {
+      this.socket.unregister(this.state.deviceId, this);
+      this.options.store.clearDevicePresence(this.state.deviceId, this.options.instanceId).catch(() => undefined);
+    }
+  }
+
+  private iso(): string {
+    return new Date(this.options.now()).toISOString();
+  }
+}

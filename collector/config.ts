@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { type EnvBinding, asInteger } from '../node-common/config-loader';
+import { LOG_LEVELS, type LogLevel } from '../node-common/logging';
+
+export const DEFAULT_COLLECTOR_PORT = 8470;
+
+export const collectorConfigSchema = z.strictObject({
+  /** `sqlite:PATH` (one school) or `postgres://…` (several collectors sharing one database). */
+  db: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:PATH or postgres://URL'),
+  /** Loopback by default: exposing the collector to the network is a deliberate choice. */
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(DEFAULT_COLLECTOR_PORT),
+  dataDir: z.string().min(1).default('./data'),
+  logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default('info'),
+  /** The policy pushed to agents: a preset name or the path of a policy file. */
+  policy: z.string().min(1).default('basildon-primary'),
+  /** PEM files: with both, the collector serves https:// and wss:// itself. */
+  tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+  /** Hours without a word from a device before it is reported silent (`device.silent`). */
+  silentAfterHours: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 365)
+    .default(24 * 7),
+});
+
+export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
+
+export const COLLECTOR_ENV: readonly EnvBinding[] = [
+  { variable: 'INVIGILATOR_DB', path: ['db'] },
+  { variable: 'INVIGILATOR_HOST', path: ['host'] },
+  { variable: 'INVIGILATOR_PORT', path: ['port'], parse: asInteger },
+  { variable: 'INVIGILATOR_DATA_DIR', path: ['dataDir'] },
+  { variable: 'INVIGILATOR_LOG_LEVEL', path: ['logLevel'] },
+  { variable: 'INVIGILATOR_POLICY', path: ['policy'] },
+  { variable: 'INVIGILATOR_TLS_CERT', path: ['tls', 'certFile'] },
+  { variable: 'INVIGILATOR_TLS_KEY', path: ['tls', 'keyFile'] },
+  { variable: 'INVIGILATOR_SILENT_AFTER_HOURS', path: ['silentAfterHours'], parse: asInteger },
+];

@@ -1,0 +1,328 @@
+import pg from 'pg';
+import type { CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../../shared/protocol';
+import { decodeCursor, encodeCursor } from '../cursor';
+import {
+  COLLECTOR_DEVICE_ID,
+  type CollectorStore,
+  type CommandRecord,
+  type DeviceAuth,
+  type DeviceConnection,
+  type DeviceRecord,
+  type EnrollmentTokenRecord,
+  type EventQuery,
+  type InsertResult,
+  type InstallationRecord,
+  type NewDevice,
+  type StoredEvent,
+} from '../store';
+import { type CommandRow, commandFromRow } from '../command-row';
+import { POSTGRES_MIGRATIONS } from './migrations';
+
+const CONNECTED_SQL = `UPDATE devices SET hostname = $1, agent_version = $2, policy_revision = $3, last_seen = $4, silent_since = NULL, connected_to = $5, presence_at = $4,
+   confirmed_at = CASE WHEN $6::boolean AND confirmed_at IS NULL THEN $4 ELSE confirmed_at END
+ WHERE id = $7`;
+const connectedParams = (deviceId: string, c: DeviceConnection) => [c.hostname, c.agentVersion, c.policyRevision, c.now, c.instance, c.confirmed, deviceId];
+
+/** An arbitrary constant: every collector process takes this advisory lock while migrating, so only one migrates. */
+const MIGRATION_LOCK = 74_616_801;
+
+// BIGINT comes back as a string by default; our sequence numbers fit in 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+/**
+ * The store for a local authority: several collector processes share one
+ * PostgreSQL. Nothing that matters lives in one process's memory. A commit is
+ * durable when it returns (synchronous_commit on, the server default), which
+ * is what an acknowledgement promises.
+ */
+export class PostgresStore implements CollectorStore {
+  readonly kind = 'postgres' as const;
+  readonly pool: pg.Pool;
+
+  constructor(connectionString: string, poolSize = 10) {
+    this.pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+    // An idle client that errors (server restart) must not crash the collector; the pool replaces it.
+    this.pool.on('error', () => undefined);
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+      const applied = Number((await client.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')).rows[0]?.v ?? 0);
+      for (let i = applied; i < POSTGRES_MIGRATIONS.length; i++) {
+        await client.query(POSTGRES_MIGRATIONS[i]!);
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [i + 1, new Date().toISOString()]);
+      }
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async createEnrollmentToken(t: { id: string; tokenHash: string; note: string; createdAt: string; expiresAt: string }): Promise<void> {
+    await this.pool.query('INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+      t.id,
+      t.tokenHash,
+      t.note,
+      t.createdAt,
+      t.expiresAt,
+    ]);
+  }
+
+  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      'SELECT id FROM enrollment_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2',
+      [tokenHash, now],
+    );
+    return rows[0]?.id;
+  }
+
+  async revokeEnrollmentToken(id: string, now: string): Promise<boolean> {
+    return ((await this.pool.query('UPDATE enrollment_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id])).rowCount ?? 0) > 0;
+  }
+
+  async listEnrollmentTokens(): Promise<EnrollmentTokenRecord[]> {
+    const { rows } = await this.pool.query<Record<string, string | null>>(
+      'SELECT id, note, created_at, expires_at, revoked_at FROM enrollment_tokens ORDER BY created_at',
+    );
+    return rows.map((r) => ({ id: r.id!, note: r.note!, createdAt: r.created_at!, expiresAt: r.expires_at!, revokedAt: r.revoked_at ?? null }));
+  }
+
+  async enrollDevice(d: NewDevice): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO devices (id, installation_id, secret, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [d.id, d.installationId, d.secret, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now],
+    );
+  }
+
+  async deviceByInstallation(installationId: string): Promise<InstallationRecord | undefined> {
+    const { rows } = await this.pool.query<{ id: string; secret: Buffer; confirmed_at: string | null; revoked_at: string | null }>(
+      'SELECT id, secret, confirmed_at, revoked_at FROM devices WHERE installation_id = $1',
+      [installationId],
+    );
+    const row = rows[0];
+    return row && { deviceId: row.id, secret: row.secret, confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
+  }
+
+  async deviceAuth(deviceId: string): Promise<DeviceAuth | undefined> {
+    const { rows } = await this.pool.query<{ secret: Buffer; revoked_at: string | null; last_seq: number }>(
+      'SELECT secret, revoked_at, last_seq FROM devices WHERE id = $1',
+      [deviceId],
+    );
+    const row = rows[0];
+    return row && { secret: row.secret, revoked: row.revoked_at !== null, lastSeq: row.last_seq };
+  }
+
+  async revokeDevice(deviceId: string, now: string): Promise<boolean> {
+    return ((await this.pool.query('UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, deviceId])).rowCount ?? 0) > 0;
+  }
+
+  async deviceConnected(deviceId: string, c: DeviceConnection): Promise<void> {
+    await this.pool.query(CONNECTED_SQL, connectedParams(deviceId, c));
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      hostname: string;
+      platform: Platform;
+      agent_version: string;
+      policy_revision: number | null;
+      enrolled_at: string;
+      last_seen: string | null;
+      revoked_at: string | null;
+      last_seq: number;
+      connected_to: string | null;
+      presence_at: string | null;
+    }>(
+      'SELECT id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at FROM devices ORDER BY hostname, id',
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      hostname: r.hostname,
+      platform: r.platform,
+      agentVersion: r.agent_version,
+      policyRevision: r.policy_revision,
+      enrolledAt: r.enrolled_at,
+      lastSeen: r.last_seen,
+      revokedAt: r.revoked_at,
+      lastSeq: r.last_seq,
+      connectedTo: r.connected_to,
+      presenceAt: r.presence_at,
+    }));
+  }
+
+  async insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult> {
+    return (await this.insertEventBatches([{ deviceId, events }], receivedAt))[0]!;
+  }
+
+  async insertEventBatches(
+    batches: ReadonlyArray<{ deviceId: string; events: readonly EventEnvelope[] }>,
+    receivedAt: string,
+    connections: ReadonlyArray<{ deviceId: string; connection: DeviceConnection }> = [],
+  ): Promise<InsertResult[]> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const { deviceId, connection } of connections) await client.query(CONNECTED_SQL, connectedParams(deviceId, connection));
+      const results: InsertResult[] = [];
+      for (const { deviceId, events } of batches) {
+        // One statement per batch: arrays in, ON CONFLICT makes a resend a no-op.
+        const inserted = await client.query(
+          `INSERT INTO events (device_id, seq, event_id, time_ms, received_at, type, severity, user_name, body)
+           SELECT $1, s, i, t, $2, ty, sv, u, b
+           FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS x(s, i, t, ty, sv, u, b)
+           ON CONFLICT (device_id, seq) DO NOTHING`,
+          [
+            deviceId,
+            receivedAt,
+            events.map((e) => e.seq),
+            events.map((e) => e.id),
+            events.map((e) => Date.parse(e.time)),
+            events.map((e) => e.type),
+            events.map((e) => e.severity),
+            events.map((e) => e.user?.name ?? null),
+            events.map((e) => JSON.stringify(e)),
+          ],
+        );
+        const maxSeq = events.reduce((m, e) => Math.max(m, e.seq), 0);
+        const { rows } = await client.query<{ last_seq: number }>(
+          'UPDATE devices SET last_seq = GREATEST(last_seq, $1), last_seen = $2, silent_since = NULL WHERE id = $3 RETURNING last_seq',
+          [maxSeq, receivedAt, deviceId],
+        );
+        results.push({ inserted: inserted.rowCount ?? 0, lastSeq: rows[0]?.last_seq ?? maxSeq });
+      }
+      await client.query('COMMIT');
+      return results;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async queryEvents(q: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }> {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    const add = (column: string, op: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      args.push(value);
+      where.push(`${column} ${op} $${args.length}`);
+    };
+    add('device_id', '=', q.device);
+    add('type', '=', q.type);
+    add('user_name', '=', q.user);
+    add('severity', '=', q.severity);
+    add('time_ms', '>=', q.since === undefined ? undefined : Date.parse(q.since));
+    add('time_ms', '<', q.until === undefined ? undefined : Date.parse(q.until));
+    add('ingest_id', '>', q.cursor === undefined ? undefined : decodeCursor(q.cursor));
+    args.push(q.limit + 1);
+    const { rows } = await this.pool.query<{ ingest_id: number; received_at: string; body: string }>(
+      `SELECT ingest_id, received_at, body FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ingest_id LIMIT $${args.length}`,
+      args,
+    );
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map((r) => ({ ...(JSON.parse(r.body) as Record<string, unknown>), receivedAt: r.received_at })),
+      next: rows.length > q.limit && last ? encodeCursor(last.ingest_id) : null,
+    };
+  }
+
+  async countEvents(): Promise<number> {
+    return Number((await this.pool.query<{ n: number }>('SELECT COUNT(*)::bigint AS n FROM events')).rows[0]?.n ?? 0);
+  }
+
+  async clearDevicePresence(deviceId: string, instance: string): Promise<void> {
+    await this.pool.query('UPDATE devices SET connected_to = NULL WHERE id = $1 AND connected_to = $2', [deviceId, instance]);
+  }
+
+  async refreshPresence(instance: string, now: string): Promise<void> {
+    await this.pool.query('UPDATE devices SET presence_at = $1, last_seen = $1, silent_since = NULL WHERE connected_to = $2', [now, instance]);
+  }
+
+  async clearPresence(instance: string): Promise<void> {
+    await this.pool.query('UPDATE devices SET connected_to = NULL WHERE connected_to = $1', [instance]);
+  }
+
+  async createCommand(c: { id: string; deviceId: string; command: Command; createdAt: string }): Promise<void> {
+    await this.pool.query('INSERT INTO commands (id, device_id, body, created_at) VALUES ($1, $2, $3, $4)', [
+      c.id,
+      c.deviceId,
+      JSON.stringify(c.command),
+      c.createdAt,
+    ]);
+  }
+
+  async undeliveredCommands(deviceId: string): Promise<CommandRecord[]> {
+    const { rows } = await this.pool.query<CommandRow>('SELECT * FROM commands WHERE device_id = $1 AND delivered_at IS NULL ORDER BY created_at, id', [
+      deviceId,
+    ]);
+    return rows.map(commandFromRow);
+  }
+
+  async markCommandDelivered(id: string, now: string): Promise<void> {
+    await this.pool.query('UPDATE commands SET delivered_at = $1 WHERE id = $2 AND delivered_at IS NULL', [now, id]);
+  }
+
+  async undoCommandDelivery(id: string): Promise<void> {
+    await this.pool.query('UPDATE commands SET delivered_at = NULL WHERE id = $1 AND completed_at IS NULL', [id]);
+  }
+
+  async completeCommand(id: string, r: { ok: boolean; error: CodedError | null; now: string }): Promise<boolean> {
+    const result = await this.pool.query(
+      'UPDATE commands SET completed_at = $1, ok = $2, error = $3, delivered_at = COALESCE(delivered_at, $1) WHERE id = $4 AND completed_at IS NULL',
+      [r.now, r.ok, r.error ? JSON.stringify(r.error) : null, id],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async getCommand(id: string): Promise<CommandRecord | undefined> {
+    const { rows } = await this.pool.query<CommandRow>('SELECT * FROM commands WHERE id = $1', [id]);
+    return rows[0] && commandFromRow(rows[0]);
+  }
+
+  async claimNewlySilent(cutoff: string, now: string): Promise<Array<{ id: string; hostname: string; lastSeen: string }>> {
+    const { rows } = await this.pool.query<{ id: string; hostname: string; last_seen: string }>(
+      'UPDATE devices SET silent_since = $1 WHERE silent_since IS NULL AND revoked_at IS NULL AND last_seen < $2 RETURNING id, hostname, last_seen',
+      [now, cutoff],
+    );
+    return rows.map((r) => ({ id: r.id, hostname: r.hostname, lastSeen: r.last_seen }));
+  }
+
+  async insertCollectorEvent(e: { id: string; time: string; type: EventType; severity: Severity; data: unknown }, receivedAt: string): Promise<EventEnvelope> {
+    const seq = Number((await this.pool.query<{ s: number }>("SELECT nextval('collector_event_seq') AS s")).rows[0]!.s);
+    const envelope = { ...e, deviceId: COLLECTOR_DEVICE_ID, seq } as EventEnvelope;
+    await this.pool.query(
+      'INSERT INTO events (device_id, seq, event_id, time_ms, received_at, type, severity, user_name, body) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)',
+      [COLLECTOR_DEVICE_ID, seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, JSON.stringify(envelope)],
+    );
+    return envelope;
+  }
+
+  async createApiToken(t: { id: string; tokenHash: string; role: 'admin' | 'readonly'; createdAt: string }): Promise<void> {
+    await this.pool.query('INSERT INTO api_tokens (id, token_hash, role, created_at) VALUES ($1, $2, $3, $4)', [t.id, t.tokenHash, t.role, t.createdAt]);
+  }
+
+  async apiTokenRole(tokenHash: string): Promise<'admin' | 'readonly' | undefined> {
+    const { rows } = await this.pool.query<{ role: 'admin' | 'readonly' }>('SELECT role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL', [
+      tokenHash,
+    ]);
+    return rows[0]?.role;
+  }
+
+  async hasApiToken(role: 'admin' | 'readonly'): Promise<boolean> {
+    return (await this.pool.query('SELECT 1 FROM api_tokens WHERE role = $1 AND revoked_at IS NULL LIMIT 1', [role])).rows.length > 0;
+  }
+}

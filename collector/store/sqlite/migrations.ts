@@ -1,0 +1,64 @@
+/** Append only: a released migration is never edited, a new one is added. */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE enrollment_tokens (
+     id TEXT PRIMARY KEY,
+     token_hash TEXT NOT NULL UNIQUE,
+     note TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     revoked_at TEXT
+   );
+   CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     secret BLOB NOT NULL,
+     hostname TEXT NOT NULL,
+     platform TEXT NOT NULL,
+     agent_version TEXT NOT NULL,
+     policy_revision INTEGER,
+     token_id TEXT NOT NULL,
+     enrolled_at TEXT NOT NULL,
+     last_seen TEXT,
+     revoked_at TEXT,
+     last_seq INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE events (
+     ingest_id INTEGER PRIMARY KEY AUTOINCREMENT,
+     device_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     event_id TEXT NOT NULL,
+     time_ms INTEGER NOT NULL,
+     received_at TEXT NOT NULL,
+     type TEXT NOT NULL,
+     severity TEXT NOT NULL,
+     user_name TEXT,
+     body TEXT NOT NULL,
+     UNIQUE (device_id, seq)
+   );
+   CREATE INDEX events_type ON events (type, ingest_id);
+   CREATE INDEX events_user ON events (user_name, ingest_id);
+   CREATE INDEX events_time ON events (time_ms);
+   CREATE TABLE api_tokens (
+     id TEXT PRIMARY KEY,
+     token_hash TEXT NOT NULL UNIQUE,
+     role TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT
+   );`,
+  `ALTER TABLE devices ADD COLUMN installation_id TEXT;
+   ALTER TABLE devices ADD COLUMN confirmed_at TEXT;
+   CREATE UNIQUE INDEX devices_installation ON devices (installation_id);`,
+  `ALTER TABLE devices ADD COLUMN connected_to TEXT;
+   ALTER TABLE devices ADD COLUMN presence_at TEXT;
+   ALTER TABLE devices ADD COLUMN silent_since TEXT;
+   CREATE TABLE commands (
+     id TEXT PRIMARY KEY,
+     device_id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     delivered_at TEXT,
+     completed_at TEXT,
+     ok INTEGER,
+     error TEXT
+   );
+   CREATE INDEX commands_pending ON commands (device_id, delivered_at);`,
+];

@@ -1,0 +1,294 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../../shared/protocol';
+import {
+  COLLECTOR_DEVICE_ID,
+  type CollectorStore,
+  type CommandRecord,
+  type DeviceAuth,
+  type DeviceConnection,
+  type DeviceRecord,
+  type EnrollmentTokenRecord,
+  type EventQuery,
+  type InsertResult,
+  type InstallationRecord,
+  type NewDevice,
+  type StoredEvent,
+} from '../store';
+import { type CommandRow, commandFromRow } from '../command-row';
+import { decodeCursor, encodeCursor } from '../cursor';
+import { SQLITE_MIGRATIONS } from './migrations';
+
+interface DeviceRow {
+  id: string;
+  hostname: string;
+  platform: Platform;
+  agent_version: string;
+  policy_revision: number | null;
+  enrolled_at: string;
+  last_seen: string | null;
+  revoked_at: string | null;
+  last_seq: number;
+  connected_to: string | null;
+  presence_at: string | null;
+}
+
+/**
+ * The embedded store for one school. WAL with synchronous=FULL: a committed
+ * transaction survives power loss, which is what an acknowledgement promises.
+ */
+export class SqliteStore implements CollectorStore {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    const applied = (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+    SQLITE_MIGRATIONS.forEach((sql, i) => {
+      const version = i + 1;
+      if (version <= applied) return;
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
+      })();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async createEnrollmentToken(t: { id: string; tokenHash: string; note: string; createdAt: string; expiresAt: string }): Promise<void> {
+    this.db
+      .prepare('INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+      .run(t.id, t.tokenHash, t.note, t.createdAt, t.expiresAt);
+  }
+
+  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<string | undefined> {
+    const row = this.statement('SELECT id FROM enrollment_tokens WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?').get(tokenHash, now) as
+      { id: string } | undefined;
+    return row?.id;
+  }
+
+  async revokeEnrollmentToken(id: string, now: string): Promise<boolean> {
+    return this.statement('UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
+  }
+
+  async listEnrollmentTokens(): Promise<EnrollmentTokenRecord[]> {
+    const rows = this.statement('SELECT id, note, created_at, expires_at, revoked_at FROM enrollment_tokens ORDER BY created_at').all() as Array<
+      Record<string, string | null>
+    >;
+    return rows.map((r) => ({ id: r.id!, note: r.note!, createdAt: r.created_at!, expiresAt: r.expires_at!, revokedAt: r.revoked_at ?? null }));
+  }
+
+  async enrollDevice(d: NewDevice): Promise<void> {
+    this.db
+      .prepare(
+        'INSERT INTO devices (id, installation_id, secret, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(d.id, d.installationId, d.secret, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now);
+  }
+
+  async deviceByInstallation(installationId: string): Promise<InstallationRecord | undefined> {
+    const row = this.statement('SELECT id, secret, confirmed_at, revoked_at FROM devices WHERE installation_id = ?').get(installationId) as
+      { id: string; secret: Buffer; confirmed_at: string | null; revoked_at: string | null } | undefined;
+    return row && { deviceId: row.id, secret: row.secret, confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
+  }
+
+  async deviceAuth(deviceId: string): Promise<DeviceAuth | undefined> {
+    const row = this.statement('SELECT secret, revoked_at, last_seq FROM devices WHERE id = ?').get(deviceId) as
+      { secret: Buffer; revoked_at: string | null; last_seq: number } | undefined;
+    return row && { secret: row.secret, revoked: row.revoked_at !== null, lastSeq: row.last_seq };
+  }
+
+  async revokeDevice(deviceId: string, now: string): Promise<boolean> {
+    return this.statement('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, deviceId).changes > 0;
+  }
+
+  async deviceConnected(deviceId: string, c: DeviceConnection): Promise<void> {
+    this.connectedStatement(deviceId, c);
+  }
+
+  private connectedStatement(deviceId: string, c: DeviceConnection): void {
+    this.statement(
+      `UPDATE devices SET hostname = ?, agent_version = ?, policy_revision = ?, last_seen = ?, silent_since = NULL, connected_to = ?, presence_at = ?,
+         confirmed_at = CASE WHEN ? AND confirmed_at IS NULL THEN ? ELSE confirmed_at END
+       WHERE id = ?`,
+    ).run(c.hostname, c.agentVersion, c.policyRevision, c.now, c.instance, c.now, c.confirmed ? 1 : 0, c.now, deviceId);
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    const rows = this.db
+      .prepare(
+        'SELECT id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at FROM devices ORDER BY hostname, id',
+      )
+      .all() as DeviceRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      hostname: r.hostname,
+      platform: r.platform,
+      agentVersion: r.agent_version,
+      policyRevision: r.policy_revision,
+      enrolledAt: r.enrolled_at,
+      lastSeen: r.last_seen,
+      revokedAt: r.revoked_at,
+      lastSeq: r.last_seq,
+      connectedTo: r.connected_to,
+      presenceAt: r.presence_at,
+    }));
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared once, reused: preparing on every call costs more than the insert. */
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (!prepared) {
+      prepared = this.db.prepare(sql);
+      this.statements.set(sql, prepared);
+    }
+    return prepared;
+  }
+
+  private readonly insertEvent = () =>
+    this.statement(
+      'INSERT OR IGNORE INTO events (device_id, seq, event_id, time_ms, received_at, type, severity, user_name, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+
+  async insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult> {
+    return (await this.insertEventBatches([{ deviceId, events }], receivedAt))[0]!;
+  }
+
+  async insertEventBatches(
+    batches: ReadonlyArray<{ deviceId: string; events: readonly EventEnvelope[] }>,
+    receivedAt: string,
+    connections: ReadonlyArray<{ deviceId: string; connection: DeviceConnection }> = [],
+  ): Promise<InsertResult[]> {
+    const insert = this.insertEvent();
+    const bump = this.statement('UPDATE devices SET last_seq = MAX(last_seq, ?), last_seen = ?, silent_since = NULL WHERE id = ?');
+    const readSeq = this.statement('SELECT last_seq FROM devices WHERE id = ?');
+    return this.db.transaction((): InsertResult[] => {
+      for (const { deviceId, connection } of connections) this.connectedStatement(deviceId, connection);
+      return batches.map(({ deviceId, events }) => {
+        let inserted = 0;
+        let maxSeq = 0;
+        for (const e of events) {
+          inserted += insert.run(deviceId, e.seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, e.user?.name ?? null, JSON.stringify(e)).changes;
+          if (e.seq > maxSeq) maxSeq = e.seq;
+        }
+        bump.run(maxSeq, receivedAt, deviceId);
+        return { inserted, lastSeq: (readSeq.get(deviceId) as { last_seq: number } | undefined)?.last_seq ?? maxSeq };
+      });
+    })();
+  }
+
+  async queryEvents(q: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }> {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    const add = (sql: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(sql);
+      args.push(value);
+    };
+    add('device_id = ?', q.device);
+    add('type = ?', q.type);
+    add('user_name = ?', q.user);
+    add('severity = ?', q.severity);
+    add('time_ms >= ?', q.since === undefined ? undefined : Date.parse(q.since));
+    add('time_ms < ?', q.until === undefined ? undefined : Date.parse(q.until));
+    add('ingest_id > ?', q.cursor === undefined ? undefined : decodeCursor(q.cursor));
+    const sql = `SELECT ingest_id, received_at, body FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ingest_id LIMIT ?`;
+    const rows = this.statement(sql).all(...args, q.limit + 1) as Array<{ ingest_id: number; received_at: string; body: string }>;
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map((r) => ({ ...(JSON.parse(r.body) as Record<string, unknown>), receivedAt: r.received_at })),
+      next: rows.length > q.limit && last ? encodeCursor(last.ingest_id) : null,
+    };
+  }
+
+  async countEvents(): Promise<number> {
+    return (this.statement('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+  }
+
+  async clearDevicePresence(deviceId: string, instance: string): Promise<void> {
+    this.statement('UPDATE devices SET connected_to = NULL WHERE id = ? AND connected_to = ?').run(deviceId, instance);
+  }
+
+  async refreshPresence(instance: string, now: string): Promise<void> {
+    this.statement('UPDATE devices SET presence_at = ?, last_seen = ?, silent_since = NULL WHERE connected_to = ?').run(now, now, instance);
+  }
+
+  async clearPresence(instance: string): Promise<void> {
+    this.statement('UPDATE devices SET connected_to = NULL WHERE connected_to = ?').run(instance);
+  }
+
+  async createCommand(c: { id: string; deviceId: string; command: Command; createdAt: string }): Promise<void> {
+    this.statement('INSERT INTO commands (id, device_id, body, created_at) VALUES (?, ?, ?, ?)').run(c.id, c.deviceId, JSON.stringify(c.command), c.createdAt);
+  }
+
+  async undeliveredCommands(deviceId: string): Promise<CommandRecord[]> {
+    const rows = this.statement('SELECT * FROM commands WHERE device_id = ? AND delivered_at IS NULL ORDER BY created_at, id').all(deviceId) as CommandRow[];
+    return rows.map(commandFromRow);
+  }
+
+  async markCommandDelivered(id: string, now: string): Promise<void> {
+    this.statement('UPDATE commands SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL').run(now, id);
+  }
+
+  async undoCommandDelivery(id: string): Promise<void> {
+    this.statement('UPDATE commands SET delivered_at = NULL WHERE id = ? AND completed_at IS NULL').run(id);
+  }
+
+  async completeCommand(id: string, r: { ok: boolean; error: CodedError | null; now: string }): Promise<boolean> {
+    const result = this.db
+      .prepare('UPDATE commands SET completed_at = ?, ok = ?, error = ?, delivered_at = COALESCE(delivered_at, ?) WHERE id = ? AND completed_at IS NULL')
+      .run(r.now, r.ok ? 1 : 0, r.error ? JSON.stringify(r.error) : null, r.now, id);
+    return result.changes > 0;
+  }
+
+  async getCommand(id: string): Promise<CommandRecord | undefined> {
+    const row = this.statement('SELECT * FROM commands WHERE id = ?').get(id) as CommandRow | undefined;
+    return row && commandFromRow(row);
+  }
+
+  async claimNewlySilent(cutoff: string, now: string): Promise<Array<{ id: string; hostname: string; lastSeen: string }>> {
+    const rows = this.db
+      .prepare('UPDATE devices SET silent_since = ? WHERE silent_since IS NULL AND revoked_at IS NULL AND last_seen < ? RETURNING id, hostname, last_seen')
+      .all(now, cutoff) as Array<{ id: string; hostname: string; last_seen: string }>;
+    return rows.map((r) => ({ id: r.id, hostname: r.hostname, lastSeen: r.last_seen }));
+  }
+
+  async insertCollectorEvent(e: { id: string; time: string; type: EventType; severity: Severity; data: unknown }, receivedAt: string): Promise<EventEnvelope> {
+    return this.db.transaction(() => {
+      const seq = ((this.statement('SELECT MAX(seq) AS s FROM events WHERE device_id = ?').get(COLLECTOR_DEVICE_ID) as { s: number | null }).s ?? 0) + 1;
+      const envelope = { ...e, deviceId: COLLECTOR_DEVICE_ID, seq } as EventEnvelope;
+      this.insertEvent().run(COLLECTOR_DEVICE_ID, seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, null, JSON.stringify(envelope));
+      return envelope;
+    })();
+  }
+
+  async createApiToken(t: { id: string; tokenHash: string; role: 'admin' | 'readonly'; createdAt: string }): Promise<void> {
+    this.statement('INSERT INTO api_tokens (id, token_hash, role, created_at) VALUES (?, ?, ?, ?)').run(t.id, t.tokenHash, t.role, t.createdAt);
+  }
+
+  async apiTokenRole(tokenHash: string): Promise<'admin' | 'readonly' | undefined> {
+    const row = this.statement('SELECT role FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL').get(tokenHash) as
+      { role: 'admin' | 'readonly' } | undefined;
+    return row?.role;
+  }
+
+  async hasApiToken(role: 'admin' | 'readonly'): Promise<boolean> {
+    return this.statement('SELECT 1 FROM api_tokens WHERE role = ? AND revoked_at IS NULL LIMIT 1').get(role) !== undefined;
+  }
+}

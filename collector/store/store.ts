@@ -1,0 +1,172 @@
+import type { CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../shared/protocol';
+
+export interface DeviceRecord {
+  id: string;
+  hostname: string;
+  platform: Platform;
+  agentVersion: string;
+  policyRevision: number | null;
+  enrolledAt: string;
+  lastSeen: string | null;
+  revokedAt: string | null;
+  /** The highest sequence number durably stored for this device. */
+  lastSeq: number;
+  /** The collector process holding its connection, and when that process last said so. */
+  connectedTo: string | null;
+  presenceAt: string | null;
+}
+
+export interface CommandRecord {
+  id: string;
+  deviceId: string;
+  command: Command;
+  createdAt: string;
+  deliveredAt: string | null;
+  completedAt: string | null;
+  ok: boolean | null;
+  error: CodedError | null;
+}
+
+/** Events the collector itself raises (a device gone silent) are stored under this device id. */
+export const COLLECTOR_DEVICE_ID = 'collector';
+
+export interface DeviceAuth {
+  secret: Buffer;
+  revoked: boolean;
+  lastSeq: number;
+}
+
+export interface NewDevice {
+  id: string;
+  installationId: string;
+  secret: Buffer;
+  hostname: string;
+  platform: Platform;
+  agentVersion: string;
+  tokenId: string;
+  now: string;
+}
+
+export interface DeviceConnection {
+  hostname: string;
+  agentVersion: string;
+  policyRevision: number | null;
+  instance: string;
+  now: string;
+  confirmed: boolean;
+}
+
+export interface InstallationRecord {
+  deviceId: string;
+  secret: Buffer;
+  /** The device has proved its secret at least once, so its identity file exists. */
+  confirmed: boolean;
+  revoked: boolean;
+}
+
+export interface EnrollmentTokenRecord {
+  id: string;
+  note: string;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+}
+
+export interface EventQuery {
+  device?: string;
+  type?: string;
+  user?: string;
+  severity?: string;
+  /** ISO times, inclusive `since`, exclusive `until`, compared on the event's own time. */
+  since?: string;
+  until?: string;
+  /** Opaque: the `next` of the previous page. */
+  cursor?: string;
+  limit: number;
+}
+
+export interface StoredEvent extends Record<string, unknown> {
+  receivedAt: string;
+}
+
+export interface InsertResult {
+  /** Events new to the store; the rest were resends of events it already held. */
+  inserted: number;
+  lastSeq: number;
+}
+
+/**
+ * Everything the collector keeps. Two implementations (SQLite, PostgreSQL)
+ * pass one contract suite. Every write resolves only once it is durable, so
+ * an acknowledgement sent after it can be trusted.
+ */
+export interface CollectorStore {
+  readonly kind: 'sqlite' | 'postgres';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  createEnrollmentToken(token: { id: string; tokenHash: string; note: string; createdAt: string; expiresAt: string }): Promise<void>;
+  /** The token's id if it is known, unexpired at `now` and not revoked. */
+  findUsableEnrollmentToken(tokenHash: string, now: string): Promise<string | undefined>;
+  revokeEnrollmentToken(id: string, now: string): Promise<boolean>;
+  listEnrollmentTokens(): Promise<EnrollmentTokenRecord[]>;
+
+  enrollDevice(device: NewDevice): Promise<void>;
+  deviceByInstallation(installationId: string): Promise<InstallationRecord | undefined>;
+
+  deviceAuth(deviceId: string): Promise<DeviceAuth | undefined>;
+  revokeDevice(deviceId: string, now: string): Promise<boolean>;
+  /**
+   * A device has authenticated on this process: what it reported, that it was
+   * seen, that this process holds it, and (with `confirmed`) that it has proved
+   * its secret. One write, because a reconnect storm is made of these.
+   */
+  deviceConnected(deviceId: string, seen: DeviceConnection): Promise<void>;
+  listDevices(): Promise<DeviceRecord[]>;
+
+  /** Stores each event once, keyed by (device, seq), however often it is sent. Durable when it resolves. */
+  insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult>;
+  /** The same for batches from many devices in one transaction: one commit, one fsync, for all of them. */
+  insertEventBatches(
+    batches: ReadonlyArray<{ deviceId: string; events: readonly EventEnvelope[] }>,
+    receivedAt: string,
+    /** Devices that connected meanwhile: recorded in the same transaction (see deviceConnected). */
+    connections?: ReadonlyArray<{ deviceId: string; connection: DeviceConnection }>,
+  ): Promise<InsertResult[]>;
+  queryEvents(query: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }>;
+  countEvents(): Promise<number>;
+
+  /** Forgets it, unless another process has taken the device over since. */
+  clearDevicePresence(deviceId: string, instance: string): Promise<void>;
+  /**
+   * Refreshes `presenceAt` (and `lastSeen`) for every device this process
+   * holds, so other processes can tell a live holder from a dead one and a
+   * connected but quiet device is not taken for silent.
+   */
+  refreshPresence(instance: string, now: string): Promise<void>;
+  /** Clears presence left by a process that stopped or died. */
+  clearPresence(instance: string): Promise<void>;
+
+  createCommand(command: { id: string; deviceId: string; command: Command; createdAt: string }): Promise<void>;
+  /** Commands for the device not yet sent down a connection, oldest first. */
+  undeliveredCommands(deviceId: string): Promise<CommandRecord[]>;
+  markCommandDelivered(id: string, now: string): Promise<void>;
+  /** The send failed after the claim: the command is undelivered again. */
+  undoCommandDelivery(id: string): Promise<void>;
+  completeCommand(id: string, result: { ok: boolean; error: CodedError | null; now: string }): Promise<boolean>;
+  getCommand(id: string): Promise<CommandRecord | undefined>;
+
+  /**
+   * Devices last heard from before `cutoff` and not yet reported silent:
+   * marks them silent and returns them. Atomic, so among several collector
+   * processes exactly one reports each silence.
+   */
+  claimNewlySilent(cutoff: string, now: string): Promise<Array<{ id: string; hostname: string; lastSeen: string }>>;
+  /** Stores an event the collector raised itself, under COLLECTOR_DEVICE_ID with the next collector sequence number. */
+  insertCollectorEvent(event: { id: string; time: string; type: EventType; severity: Severity; data: unknown }, receivedAt: string): Promise<EventEnvelope>;
+
+  /** API tokens are kept as hashes; the token itself is shown once, to whoever created it. */
+  createApiToken(token: { id: string; tokenHash: string; role: 'admin' | 'readonly'; createdAt: string }): Promise<void>;
+  apiTokenRole(tokenHash: string): Promise<'admin' | 'readonly' | undefined>;
+  hasApiToken(role: 'admin' | 'readonly'): Promise<boolean>;
+}

@@ -1,0 +1,75 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import winston from 'winston';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+
+export interface LoggerOptions {
+  /** The program: `agent`, `collector`, `cli`. Names the log file. */
+  program: string;
+  level: LogLevel;
+  /** Where the JSON log files go; none: console only. */
+  dir?: string;
+  /** Readable lines on stderr (for people); off for services whose stderr is the journal. */
+  console: boolean;
+  /** Rotate at this size; keep this many files. */
+  maxBytes?: number;
+  maxFiles?: number;
+}
+
+export type Logger = winston.Logger;
+
+/**
+ * One logger per program: JSON lines to size-rotated files for machines, short
+ * readable lines for people. Every line carries its component: call
+ * `logger.child({ component: 'link' })` in each module.
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const transports: winston.transport[] = [];
+  if (options.dir) {
+    mkdirSync(options.dir, { recursive: true, mode: 0o750 });
+    transports.push(
+      new winston.transports.File({
+        filename: join(options.dir, `${options.program}.log`),
+        maxsize: options.maxBytes ?? 10 * 1024 * 1024,
+        maxFiles: options.maxFiles ?? 5,
+        tailable: true,
+        format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+      }),
+    );
+  }
+  if (options.console) {
+    transports.push(
+      new winston.transports.Console({
+        stderrLevels: [...LOG_LEVELS],
+        format: winston.format.combine(winston.format.timestamp({ format: 'HH:mm:ss' }), winston.format.printf(readableLine)),
+      }),
+    );
+  }
+  if (transports.length === 0) transports.push(new winston.transports.Console({ silent: true }));
+  return winston.createLogger({ level: options.level, defaultMeta: { component: options.program }, transports });
+}
+
+function readableLine(info: winston.Logform.TransformableInfo): string {
+  const { timestamp, level, message, component, ...rest } = info;
+  const extra = Object.keys(rest).length ? ` ${safeJson(rest)}` : '';
+  return `${String(timestamp)} ${level.padEnd(5)} [${String(component)}] ${String(message)}${extra}`;
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, (_k, v: unknown) => (v instanceof Error ? { name: v.name, message: v.message } : v));
+  } catch {
+    return '[unserialisable]';
+  }
+}
+
+/** Flushes file transports before a process exits, so the last lines are not lost. */
+export async function closeLogger(logger: Logger): Promise<void> {
+  await new Promise<void>((resolve) => {
+    logger.on('finish', () => resolve());
+    logger.end();
+    setTimeout(resolve, 2000).unref();
+  });
+}

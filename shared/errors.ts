@@ -1,0 +1,95 @@
+/**
+ * The one error catalogue. Every failure that crosses a boundary (a frame, an
+ * IPC message, a policy file, a configuration, a CLI argument) carries one of
+ * these codes. Tests assert on codes, never on message text, so wording can be
+ * improved without breaking anything.
+ */
+export const ERRORS = {
+  // Untrusted input: bytes and JSON before any schema is applied.
+  INV_ERR_INPUT_TOO_LARGE: 'the input is larger than allowed',
+  INV_ERR_INVALID_UTF8: 'the input is not valid UTF-8',
+  INV_ERR_INVALID_JSON: 'the input is not valid JSON',
+  INV_ERR_TOO_DEEP: 'the input is nested deeper than allowed',
+  INV_ERR_FORBIDDEN_KEY: 'the input uses a forbidden key (__proto__, constructor or prototype)',
+  // Schema validation: one of these per problem, each with a JSON path.
+  INV_ERR_SCHEMA_TYPE: 'a value has the wrong type',
+  INV_ERR_SCHEMA_REQUIRED: 'a required field is missing',
+  INV_ERR_SCHEMA_UNKNOWN_FIELD: 'a field is not part of the schema',
+  INV_ERR_SCHEMA_VALUE: 'a value is not one of those allowed',
+  INV_ERR_SCHEMA_RANGE: 'a value is too small, too large, too short or too long',
+  INV_ERR_SCHEMA_FORMAT: 'a value does not have the required format',
+  INV_ERR_SCHEMA_INVALID: 'a value is not valid',
+  // Protocol.
+  INV_ERR_PROTOCOL_VERSION: 'the message uses a protocol version this program does not speak',
+  INV_ERR_UNKNOWN_MESSAGE: 'the message type is not known',
+  // Policy documents: consistency beyond the schema.
+  INV_ERR_POLICY_UNKNOWN_CLAUSE: 'a rule cites a clause the policy does not define',
+  INV_ERR_POLICY_UNKNOWN_ROLE: 'a setting names a role the policy does not define',
+  INV_ERR_POLICY_DUPLICATE: 'an identifier is defined twice',
+  INV_ERR_POLICY_NOT_FOUND: 'no policy preset has that name',
+  // Configuration and command line.
+  INV_ERR_CONFIG_INVALID: 'the configuration is not valid',
+  INV_ERR_CONFIG_UNREADABLE: 'the configuration file cannot be read',
+  INV_ERR_USAGE: 'the command line is not valid',
+  INV_ERR_FILE_UNREADABLE: 'the file cannot be read',
+  // Runtime.
+  INV_ERR_STORE_FAILED: 'the event store failed',
+  INV_ERR_LISTEN_FAILED: 'the server could not listen on its address',
+  INV_ERR_AUTH_FAILED: 'the peer could not be authenticated',
+  INV_ERR_ENROLL_TOKEN_INVALID: 'the enrollment token is unknown, expired or revoked',
+  INV_ERR_DEVICE_REVOKED: 'the device has been revoked',
+  INV_ERR_NOT_AUTHENTICATED: 'the peer sent a message before authenticating',
+  INV_ERR_UNEXPECTED_MESSAGE: 'the message is not allowed at this point of the conversation',
+  INV_ERR_FORGED_DEVICE: 'the message speaks for a device other than the one authenticated',
+  INV_ERR_RATE_LIMITED: 'the peer sent more than its rate allows',
+  INV_ERR_BUSY: 'the server is busy; retry later',
+  INV_ERR_HELLO_TIMEOUT: 'the peer did not say hello in time',
+  INV_ERR_NOT_SUPPORTED: 'this server does not handle that request yet',
+  INV_ERR_API_UNAUTHORIZED: 'the request has no valid API token',
+  INV_ERR_API_FORBIDDEN: 'the API token does not allow this request',
+  INV_ERR_API_NOT_FOUND: 'no such resource',
+  INV_ERR_API_BAD_QUERY: 'a query parameter is not valid',
+  INV_ERR_VOLUME_TOO_SMALL: 'the volume is empty or too small to hold any known format',
+  INV_ERR_VOLUME_UNREADABLE: 'the volume could not be read within the limits',
+  INV_ERR_INTERNAL: 'an internal error occurred',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/** A problem found in untrusted input, located by a JSON path such as `$.usbStorage.mode`. */
+export interface InputProblem {
+  readonly code: ErrorCode;
+  readonly path: string;
+  readonly message: string;
+}
+
+/** An error that knows its catalogue code. Thrown only inside a program, never across a boundary. */
+export class InvigilatorError extends Error {
+  readonly code: ErrorCode;
+  readonly problems: readonly InputProblem[];
+
+  constructor(code: ErrorCode, detail?: string, problems: readonly InputProblem[] = []) {
+    super(detail ? `${ERRORS[code]}: ${detail}` : ERRORS[code]);
+    this.name = 'InvigilatorError';
+    this.code = code;
+    this.problems = problems;
+  }
+}
+
+/** The outcome of decoding untrusted input: never throws, always says why. */
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: readonly InputProblem[] };
+
+export function problem(code: ErrorCode, path = '$', detail?: string): InputProblem {
+  return { code, path, message: detail ?? ERRORS[code] };
+}
+
+export function failure(...problems: InputProblem[]): { ok: false; problems: InputProblem[] } {
+  return { ok: false, problems };
+}
+
+/** One line per problem, for terminals and logs: `INV_ERR_X at $.a.b: message`. */
+export function formatProblems(problems: readonly InputProblem[]): string {
+  return problems.map((p) => `${p.code} at ${p.path}: ${p.message}`).join('\n');
+}

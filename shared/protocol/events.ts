@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import {
+  PROTOCOL_LIMITS,
+  clauseCitation,
+  hex4,
+  identifier,
+  name,
+  nonNegativeInt,
+  platform,
+  roleId,
+  sequence,
+  sha256,
+  text,
+  timestamp,
+  user,
+  uuid,
+} from './primitives';
+
+/**
+ * Severity orders events for the outbox's overflow rule: the lowest go first,
+ * `alert` (blocks, tamper) last. It also colours the dashboard.
+ */
+export const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'alert'] as const;
+export const severity = z.enum(SEVERITIES);
+export type Severity = z.infer<typeof severity>;
+
+/** A USB device as observed. Strings come from the device and are sanitised before they get here. */
+export const usbDevice = z.strictObject({
+  vendorId: hex4,
+  productId: hex4,
+  serial: name.optional(),
+  manufacturer: name.optional(),
+  product: name.optional(),
+  deviceClass: z.number().int().min(0).max(255),
+  interfaceClasses: z.array(z.number().int().min(0).max(255)).max(64),
+  bus: name.optional(),
+  port: name.optional(),
+});
+export type UsbDevice = z.infer<typeof usbDevice>;
+
+export const encryptionScheme = z.enum(['luks1', 'luks2', 'bitlocker', 'bitlocker-to-go', 'apfs-encrypted', 'filevault', 'hardware', 'none', 'unknown']);
+
+export const volume = z.strictObject({
+  device: name,
+  filesystem: name.optional(),
+  encrypted: z.union([z.boolean(), z.literal('unknown')]),
+  scheme: encryptionScheme,
+  sizeBytes: nonNegativeInt.optional(),
+});
+
+const processInfo = z.strictObject({
+  pid: z.number().int().min(0),
+  name,
+  path: text(1024).optional(),
+  sha256: sha256.optional(),
+  signer: name.optional(),
+});
+
+const fileInfo = z.strictObject({
+  path: text(1024),
+  sha256: sha256.optional(),
+  sizeBytes: nonNegativeInt.optional(),
+});
+
+const session = { sessionId: identifier };
+
+const lease = z.strictObject({ deviceId: identifier, hostname: name, sessionId: identifier, since: timestamp });
+
+const logoffReason = z.enum(['idle', 'end-of-day', 'remote', 'login-limit', 'tray-missing', 'aup-declined']);
+
+const softwareCategory = z.enum(['hacking-tool', 'evidence-elimination', 'personal-cloud-storage', 'filter-bypass', 'game', 'installer', 'unapproved']);
+
+const permissionKind = z.enum(['usb-device', 'software', 'other']);
+
+/** Every event type and the exact shape of its data. Adding a type here forces every consumer's switch to handle it. */
+export const EVENT_DATA = {
+  'agent.started': z.strictObject({ agentVersion: name, platform, hostname: name }),
+  'agent.stopped': z.strictObject({ reason: name }),
+  'agent.tamper': z.strictObject({
+    target: z.enum(['agent', 'tray', 'policy', 'outbox']),
+    action: z.enum(['killed', 'suspended', 'modified', 'missing']),
+    process: processInfo.optional(),
+  }),
+  'outbox.overflow': z.strictObject({ capBytes: nonNegativeInt, dropped: z.partialRecord(severity, nonNegativeInt) }),
+  'outbox.corrupt': z.strictObject({ segment: name, offset: nonNegativeInt, bytesSkipped: nonNegativeInt }),
+  /** Raised by the collector itself (envelope deviceId `collector`) about the device named here. */
+  'device.silent': z.strictObject({ deviceId: identifier, hostname: name, lastSeen: timestamp }),
+  'policy.applied': z.strictObject({ policyId: identifier, version: nonNegativeInt }),
+  'policy.rejected': z.strictObject({ policyId: identifier.optional(), problems: z.array(z.strictObject({ code: name, path: name })).max(100) }),
+  'usb.connected': z.strictObject({ device: usbDevice }),
+  'usb.removed': z.strictObject({ device: usbDevice }),
+  'usb.blocked': z.strictObject({ device: usbDevice, reason: z.enum(['class-blocked', 'needs-permission', 'bad-usb']) }),
+  'usb.storage.allowed': z.strictObject({ device: usbDevice, scheme: encryptionScheme, volumes: z.array(volume).max(32), allowlisted: z.boolean() }),
+  'usb.storage.blocked': z.strictObject({
+    device: usbDevice,
+    reason: z.enum(['block-all', 'unencrypted', 'unknown-encryption', 'bad-usb', 'unreadable']),
+    volumes: z.array(volume).max(32),
+  }),
+  'usb.storage.readonly': z.strictObject({ device: usbDevice, scheme: encryptionScheme, volumes: z.array(volume).max(32) }),
+  'session.started': z.strictObject({ ...session, role: roleId }),
+  'session.ended': z.strictObject(session),
+  'session.locked': z.strictObject(session),
+  'session.unlocked': z.strictObject(session),
+  'session.idle-warning': z.strictObject({ ...session, idleSeconds: nonNegativeInt, logoffInSeconds: nonNegativeInt }),
+  'session.logoff': z.strictObject({ ...session, reason: logoffReason, confirmed: z.boolean() }),
+  'login-limit.granted': z.strictObject({ ...session, limit: nonNegativeInt, leases: z.array(lease).max(PROTOCOL_LIMITS.maxListLength) }),
+  'login-limit.denied': z.strictObject({ ...session, limit: nonNegativeInt, leases: z.array(lease).max(PROTOCOL_LIMITS.maxListLength) }),
+  'login-limit.released': z.strictObject(session),
+  'software.detected': z.strictObject({
+    ruleId: identifier,
+    category: softwareCategory.optional(),
+    action: z.enum(['report', 'notify', 'terminate', 'quarantine']),
+    audit: z.boolean(),
+    process: processInfo.optional(),
+    file: fileInfo.optional(),
+  }),
+  'software.terminated': z.strictObject({ ruleId: identifier, process: processInfo }),
+  'software.installed': z.strictObject({ name, version: name.optional(), publisher: name.optional(), source: name }),
+  'software.removed': z.strictObject({ name, version: name.optional(), source: name }),
+  'file.quarantined': z.strictObject({ quarantineId: identifier, file: fileInfo }),
+  'file.restored': z.strictObject({ quarantineId: identifier, file: fileInfo }),
+  'tray.missing': z.strictObject({ ...session, sinceSeconds: nonNegativeInt }),
+  'permission.requested': z.strictObject({ requestId: identifier, kind: permissionKind, subject: name, reason: text() }),
+  'permission.decided': z.strictObject({ requestId: identifier, decision: z.enum(['approved', 'refused']), expiresAt: timestamp.optional() }),
+  'aup.agreed': z.strictObject({ ...session, policyId: identifier, version: nonNegativeInt }),
+  'aup.declined': z.strictObject({ ...session, policyId: identifier, version: nonNegativeInt }),
+  'problem.reported': z.strictObject({ kind: z.enum(['broken', 'virus', 'upsetting']), text: text(), systemDetails: text(16384).optional() }),
+  'command.completed': z.strictObject({ commandId: identifier, ok: z.boolean(), code: name.optional() }),
+} as const;
+
+export type EventType = keyof typeof EVENT_DATA;
+export const EVENT_TYPES = Object.keys(EVENT_DATA) as EventType[];
+export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;
+
+const envelopeFields = {
+  /** Random, so that the same event resent is recognisably the same. */
+  id: uuid,
+  deviceId: identifier,
+  /** Per-device, gap-free, starting at 1: the unit of acknowledgement. */
+  seq: sequence,
+  time: timestamp,
+  severity,
+  user: user.optional(),
+  clause: clauseCitation.optional(),
+};
+
+function envelopeFor<T extends EventType>(type: T) {
+  return z.strictObject({ ...envelopeFields, type: z.literal(type), data: EVENT_DATA[type] });
+}
+
+type EnvelopeSchemas = { [T in EventType]: ReturnType<typeof envelopeFor<T>> };
+const envelopes = Object.fromEntries(EVENT_TYPES.map((t) => [t, envelopeFor(t)])) as EnvelopeSchemas;
+
+export const eventEnvelope = z.discriminatedUnion(
+  'type',
+  EVENT_TYPES.map((t) => envelopes[t]) as unknown as [EnvelopeSchemas[EventType], ...EnvelopeSchemas[EventType][]],
+);
+export type EventEnvelope = { [T in EventType]: z.infer<EnvelopeSchemas[T]> }[EventType];
+export type EventOf<T extends EventType> = Extract<EventEnvelope, { type: T }>;

@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto';
+import { proofFor } from '../../node-common/device-proof';
+import type { RunningAgent } from '../../agent/agent';
+import { eventually } from '../support/cli';
+import { RawClient, type TestCollector, startTestAgent, startTestCollector } from '../support/harness';
+import { sampleEvent } from '../support/samples';
+
+const hello = (auth: object) => ({ v: 1, type: 'hello', agentVersion: '0.1.0', hostname: 'HOSTILE', platform: 'linux', policyRevision: 1, auth });
+
+/**
+ * Every hostile client gets its documented close code and stores nothing, while
+ * a well-behaved agent on the same collector carries on undisturbed.
+ */
+describe('hostile clients on the agent socket', () => {
+  let c: TestCollector;
+  let good: RunningAgent;
+  let goodDeviceId: string;
+  let victim: { deviceId: string; secret: Buffer };
+
+  beforeAll(async () => {
+    c = await startTestCollector({
+      limits: { helloTimeoutMs: 300, maxPayloadBytes: 64 * 1024, messagesPerSecond: 1000, messageBurst: 1000, pingIntervalMs: 400 },
+    });
+    good = await startTestAgent(c.agentUrl, await c.enrollmentToken());
+    goodDeviceId = await eventually(async () => (await c.store.listDevices())[0]?.id);
+    // A second enrolled device whose identity the hostile clients try to use or forge.
+    const enrolling = new RawClient(c.agentUrl);
+    await enrolling.opened;
+    enrolling.send(hello({ kind: 'enroll', token: await c.enrollmentToken(), installationId: `inst-${randomUUID()}` }));
+    const enrolled = await enrolling.next('enrolled');
+    victim = { deviceId: enrolled.deviceId, secret: Buffer.from(enrolled.deviceSecret, 'base64url') };
+    enrolling.ws.close();
+    await enrolling.closed;
+  });
+
+  afterAll(async () => {
+    await good.stop('test over');
+    await c.close();
+  });
+
+  const storedFor = async (deviceId: string) => (await c.store.queryEvents({ device: deviceId, limit: 1000 })).events.length;
+
+  async function authenticated(): Promise<RawClient> {
+    const client = new RawClient(c.agentUrl);
+    await client.opened;
+    client.send(hello({ kind: 'device', deviceId: victim.deviceId }));
+    const { nonce } = await client.next('challenge');
+    client.send({ v: 1, type: 'auth.proof', deviceId: victim.deviceId, nonce, proof: proofFor(victim.secret, nonce, victim.deviceId) });
+    await client.next('welcome');
+    return client;
+  }
+
+  async function expectClose(client: RawClient, code: number, errorCode?: string): Promise<void> {
+    expect((await client.closed).code).toBe(code);
+    if (errorCode)
+      expect(
+        client
+          .messages()
+          .filter((m) => m.type === 'error')
+          .map((m) => (m.type === 'error' ? m.error.code : '')),
+      ).toContain(errorCode);
+  }
+
+  it('a client that never says hello is closed with 4408', async () => {
+    const client = new RawClient(c.agentUrl);
+    await expectClose(client, 4408, 'INV_ERR_HELLO_TIMEOUT');
+  });
+
+  it('a wrong secret is refused with 4401', async () => {
+    const client = new RawClient(c.agentUrl);
+    await client.opened;
+    client.send(hello({ kind: 'device', deviceId: victim.deviceId }));
+    const { nonce } = await client.next('challenge');
+    client.send({ v: 1, type: 'auth.proof', deviceId: victim.deviceId, nonce, proof: proofFor(Buffer.alloc(32, 1), nonce, victim.deviceId) });
+    await expectClose(client, 4401, 'INV_ERR_AUTH_FAILED');
+  });
+
+  it('a replayed proof from an earlier connection is refused with 4401', async () => {
+    const first = new RawClient(c.agentUrl);
+    await first.opened;
+    first.send(hello({ kind: 'device', deviceId: victim.deviceId }));
+    const old = await first.next('challenge');
+    const recordedProof = { v: 1, type: 'auth.proof', deviceId: victim.deviceId, nonce: old.nonce, proof: proofFor(victim.secret, old.nonce, victim.deviceId) };
+    first.ws.close();
+
+    const replay = new RawClient(c.agentUrl);
+    await replay.opened;
+    replay.send(hello({ kind: 'device', deviceId: victim.deviceId }));
+    await replay.next('challenge');
+    replay.send(recordedProof);
+    await expectClose(replay, 4401, 'INV_ERR_AUTH_FAILED');
+  });
+
+  it('a proof made for another device is refused with 4401', async () => {
+    const client = new RawClient(c.agentUrl);
+    await client.opened;
+    client.send(hello({ kind: 'device', deviceId: victim.deviceId }));
+    const { nonce } = await client.next('challenge');
+    client.send({ v: 1, type: 'auth.proof', deviceId: goodDeviceId, nonce, proof: proofFor(victim.secret, nonce, goodDeviceId) });
+    await expectClose(client, 4401);
+  });
+
+  it('an unknown device and an unknown enrollment token are refused with 4401', async () => {
+    const unknown = new RawClient(c.agentUrl);
+    await unknown.opened;
+    unknown.send(hello({ kind: 'device', deviceId: 'dev-nobody' }));
+    await expectClose(unknown, 4401, 'INV_ERR_AUTH_FAILED');
+    const badToken = new RawClient(c.agentUrl);
+    await badToken.opened;
+    badToken.send(hello({ kind: 'enroll', token: 'inv_enroll_notarealtoken', installationId: 'inst-x' }));
+    await expectClose(badToken, 4401, 'INV_ERR_ENROLL_TOKEN_INVALID');
+  });
+
+  it('events sent before authenticating are refused with 4409 and not stored', async () => {
+    const before = await storedFor(victim.deviceId);
+    const client = new RawClient(c.agentUrl);
+    await client.opened;
+    client.send({ v: 1, type: 'event.batch', events: [{ ...sampleEvent('agent.stopped'), deviceId: victim.deviceId }] });
+    await expectClose(client, 4409, 'INV_ERR_NOT_AUTHENTICATED');
+    expect(await storedFor(victim.deviceId)).toBe(before);
+  });
+
+  it('events forged for another device are refused with 4403 and not stored', async () => {
+    const before = await storedFor(goodDeviceId);
+    const client = await authenticated();
+    client.send({ v: 1, type: 'event.batch', events: [{ ...sampleEvent('usb.storage.allowed'), id: randomUUID(), seq: 999_999, deviceId: goodDeviceId }] });
+    await expectClose(client, 4403, 'INV_ERR_FORGED_DEVICE');
+    expect(await storedFor(goodDeviceId)).toBe(before);
+  });
+
+  const batchWithSeq = (seq: number) => (id: string) =>
+    JSON.stringify({ v: 1, type: 'event.batch', events: [{ ...sampleEvent('agent.stopped'), deviceId: id, seq }] });
+  it.each([
+    ['malformed JSON', 4400, 'INV_ERR_INVALID_JSON', '{"v":1,"type":"event.batch","events":['],
+    ['an unknown message type', 4400, 'INV_ERR_UNKNOWN_MESSAGE', JSON.stringify({ v: 1, type: 'format.disk' })],
+    ['another protocol version', 4426, 'INV_ERR_PROTOCOL_VERSION', JSON.stringify({ v: 2, type: 'event.batch', events: [] })],
+    ['sequence number 0', 4400, 'INV_ERR_SCHEMA_RANGE', batchWithSeq(0)],
+    ['sequence number 2^53', 4400, 'INV_ERR_SCHEMA_RANGE', batchWithSeq(2 ** 53)],
+    ['a __proto__ key', 4400, 'INV_ERR_FORBIDDEN_KEY', '{"v":1,"type":"event.batch","__proto__":{"x":1},"events":[]}'],
+    ['a binary frame', 4400, 'INV_ERR_INVALID_JSON', Buffer.from([1, 2, 3])],
+  ] as Array<[string, number, string, string | Buffer | ((id: string) => string)]>)(
+    '%s is refused with close %i (%s), storing nothing',
+    async (_name, code, errorCode, frame) => {
+      const before = await c.store.countEvents();
+      const client = await authenticated();
+      client.send(typeof frame === 'function' ? frame(victim.deviceId) : frame);
+      await expectClose(client, code, errorCode);
+      expect(await c.store.countEvents()).toBe(before);
+    },
+  );
+
+  it('an oversized frame is closed with 1009 by the socket itself', async () => {
+    const client = await authenticated();
+    client.send('x'.repeat(65 * 1024));
+    expect((await client.closed).code).toBe(1009);
+  });
+
+  it('a second hello is refused with 4409', async () => {
+    const client = await authenticated();
+    client.send(hello({ kind: 'device', deviceId: victim.deviceId }));
+    await expectClose(client, 4409, 'INV_ERR_UNEXPECTED_MESSAGE');
+  });
+
+  it('a client that stops reading is cut off when it misses a ping', async () => {
+    const client = await authenticated();
+    const raw = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    raw.pause();
+    await eventually(() => (c.collector.metrics.value('invigilator_agent_closes_total', { code: 'no-pong' }) > 0 ? true : undefined));
+    raw.resume();
+    expect((await client.closed).code).toBe(1006);
+  });
+
+  it('a revoked device is refused with 4403', async () => {
+    const client = new RawClient(c.agentUrl);
+    await client.opened;
+    client.send(hello({ kind: 'enroll', token: await c.enrollmentToken(), installationId: `inst-${randomUUID()}` }));
+    const enrolled = await client.next('enrolled');
+    client.ws.close();
+    await c.store.revokeDevice(enrolled.deviceId, new Date().toISOString());
+    const again = new RawClient(c.agentUrl);
+    await again.opened;
+    again.send(hello({ kind: 'device', deviceId: enrolled.deviceId }));
+    await expectClose(again, 4403, 'INV_ERR_DEVICE_REVOKED');
+  });
+
+  it('an enrollment interrupted before the identity was saved resumes as the same device, until that device has proved its secret', async () => {
+    const installationId = `inst-${randomUUID()}`;
+    const token = await c.enrollmentToken();
+    const first = new RawClient(c.agentUrl);
+    await first.opened;
+    first.send(hello({ kind: 'enroll', token, installationId }));
+    const given = await first.next('enrolled');
+    first.ws.terminate(); // the agent "crashes" before saving identity.json
+
+    const resumed = new RawClient(c.agentUrl);
+    await resumed.opened;
+    resumed.send(hello({ kind: 'enroll', token, installationId }));
+    expect(await resumed.next('enrolled')).toEqual(given);
+    resumed.ws.close();
+
+    const proving = new RawClient(c.agentUrl);
+    await proving.opened;
+    proving.send(hello({ kind: 'device', deviceId: given.deviceId }));
+    const { nonce } = await proving.next('challenge');
+    proving.send({
+      v: 1,
+      type: 'auth.proof',
+      deviceId: given.deviceId,
+      nonce,
+      proof: proofFor(Buffer.from(given.deviceSecret, 'base64url'), nonce, given.deviceId),
+    });
+    await proving.next('welcome');
+    proving.ws.close();
+
+    const again = new RawClient(c.agentUrl);
+    await again.opened;
+    again.send(hello({ kind: 'enroll', token, installationId }));
+    await expectClose(again, 4401, 'INV_ERR_AUTH_FAILED');
+    expect(again.messages().some((m) => m.type === 'enrolled')).toBe(false);
+  });
+
+  it('left the well-behaved agent connected and delivering throughout', async () => {
+    const since = good.link.connectedSince;
+    await good.record({ type: 'agent.stopped', severity: 'info', time: new Date().toISOString(), data: { reason: 'still here' } });
+    await eventually(() => (good.outbox.pendingCount === 0 ? true : undefined));
+    expect(good.link.currentState).toBe('ready');
+    expect(good.link.connectedSince).toBe(since);
+    const reasons = (await c.store.queryEvents({ device: goodDeviceId, type: 'agent.stopped', limit: 10 })).events.map(
+      (e) => (e.data as { reason: string }).reason,
+    );
+    expect(reasons).toEqual(['still here']);
+  });
+});
+
+describe('limits that protect the collector', () => {
+  let c: TestCollector;
+
+  beforeAll(async () => {
+    c = await startTestCollector({ limits: { helloTimeoutMs: 5000, messagesPerSecond: 10, messageBurst: 20, maxHandshakes: 2, busyRetryMs: [1000, 2000] } });
+  });
+  afterAll(() => c.close());
+
+  it('closes a client that floods past its rate with 4429', async () => {
+    // 200 frames arrive far faster than 10 a second refill a bucket of 20.
+    const client = new RawClient(c.agentUrl);
+    await client.opened;
+    client.send(hello({ kind: 'enroll', token: await c.enrollmentToken(), installationId: `inst-${randomUUID()}` }));
+    await client.next('welcome');
+    // A valid message that does not end the conversation, sent 200 times.
+    for (let i = 0; i < 200; i++) client.send({ v: 1, type: 'login.release', sessionId: `s-${i}` });
+    expect((await client.closed).code).toBe(4429);
+  });
+
+  it('tells connections past the handshake limit to come back later (busy, then 4503)', async () => {
+    const waiting = [new RawClient(c.agentUrl), new RawClient(c.agentUrl)];
+    await Promise.all(waiting.map((w) => w.opened));
+    const refused = new RawClient(c.agentUrl);
+    const busy = await refused.next('busy');
+    expect(busy.retryAfterMs).toBeGreaterThanOrEqual(1000);
+    expect(busy.retryAfterMs).toBeLessThanOrEqual(2000);
+    expect((await refused.closed).code).toBe(4503);
+    for (const w of waiting) w.ws.close();
+    await Promise.all(waiting.map((w) => w.closed));
+    // Room again once the handshakes in progress are gone.
+    const later = new RawClient(c.agentUrl);
+    await later.opened;
+    later.send(hello({ kind: 'device', deviceId: 'dev-nobody' }));
+    expect((await later.closed).code).toBe(4401);
+  });
+});
