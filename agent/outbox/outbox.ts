@@ -118,10 +118,12 @@ export class Outbox {
 
   /** Unacknowledged events after `afterSeq`, oldest first, at most `max`. */
   async read(afterSeq: number, max: number): Promise<StoredEvent[]> {
+    // A copy of the index: an ack during the reads below splices this.entries, and
+    // walking the live array by position would then skip events.
     const start = lowerBound(this.entries, afterSeq + 1);
+    const wanted = this.entries.slice(start, start + max);
     const out: StoredEvent[] = [];
-    for (let i = start; i < this.entries.length && out.length < max; i++) {
-      const e = this.entries[i]!;
+    for (const e of wanted) {
       const segment = this.segments.get(e.segment);
       if (!segment) continue;
       const buf = Buffer.allocUnsafe(e.length);
