@@ -51,6 +51,17 @@ export const ERRORS = {
   INV_ERR_API_BAD_QUERY: 'a query parameter is not valid',
   INV_ERR_VOLUME_TOO_SMALL: 'the volume is empty or too small to hold any known format',
   INV_ERR_VOLUME_UNREADABLE: 'the volume could not be read within the limits',
+  // USB control: the OS adapters, permission requests and offline exception codes.
+  INV_ERR_USB_OS_COMMAND_FAILED: 'an operating-system command for USB control failed',
+  INV_ERR_USB_OS_OUTPUT_INVALID: 'an operating-system command printed something that could not be understood',
+  INV_ERR_USB_DEVICE_GONE: 'the USB device was removed before the action finished',
+  INV_ERR_USB_READONLY_UNSUPPORTED: 'this operating system cannot make that device read-only',
+  INV_ERR_PERMISSION_NOT_FOUND: 'no such permission request',
+  INV_ERR_PERMISSION_DECIDED: 'the permission request has already been decided',
+  INV_ERR_OFFLINE_CODE_INVALID: 'the offline code is not valid for this device and this computer',
+  INV_ERR_OFFLINE_CODE_EXPIRED: 'the offline code has expired',
+  INV_ERR_OFFLINE_CODE_USED: 'the offline code has been used already',
+  INV_ERR_OFFLINE_CODE_THROTTLED: 'too many wrong offline codes; wait before trying again',
   INV_ERR_INTERNAL: 'an internal error occurred',
 } as const;
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   PROTOCOL_LIMITS,
   clauseCitation,
+  codedError,
   hex4,
   identifier,
   name,
@@ -87,16 +88,29 @@ export const EVENT_DATA = {
   'device.silent': z.strictObject({ deviceId: identifier, hostname: name, lastSeen: timestamp }),
   'policy.applied': z.strictObject({ policyId: identifier, version: nonNegativeInt }),
   'policy.rejected': z.strictObject({ policyId: identifier.optional(), problems: z.array(z.strictObject({ code: name, path: name })).max(100) }),
-  'usb.connected': z.strictObject({ device: usbDevice }),
+  /** Every USB device that arrives. `auditWouldBlock`: under audit mode, the block that was not carried out. */
+  'usb.connected': z.strictObject({ device: usbDevice, auditWouldBlock: name.optional() }),
   'usb.removed': z.strictObject({ device: usbDevice }),
   'usb.blocked': z.strictObject({ device: usbDevice, reason: z.enum(['class-blocked', 'needs-permission', 'bad-usb']) }),
-  'usb.storage.allowed': z.strictObject({ device: usbDevice, scheme: encryptionScheme, volumes: z.array(volume).max(32), allowlisted: z.boolean() }),
+  'usb.storage.allowed': z.strictObject({
+    device: usbDevice,
+    scheme: encryptionScheme,
+    volumes: z.array(volume).max(32),
+    allowlisted: z.boolean(),
+    /** The allowlist entry or offline code that let it in, when one did. */
+    exception: z.strictObject({ kind: z.enum(['allowlist', 'offline-code']), id: name }).optional(),
+    auditWouldBlock: name.optional(),
+  }),
   'usb.storage.blocked': z.strictObject({
     device: usbDevice,
     reason: z.enum(['block-all', 'unencrypted', 'unknown-encryption', 'bad-usb', 'unreadable']),
     volumes: z.array(volume).max(32),
   }),
   'usb.storage.readonly': z.strictObject({ device: usbDevice, scheme: encryptionScheme, volumes: z.array(volume).max(32) }),
+  /** The OS refused an action the rule decided on: the network manager must know the device may not be blocked. */
+  'usb.enforcement.failed': z.strictObject({ device: usbDevice, action: z.enum(['allow', 'block', 'readonly', 'inspect']), error: codedError }),
+  /** A wrong, expired or reused offline code was typed into a notice. */
+  'usb.offline-code.rejected': z.strictObject({ device: usbDevice, code: name }),
   'session.started': z.strictObject({ ...session, role: roleId }),
   'session.ended': z.strictObject(session),
   'session.locked': z.strictObject(session),

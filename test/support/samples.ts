@@ -38,6 +38,8 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
     volumes: [{ device: '/dev/sdb1', filesystem: 'vfat', encrypted: false, scheme: 'none', sizeBytes: 16008609792 }],
   },
   'usb.storage.readonly': { device: stick, scheme: 'none', volumes: [] },
+  'usb.enforcement.failed': { device: stick, action: 'block', error: { code: 'INV_ERR_USB_OS_COMMAND_FAILED', message: 'write error' } },
+  'usb.offline-code.rejected': { device: stick, code: 'INV_ERR_OFFLINE_CODE_USED' },
   'session.started': { ...session, role: 'pupil' },
   'session.ended': session,
   'session.locked': session,

@@ -1,0 +1,226 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvigilatorError } from '../../../shared/errors';
+import type { Logger } from '../../../node-common/logging';
+import { FileByteSource } from '../file-byte-source';
+import type { ObservedUsbDevice, StorageDisk, UsbChange, UsbPlatform } from '../usb-platform';
+import { type LinuxRoots, SysfsTree, type WriteAttribute } from './sysfs-tree';
+import { type Uevent, type UeventSource, UdevadmMonitor } from './uevent-source';
+
+/** Runs a program with arguments (never through a shell); rejects when it fails. */
+export type RunProgram = (file: string, args: readonly string[]) => Promise<void>;
+
+export const runProgram: RunProgram = (file, args) =>
+  new Promise((resolve, reject) => {
+    execFile(file, [...args], { timeout: 10_000, maxBuffer: 64 * 1024 }, (error, _stdout, stderr) => {
+      if (error) reject(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file} ${args.join(' ')}: ${String(stderr).slice(0, 300) || error.message}`));
+      else resolve();
+    });
+  });
+
+export interface LinuxUsbOptions {
+  roots: LinuxRoots;
+  /** `/proc/self/mountinfo`, to find what must be unmounted before a block. */
+  mountInfo: string;
+  /** Where allow markers go; the udev rule the installer ships tests for them (`/run/invigilator/usb-allowed`). */
+  allowedDir: string;
+  /** Hold new devices (authorized_default=0 on every root hub) until decided, as USBGuard does. */
+  holdNewDevices: boolean;
+  events?: UeventSource;
+  run?: RunProgram;
+  programs?: { umount: string; udevadm: string; blockdev: string };
+  /** How long `storage` waits for the disks of a just-authorised stick (0.4-0.7 s on the QEMU rig). */
+  diskWaitMs?: number;
+  logger?: Logger;
+  /** How sysfs attributes are written; tests observe every write through this. */
+  writeAttribute?: WriteAttribute;
+}
+
+const DEFAULT_PROGRAMS = { umount: 'umount', udevadm: 'udevadm', blockdev: 'blockdev' };
+
+/**
+ * USB control on Linux through sysfs, the way USBGuard does it: with
+ * `authorized_default=0` on the root hubs a new device enumerates but no
+ * driver binds, so nothing can type, mount or be read until the agent writes
+ * `authorized=1`. A storage device is authorised to be read, while the udev
+ * rule keeps the desktop from mounting it; allowing it writes a marker the
+ * rule tests and re-triggers udev, blocking unmounts anything mounted and
+ * writes `authorized=0`, which removes the disk in 60-90 ms.
+ */
+export class LinuxUsbPlatform implements UsbPlatform {
+  readonly platform = 'linux' as const;
+  readonly canReadOnly = true;
+  private readonly tree: SysfsTree;
+  private readonly events: UeventSource;
+  private readonly run: RunProgram;
+  private readonly programs: { umount: string; udevadm: string; blockdev: string };
+  private readonly attached = new Map<string, ObservedUsbDevice>();
+  private readonly savedDefaults = new Map<string, string>();
+  private listener: ((change: UsbChange) => void) | undefined;
+  private blockWaiters: Array<() => void> = [];
+  private stopped = false;
+
+  constructor(private readonly options: LinuxUsbOptions) {
+    this.tree = new SysfsTree(options.roots, options.writeAttribute);
+    this.events = options.events ?? new UdevadmMonitor();
+    this.run = options.run ?? runProgram;
+    this.programs = options.programs ?? DEFAULT_PROGRAMS;
+  }
+
+  async start(listener: (change: UsbChange) => void): Promise<ObservedUsbDevice[]> {
+    this.listener = listener;
+    this.stopped = false;
+    await mkdir(this.options.allowedDir, { recursive: true, mode: 0o755 });
+    // Markers from an earlier run name kernel devices that may now be other sticks.
+    await this.clearMarkers();
+    if (this.options.holdNewDevices) {
+      for (const hub of await this.tree.rootHubs()) {
+        const path = join(this.tree.deviceDir(hub), 'authorized_default');
+        const before = (await readFile(path, 'latin1').catch(() => '1')).trim();
+        this.savedDefaults.set(path, before);
+        await this.tree.write(path, '0');
+      }
+    }
+    // Watch before listing, so a device that arrives in between is seen (twice at worst; the map dedupes).
+    this.events.start(
+      (e) => void this.onUevent(e),
+      (reason) => this.options.logger?.error('USB event source stopped', { reason }),
+    );
+    const present: ObservedUsbDevice[] = [];
+    for (const name of await this.tree.deviceNames()) {
+      const device = await this.tree.readDevice(name);
+      if (!device) continue;
+      this.attached.set(name, device);
+      present.push(device);
+    }
+    return present;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.events.stop();
+    this.listener = undefined;
+    // A clean stop gives the machine back its usual behaviour; after a crash devices stay held until the agent is back.
+    for (const [path, value] of this.savedDefaults) await this.tree.write(path, value).catch(() => undefined);
+    this.savedDefaults.clear();
+  }
+
+  private async onUevent(e: Uevent): Promise<void> {
+    if (this.stopped) return;
+    if (e.subsystem === 'block') {
+      const waiters = this.blockWaiters;
+      this.blockWaiters = [];
+      for (const w of waiters) w();
+      if (e.action === 'remove' && e.devname)
+        await rm(join(this.options.allowedDir, e.devname.replace(/^\/dev\//, '')), { force: true }).catch(() => undefined);
+      return;
+    }
+    if (e.subsystem !== 'usb' || e.devtype !== 'usb_device') return;
+    const name = this.tree.nameForDevpath(e.devpath);
+    if (!name) return;
+    if (e.action === 'add') {
+      if (this.attached.has(name)) return;
+      const device = await this.tree.readDevice(name);
+      if (!device) return;
+      this.attached.set(name, device);
+      this.listener?.({ kind: 'arrived', device });
+    } else if (e.action === 'remove') {
+      const device = this.attached.get(name);
+      this.attached.delete(name);
+      if (device) this.listener?.({ kind: 'removed', device });
+    }
+  }
+
+  private async present(device: ObservedUsbDevice): Promise<void> {
+    if (!this.attached.has(device.key) || !(await this.tree.exists(device.key))) {
+      throw new InvigilatorError('INV_ERR_USB_DEVICE_GONE', `USB device ${device.key}`);
+    }
+  }
+
+  async storage(device: ObservedUsbDevice): Promise<StorageDisk[]> {
+    const blocks = await this.boundBlockDevices(device);
+    return blocks
+      .filter((b) => !b.partition)
+      .map((b) => ({
+        device: `/dev/${b.kernelName}`,
+        sizeBytes: b.sizeBytes,
+        open: () => FileByteSource.open(this.tree.devNode(b.kernelName)),
+        volumes: [],
+      }));
+  }
+
+  /** Authorises a held storage device so its disk appears (the udev rule keeps it unmounted) and waits, bounded, for the disk. */
+  private async boundBlockDevices(device: ObservedUsbDevice) {
+    await this.present(device);
+    if (!(await this.tree.authorized(device.key))) await this.tree.write(join(this.tree.deviceDir(device.key), 'authorized'), '1');
+    const deadline = Date.now() + (this.options.diskWaitMs ?? 5000);
+    let blocks = await this.tree.blockDevicesOf(device.key);
+    while (!blocks.some((b) => !b.partition) && Date.now() < deadline && !this.stopped) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.blockWaiters.push(() => (clearTimeout(timer), resolve()));
+      });
+      await this.present(device);
+      blocks = await this.tree.blockDevicesOf(device.key);
+    }
+    return blocks;
+  }
+
+  async allow(device: ObservedUsbDevice): Promise<void> {
+    await this.present(device);
+    if (!(await this.tree.authorized(device.key))) await this.tree.write(join(this.tree.deviceDir(device.key), 'authorized'), '1');
+    await this.release(device);
+  }
+
+  async readOnly(device: ObservedUsbDevice): Promise<void> {
+    const blocks = await this.boundBlockDevices(device);
+    // Before anything mounts: blockdev --setro then gives a read-only mount (seen on the QEMU rig).
+    for (const b of blocks) await this.run(this.programs.blockdev, ['--setro', this.tree.devNode(b.kernelName)]);
+    await this.release(device);
+  }
+
+  async block(device: ObservedUsbDevice): Promise<void> {
+    await this.present(device);
+    const blocks = await this.tree.blockDevicesOf(device.key);
+    const nodes = new Set(blocks.map((b) => this.tree.devNode(b.kernelName)));
+    // De-authorising under a mount leaves a stale mount, so unmount first.
+    for (const mountPoint of await this.mountPointsOf(nodes)) {
+      await this.run(this.programs.umount, [mountPoint]).catch((e: unknown) =>
+        this.options.logger?.warn('could not unmount before blocking', { mountPoint, error: String(e) }),
+      );
+    }
+    for (const b of blocks) await rm(join(this.options.allowedDir, b.kernelName), { force: true });
+    await this.tree.write(join(this.tree.deviceDir(device.key), 'authorized'), '0');
+  }
+
+  /** Lets udev hand the device's volumes to the desktop: a marker per block device, then a change event. */
+  private async release(device: ObservedUsbDevice): Promise<void> {
+    const blocks = await this.tree.blockDevicesOf(device.key);
+    for (const b of blocks) await writeFile(join(this.options.allowedDir, b.kernelName), `${device.vendorId}:${device.productId}\n`, { mode: 0o644 });
+    for (const b of blocks) await this.run(this.programs.udevadm, ['trigger', '--action=change', '--subsystem-match=block', `--sysname-match=${b.kernelName}`]);
+  }
+
+  private async clearMarkers(): Promise<void> {
+    await rm(this.options.allowedDir, { recursive: true, force: true });
+    await mkdir(this.options.allowedDir, { recursive: true, mode: 0o755 });
+  }
+
+  private async mountPointsOf(nodes: Set<string>): Promise<string[]> {
+    const text = await readFile(this.options.mountInfo, 'utf8').catch(() => '');
+    const points: string[] = [];
+    for (const line of text.split('\n')) {
+      const [left, right] = line.split(' - ');
+      if (!left || !right) continue;
+      const mountPoint = left.split(' ')[4];
+      const source = right.split(' ')[1];
+      if (mountPoint && source && nodes.has(unescapeMountField(source))) points.push(unescapeMountField(mountPoint));
+    }
+    return points;
+  }
+}
+
+/** mountinfo writes space, tab, newline and backslash as octal escapes. */
+function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}

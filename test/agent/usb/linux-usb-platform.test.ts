@@ -1,0 +1,220 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LinuxUsbPlatform, type RunProgram, runProgram } from '../../../agent/usb/linux/linux-usb-platform';
+import { type Uevent, UdevadmMonitor } from '../../../agent/usb/linux/uevent-source';
+import { parseUsbDescriptors } from '../../../agent/usb/linux/usb-descriptors';
+import type { UsbChange } from '../../../agent/usb/usb-platform';
+import { tempDir } from '../../support/cli';
+import { ImageMaker, missingImageTools } from '../../support/disk-images';
+import { type FixtureDevice, SysfsFixture, rawDescriptors } from '../../support/sysfs-fixture';
+import { type RigDevice, usbPlatformContract } from './platform-contract';
+
+const images = new ImageMaker(tempDir('linux-usb-images'));
+if (missingImageTools.length > 0 && process.env.CI !== 'true')
+  process.stdout.write(`linux-usb-platform: the disk image tools are missing (${missingImageTools.join(', ')}); image-backed tests will fail\n`);
+const PLAIN = images.fat('plain.img', 40, 32);
+const LUKS2 = images.luks('luks2.img', 'luks2');
+
+export const FIXTURE_DEVICES: Record<RigDevice, { port: string; device: FixtureDevice }> = {
+  'present-at-start': {
+    port: '1-4',
+    device: { vendorId: 0x090c, productId: 0x1000, interfaceClasses: [8], serial: 'AA00000000011234', product: 'Flash Disk', disk: { image: PLAIN } },
+  },
+  'plain-stick': {
+    port: '1-1',
+    device: {
+      vendorId: 0x0781,
+      productId: 0x5567,
+      interfaceClasses: [8],
+      serial: '4C530001230101110453',
+      manufacturer: 'SanDisk',
+      product: 'Cruzer Blade',
+      disk: { image: PLAIN },
+    },
+  },
+  'encrypted-stick': {
+    port: '1-2',
+    device: { vendorId: 0x0951, productId: 0x1666, interfaceClasses: [8], serial: 'E0D55EA5', product: 'DataTraveler 3.0', disk: { image: LUKS2 } },
+  },
+  keyboard: { port: '1-3', device: { vendorId: 0x046d, productId: 0xc31c, interfaceClasses: [3, 3], manufacturer: 'Logitech', product: 'USB Keyboard' } },
+  'hostile-strings': {
+    port: '1-5',
+    device: {
+      vendorId: 0x1234,
+      productId: 0xabcd,
+      interfaceClasses: [3],
+      manufacturer: Buffer.concat([Buffer.from('Evil\x1b[31m\u202eCorp\x00'), Buffer.from([0xff, 0xfe, 0xc3])]),
+      product: `<script>alert(1)</script>${'A'.repeat(4096)}`,
+      serial: Buffer.from([0xed, 0xa0, 0x80, 0x41]),
+    },
+  },
+};
+
+/** Records the programs the adapter runs (umount, udevadm, blockdev), which cannot act on fixture files. */
+function recordingRunner(log: string[]): RunProgram {
+  return async (file, args) => {
+    log.push([file, ...args].join(' '));
+  };
+}
+
+function makePlatform(fixture: SysfsFixture, commands: string[]): LinuxUsbPlatform {
+  return new LinuxUsbPlatform({
+    roots: { sys: fixture.sys, dev: fixture.dev },
+    mountInfo: fixture.mountInfo,
+    allowedDir: fixture.allowedDir,
+    holdNewDevices: true,
+    events: fixture,
+    run: recordingRunner(commands),
+    writeAttribute: fixture.writeAttribute,
+    diskWaitMs: 2000,
+  });
+}
+
+usbPlatformContract('linux', async () => {
+  const fixture = new SysfsFixture();
+  const commands: string[] = [];
+  fixture.plug(FIXTURE_DEVICES['present-at-start'].port, FIXTURE_DEVICES['present-at-start'].device, false);
+  const platform = makePlatform(fixture, commands);
+  return {
+    platform,
+    plug: async (name) => fixture.plug(FIXTURE_DEVICES[name].port, FIXTURE_DEVICES[name].device),
+    unplug: async (name) => fixture.unplug(FIXTURE_DEVICES[name].port),
+    effect: (name) => {
+      const port = FIXTURE_DEVICES[name].port;
+      const written = fixture.writes.filter((w) => w.startsWith(`${port}/authorized=`));
+      const last = written[written.length - 1];
+      if (last === undefined) return 'none';
+      if (last.endsWith('=0')) return 'blocked';
+      const disks = fixture.blockNames(port);
+      if (disks.some((d) => commands.includes(`blockdev --setro ${join(fixture.dev, d)}`))) return 'readonly';
+      return 'allowed';
+    },
+    close: async () => fixture.close(),
+  };
+});
+
+describe('the linux USB adapter', () => {
+  let fixture: SysfsFixture;
+  let commands: string[];
+  let platform: LinuxUsbPlatform;
+  let changes: UsbChange[];
+
+  beforeEach(async () => {
+    fixture = new SysfsFixture();
+    commands = [];
+    platform = makePlatform(fixture, commands);
+    changes = [];
+    await platform.start((c) => changes.push(c));
+  });
+  afterEach(async () => {
+    await platform.stop();
+    fixture.close();
+  });
+
+  it('holds new devices from the start, and gives the machine its old default back on a clean stop', async () => {
+    expect(fixture.authorizedDefault()).toBe('0');
+    fixture.plug('1-1', FIXTURE_DEVICES['plain-stick'].device);
+    expect(fixture.authorized('1-1')).toBe('0');
+    expect(fixture.blockNames('1-1')).toEqual([]);
+    await platform.stop();
+    expect(fixture.authorizedDefault()).toBe('1');
+    expect(fixture.writes).toEqual(['authorized_default=0', 'authorized_default=1']);
+  });
+
+  it('reads a held device from its raw descriptors, before any interface exists', async () => {
+    fixture.plug('1-1', FIXTURE_DEVICES['plain-stick'].device);
+    await new Promise((r) => setImmediate(r));
+    await waitFor(() => changes.length > 0);
+    expect(changes[0]).toMatchObject({
+      kind: 'arrived',
+      device: { key: '1-1', vendorId: '0781', productId: '5567', interfaceClasses: [8], product: 'Cruzer Blade', bus: '1' },
+    });
+    expect(existsSync(join(fixture.deviceDir('1-1'), '1-1:1.0'))).toBe(false);
+  });
+
+  it('authorises a stick to read it, then blocks it with exactly one de-authorising write after unmounting', async () => {
+    fixture.plug('1-1', FIXTURE_DEVICES['plain-stick'].device);
+    await waitFor(() => changes.length > 0);
+    const stick = changes[0]!.device;
+    const disks = await platform.storage(stick);
+    expect(disks.map((d) => d.device)).toEqual(['/dev/sdb']);
+    fixture.mount('sdb', '/media/pupil/MY STICK');
+    await platform.block(stick);
+    expect(fixture.writes).toEqual(['authorized_default=0', '1-1/authorized=1', '1-1/authorized=0']);
+    expect(commands).toEqual(['umount /media/pupil/MY STICK']);
+    expect(fixture.blockNames('1-1')).toEqual([]);
+  });
+
+  it('allows a stick by marking its disks for the udev rule and re-triggering udev, with no other write', async () => {
+    fixture.plug('1-2', FIXTURE_DEVICES['encrypted-stick'].device);
+    await waitFor(() => changes.length > 0);
+    const stick = changes[0]!.device;
+    await platform.storage(stick);
+    await platform.allow(stick);
+    expect(fixture.writes).toEqual(['authorized_default=0', '1-2/authorized=1']);
+    expect(readFileSync(join(fixture.allowedDir, 'sdb'), 'utf8')).toBe('0951:1666\n');
+    expect(commands).toEqual(['udevadm trigger --action=change --subsystem-match=block --sysname-match=sdb']);
+  });
+
+  it('forgets the allow marker when the disk goes, so the next stick to get that name is held again', async () => {
+    fixture.plug('1-2', FIXTURE_DEVICES['encrypted-stick'].device);
+    await waitFor(() => changes.length > 0);
+    await platform.storage(changes[0]!.device);
+    await platform.allow(changes[0]!.device);
+    fixture.unplug('1-2');
+    await waitFor(() => !existsSync(join(fixture.allowedDir, 'sdb')));
+    await waitFor(() => changes.some((c) => c.kind === 'removed'));
+  });
+
+  it('ignores a malformed descriptors file rather than trusting it', () => {
+    const good = rawDescriptors(FIXTURE_DEVICES.keyboard.device);
+    expect(parseUsbDescriptors(good)).toEqual({ vendorId: 0x046d, productId: 0xc31c, deviceClass: 0, interfaceClasses: [3, 3] });
+    expect(parseUsbDescriptors(good.subarray(0, 10))).toBeUndefined();
+    const looping = Buffer.concat([good.subarray(0, 18), Buffer.from([0, 4, 0, 0, 0, 8])]);
+    expect(parseUsbDescriptors(looping)).toEqual({ vendorId: 0x046d, productId: 0xc31c, deviceClass: 0, interfaceClasses: [] });
+    const overrun = Buffer.concat([good.subarray(0, 18), Buffer.from([200, 4, 0, 0, 0, 8])]);
+    expect(parseUsbDescriptors(overrun)?.interfaceClasses).toEqual([]);
+  });
+});
+
+describe('udev events through a real `udevadm monitor` process', () => {
+  it('parses what the monitor prints, across chunk boundaries, into arrivals and removals', async () => {
+    // A stand-in for udevadm that prints the recorded monitor output of a stick being plugged and pulled.
+    const recorded = readFileSync(join(__dirname, '../../fixtures/usb/linux/udevadm-monitor-stick.txt'), 'utf8');
+    const dir = tempDir('udevadm');
+    const script = join(dir, 'udevadm');
+    writeFileSync(
+      script,
+      `#!${process.execPath}\nconst text = ${JSON.stringify(recorded)};\nlet i = 0;\nconst step = () => { if (i >= text.length) return; process.stdout.write(text.slice(i, i + 37)); i += 37; setTimeout(step, 1); };\nstep();\n`,
+    );
+    chmodSync(script, 0o755);
+    const events: Uevent[] = [];
+    const monitor = new UdevadmMonitor(script);
+    const exited = new Promise<string>((resolve) => monitor.start((e) => events.push(e), resolve));
+    expect(await exited).toMatch(/exited \(0\)/);
+    expect(events.map((e) => `${e.action} ${e.subsystem} ${e.devtype ?? ''} ${e.devname ?? ''}`.trim())).toEqual([
+      'add usb usb_device /dev/bus/usb/001/005',
+      'add usb usb_interface',
+      'add block disk /dev/sdb',
+      'add block partition /dev/sdb1',
+      'remove block partition /dev/sdb1',
+      'remove block disk /dev/sdb',
+      'remove usb usb_interface',
+      'remove usb usb_device /dev/bus/usb/001/005',
+    ]);
+    expect(events[0]!.properties.get('PRODUCT')).toBe('781/5567/100');
+  });
+
+  it('runs programs without a shell and turns a failure into a coded error', async () => {
+    await expect(runProgram('true', [])).resolves.toBeUndefined();
+    await expect(runProgram('sh', ['-c', 'echo nope >&2; exit 3'])).rejects.toMatchObject({ code: 'INV_ERR_USB_OS_COMMAND_FAILED' });
+    const marker = join(tempDir('no-shell'), 'x');
+    await runProgram('echo', [`; touch ${marker}`]);
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
+async function waitFor(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!check()) throw new Error('condition not reached within 2 s');
+}
