@@ -95,6 +95,7 @@ export class AgentSocket {
     m.describe('invigilator_events_stored_total', 'events stored for the first time');
     m.describe('invigilator_events_duplicate_total', 'events received again and not stored twice');
     m.describe('invigilator_agent_closes_total', 'agent connections closed, by close code');
+    m.describe('invigilator_permission_requests_total', 'permission requests stored for the first time, by kind');
   }
 
   private checkAlive(): void {
@@ -245,10 +246,11 @@ class AgentConnection {
         await this.options.store.completeCommand(message.commandId, { ok: message.ok, error: message.error ?? null, now: this.iso() });
         return;
       }
+      case 'permission.request':
+        return this.onPermissionRequest(message);
       case 'login.claim':
       case 'login.renew':
       case 'login.release':
-      case 'permission.request':
         // Decided by later parts of the collector; until then the agent applies its policy's offline rule.
         this.requireReady();
         this.send({
@@ -338,9 +340,10 @@ class AgentConnection {
   }
 
   /**
-   * Sends the device's undelivered commands. Each is claimed (marked
-   * delivered) before it is sent, and the claim is undone if the send fails,
-   * so a command is sent once by one process.
+   * Sends the device's undelivered commands, then its undelivered permission
+   * decisions (so an approval's `usb-allow` arrives before the approval).
+   * Each is claimed (marked delivered) before it is sent, and the claim is
+   * undone if the send fails, so each is sent once by one process.
    */
   deliverCommands(): void {
     const state = this.state;
@@ -355,10 +358,52 @@ class AgentConnection {
             return;
           }
         }
+        for (const d of await store.undeliveredDecisions(state.deviceId)) {
+          if (d.status === 'pending' || !(await store.claimDecisionDelivery(state.deviceId, d.requestId, this.iso()))) continue;
+          const sent = this.send({
+            v: PROTOCOL_VERSION,
+            type: 'permission.decision',
+            requestId: d.requestId,
+            decision: d.status,
+            ...(d.note !== null ? { note: d.note } : {}),
+            ...(d.expiresAt !== null ? { expiresAt: d.expiresAt } : {}),
+          });
+          if (!sent) {
+            await store.undoDecisionDelivery(state.deviceId, d.requestId);
+            return;
+          }
+          this.log.info('permission decision delivered', { requestId: d.requestId, decision: d.status });
+        }
       })
       .catch((e: unknown) => {
         this.log.error('could not deliver commands', { error: String(e) });
       });
+  }
+
+  /**
+   * Stored once however often it is sent; the network manager decides it
+   * through the API. A resend of a request already decided means the agent
+   * did not keep the decision: it is sent again.
+   */
+  private async onPermissionRequest(request: Extract<AgentToCollector, { type: 'permission.request' }>): Promise<void> {
+    const deviceId = this.requireReady();
+    const { store } = this.options;
+    const { created, record } = await store.createPermissionRequest({
+      deviceId,
+      requestId: request.requestId,
+      kind: request.kind,
+      subject: request.subject,
+      user: request.user,
+      reason: request.reason,
+      createdAt: this.iso(),
+    });
+    if (created) {
+      this.options.metrics.inc('invigilator_permission_requests_total', { kind: request.kind });
+      this.log.info('permission requested', { requestId: request.requestId, kind: request.kind, user: request.user.name });
+    } else if (record.status !== 'pending') {
+      await store.undoDecisionDelivery(deviceId, request.requestId);
+      this.deliverCommands();
+    }
   }
 
   private async onEvents(batch: Extract<AgentToCollector, { type: 'event.batch' }>): Promise<void> {

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { type ErrorCode, ERRORS } from '../shared/errors';
-import { SEVERITIES, command, identifier, name, timestamp } from '../shared/protocol';
+import { type ErrorCode, ERRORS, InvigilatorError } from '../shared/errors';
+import { type UsbAllowlistEntry, usbAllowlistEntry } from '../shared/policy/schema';
+import { SEVERITIES, type Command, command, identifier, name, text, timestamp } from '../shared/protocol';
 import { validate } from '../shared/schema';
+import { OFFLINE_CODE_MAX_MINUTES, issueOfflineCode } from '../node-common/offline-code';
 import { parseUntrustedJson } from '../shared/untrusted-json';
 import type { Logger } from '../node-common/logging';
 import type { AgentSocket } from './agent-socket';
@@ -10,7 +12,7 @@ import type { CommandBus } from './command-bus';
 import { hashToken, newId, newToken } from './device-auth';
 import type { Metrics } from './metrics';
 import { isCursor } from './store/cursor';
-import type { CollectorStore } from './store/store';
+import { type CollectorStore, type NewCommand, PERMISSION_STATUSES, type PermissionRequestRecord } from './store/store';
 
 export interface HttpApiOptions {
   store: CollectorStore;
@@ -48,6 +50,39 @@ const newEnrollmentToken = z.strictObject({
 
 const newCommand = z.strictObject({ command: command.shape.command });
 
+const permissionQuery = z.strictObject({
+  status: z.enum(PERMISSION_STATUSES).optional(),
+  device: identifier.optional(),
+  cursor: z.string().refine(isCursor, 'not a cursor this collector issued').optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const permissionDecisionBody = z.strictObject({
+  decision: z.enum(['approved', 'refused']),
+  /** Shown to the user with the decision. */
+  note: text(1000).optional(),
+  /** When an approval ends: in the future, at most a year ahead. Absent: until removed. */
+  expiresAt: timestamp.optional(),
+  /** A USB device approved for the requesting computer only (default) or for every computer. */
+  scope: z.enum(['device', 'all']).optional(),
+});
+
+/** The longest an approval may be given for. */
+const MAX_APPROVAL_MS = 365 * 24 * 3_600_000;
+
+const hexId = z
+  .string()
+  .regex(/^[0-9a-fA-F]{4}$/, 'four hex digits')
+  .transform((v) => v.toLowerCase());
+const offlineCodeBody = z.strictObject({
+  vendorId: hexId,
+  productId: hexId,
+  serial: name.optional(),
+  validMinutes: z.number().int().min(1).max(OFFLINE_CODE_MAX_MINUTES),
+});
+
+const ENTRY_NOTE_MAX = 500;
+
 const MAX_BODY_BYTES = 64 * 1024;
 
 class HttpError extends Error {
@@ -69,16 +104,76 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
   const log = logger.child({ component: 'http-api' });
   metrics.describe('invigilator_http_requests_total', 'HTTP API requests, by route and status');
 
-  async function role(req: IncomingMessage): Promise<'admin' | 'readonly'> {
+  /** The caller's API token: its id (who did it, for the record) and its role. */
+  async function role(req: IncomingMessage): Promise<{ id: string; role: 'admin' | 'readonly' }> {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer ([A-Za-z0-9_-]{10,200})$/.exec(header);
-    const found = match ? await store.apiTokenRole(hashToken(match[1]!)) : undefined;
+    const found = match ? await store.apiToken(hashToken(match[1]!)) : undefined;
     if (!found) throw new HttpError(401, 'INV_ERR_API_UNAUTHORIZED');
     return found;
   }
 
-  async function requireAdmin(req: IncomingMessage): Promise<void> {
-    if ((await role(req)) !== 'admin') throw new HttpError(403, 'INV_ERR_API_FORBIDDEN');
+  async function requireAdmin(req: IncomingMessage): Promise<{ id: string; role: 'admin' | 'readonly' }> {
+    const token = await role(req);
+    if (token.role !== 'admin') throw new HttpError(403, 'INV_ERR_API_FORBIDDEN');
+    return token;
+  }
+
+  const badBody = (problems: ReadonlyArray<{ path: string; message: string }>) =>
+    new HttpError(400, 'INV_ERR_API_BAD_QUERY', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+
+  /** Tells whichever process holds each device's connection to look for what is waiting; a lost notice only delays it to the next connection. */
+  async function announce(deviceIds: readonly string[]): Promise<void> {
+    for (const id of deviceIds) {
+      await options.bus.publish(id).catch((e: unknown) => log.warn('could not announce to the command bus', { deviceId: id, error: String(e) }));
+    }
+  }
+
+  async function decide(deviceId: string, requestId: string, by: string, body: unknown): Promise<[number, unknown]> {
+    const parsed = validate(permissionDecisionBody, body);
+    if (!parsed.ok) throw badBody(parsed.problems);
+    const d = parsed.value;
+    const nowMs = options.now();
+    const now = new Date(nowMs).toISOString();
+    if (d.decision === 'refused' && (d.expiresAt !== undefined || d.scope !== undefined))
+      throw new HttpError(400, 'INV_ERR_API_BAD_QUERY', '$.expiresAt, $.scope: only for an approval');
+    let expiresAt: string | null = null;
+    if (d.expiresAt !== undefined) {
+      const ms = Date.parse(d.expiresAt);
+      if (ms <= nowMs) throw new HttpError(400, 'INV_ERR_API_BAD_QUERY', '$.expiresAt: must be in the future');
+      if (ms > nowMs + MAX_APPROVAL_MS) throw new HttpError(400, 'INV_ERR_API_BAD_QUERY', '$.expiresAt: at most 365 days ahead');
+      expiresAt = new Date(ms).toISOString();
+    }
+    const request = await store.getPermissionRequest(deviceId, requestId);
+    if (!request) throw new HttpError(404, 'INV_ERR_PERMISSION_NOT_FOUND');
+    if (request.status !== 'pending') throw new HttpError(409, 'INV_ERR_PERMISSION_DECIDED', `it was ${request.status}`);
+
+    const scope = d.decision === 'approved' ? (d.scope ?? 'device') : null;
+    let entry: UsbAllowlistEntry | null = null;
+    const commands: NewCommand[] = [];
+    if (d.decision === 'approved' && request.kind === 'usb-device') {
+      entry = allowlistEntryFor(request, { by, scope: scope!, expiresAt });
+      const targets = scope === 'all' ? (await store.listDevices()).filter((dev) => dev.revokedAt === null).map((dev) => dev.id) : [deviceId];
+      const allow: Command = { kind: 'usb-allow', entry };
+      for (const target of targets) commands.push({ id: newId('cmd-'), deviceId: target, command: allow, createdAt: now });
+    }
+    let record: PermissionRequestRecord;
+    try {
+      record = await store.decidePermissionRequest(
+        deviceId,
+        requestId,
+        { decision: d.decision, decidedAt: now, decidedBy: by, note: d.note ?? null, expiresAt, scope },
+        commands,
+      );
+    } catch (e) {
+      if (e instanceof InvigilatorError && e.code === 'INV_ERR_PERMISSION_DECIDED') throw new HttpError(409, e.code, e.message);
+      if (e instanceof InvigilatorError && e.code === 'INV_ERR_PERMISSION_NOT_FOUND') throw new HttpError(404, e.code, e.message);
+      throw e;
+    }
+    log.info('permission request decided', { deviceId, requestId, decision: d.decision, by, scope, expiresAt, entryId: entry?.id, commands: commands.length });
+    // The command(s) and the decision are stored: whichever process holds each device sends them, now or when it next connects.
+    await announce([...new Set([deviceId, ...commands.map((c) => c.deviceId)])]);
+    return [200, { request: record, entry, commandIds: commands.map((c) => c.id) }];
   }
 
   async function route(req: IncomingMessage, url: URL): Promise<[number, unknown] | [number, string, string]> {
@@ -149,6 +244,43 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       if (!record) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND');
       return [200, record];
     }
+    if (method === 'GET' && path === '/api/permission-requests') {
+      await role(req);
+      const query = validate(permissionQuery, Object.fromEntries(url.searchParams));
+      if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
+      return [200, await store.listPermissionRequests(query.value)];
+    }
+    const permission = /^\/api\/permission-requests\/([^/]{1,400})\/([^/]{1,400})(\/decision)?$/.exec(path);
+    if (permission) {
+      const [deviceId, requestId] = [permissionPart(permission[1]!), permissionPart(permission[2]!)];
+      if (method === 'GET' && !permission[3]) {
+        await role(req);
+        const record = deviceId && requestId ? await store.getPermissionRequest(deviceId, requestId) : undefined;
+        if (!record) throw new HttpError(404, 'INV_ERR_PERMISSION_NOT_FOUND');
+        return [200, record];
+      }
+      if (method === 'POST' && permission[3]) {
+        const token = await requireAdmin(req);
+        const body = await readJson(req);
+        if (!deviceId || !requestId) throw new HttpError(404, 'INV_ERR_PERMISSION_NOT_FOUND');
+        return decide(deviceId, requestId, token.id, body);
+      }
+    }
+    const offlineCodes = /^\/api\/devices\/([A-Za-z0-9_-]{1,64})\/offline-codes$/.exec(path);
+    if (method === 'POST' && offlineCodes) {
+      const token = await requireAdmin(req);
+      const deviceId = offlineCodes[1]!;
+      const body = validate(offlineCodeBody, await readJson(req));
+      if (!body.ok) throw badBody(body.problems);
+      const auth = await store.deviceAuth(deviceId);
+      if (!auth) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND');
+      if (auth.revoked) throw new HttpError(409, 'INV_ERR_DEVICE_REVOKED');
+      const { vendorId, productId, serial, validMinutes } = body.value;
+      const issued = issueOfflineCode(auth.secret, { deviceId, vendorId, productId, serial }, options.now(), validMinutes);
+      // Never the code itself in the log: it is a credential until it expires.
+      log.info('offline code issued', { deviceId, vendorId, productId, serial, validMinutes, expiresAt: issued.expiresAt, by: token.id });
+      return [201, { code: issued.code, expiresAt: issued.expiresAt, deviceId, vendorId, productId, serial: serial ?? null }];
+    }
     const revokeDevice = /^\/api\/devices\/([A-Za-z0-9_-]{1,64})\/revoke$/.exec(path);
     if (method === 'POST' && revokeDevice) {
       await requireAdmin(req);
@@ -193,6 +325,45 @@ export async function createEnrollmentToken(
   const expiresAt = new Date(nowMs + expiresInHours * 3_600_000).toISOString();
   await store.createEnrollmentToken({ id, tokenHash: hashToken(token), note, createdAt: new Date(nowMs).toISOString(), expiresAt });
   return { id, token, expiresAt };
+}
+
+/** A path segment naming a device or a request: percent-decoded, and an identifier, or undefined. */
+function permissionPart(segment: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+  return identifier.safeParse(decoded).success ? decoded : undefined;
+}
+
+/**
+ * The allowlist entry an approved USB request becomes: the device's ids (as
+ * the allowlist spells them, lower-case hex), on the requesting computer only
+ * or everywhere, with who approved it and why in the note.
+ */
+function allowlistEntryFor(request: PermissionRequestRecord, options: { by: string; scope: 'device' | 'all'; expiresAt: string | null }): UsbAllowlistEntry {
+  const vendorId = request.subject.vendorId?.toLowerCase();
+  const productId = request.subject.productId?.toLowerCase();
+  const note = `Approved by ${options.by} for ${request.user.name} (request ${request.requestId} from ${request.deviceId}): ${request.reason}`;
+  const entry = {
+    id: newId('allow-'),
+    vendorId,
+    productId,
+    ...(request.subject.serial !== undefined && request.subject.serial !== '' ? { serial: request.subject.serial } : {}),
+    ...(options.expiresAt !== null ? { expiresAt: options.expiresAt } : {}),
+    ...(options.scope === 'device' ? { devices: [request.deviceId] } : {}),
+    note: note.length > ENTRY_NOTE_MAX ? `${note.slice(0, ENTRY_NOTE_MAX - 1)}…` : note,
+  };
+  const checked = validate(usbAllowlistEntry, entry);
+  if (!checked.ok)
+    throw new HttpError(
+      400,
+      'INV_ERR_API_BAD_QUERY',
+      `the request does not name a USB device the allowlist can hold (${checked.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}); refuse it, or issue an offline code`,
+    );
+  return checked.value;
 }
 
 function routeLabel(path: string): string {

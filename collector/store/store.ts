@@ -1,4 +1,4 @@
-import type { CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../shared/protocol';
+import type { AgentToCollector, CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../shared/protocol';
 
 export interface DeviceRecord {
   id: string;
@@ -89,6 +89,61 @@ export interface StoredEvent extends Record<string, unknown> {
   receivedAt: string;
 }
 
+type PermissionRequestMessage = Extract<AgentToCollector, { type: 'permission.request' }>;
+export type PermissionKind = PermissionRequestMessage['kind'];
+export type PermissionSubject = PermissionRequestMessage['subject'];
+export type PermissionUser = PermissionRequestMessage['user'];
+export const PERMISSION_STATUSES = ['pending', 'approved', 'refused'] as const;
+export type PermissionStatus = (typeof PERMISSION_STATUSES)[number];
+export type PermissionScope = 'device' | 'all';
+
+export interface NewPermissionRequest {
+  deviceId: string;
+  requestId: string;
+  kind: PermissionKind;
+  subject: PermissionSubject;
+  user: PermissionUser;
+  reason: string;
+  createdAt: string;
+}
+
+export interface PermissionRequestRecord extends NewPermissionRequest {
+  status: PermissionStatus;
+  decidedAt: string | null;
+  /** The API token that decided it. */
+  decidedBy: string | null;
+  note: string | null;
+  /** When an approval ends; null for refusals and approvals without an end. */
+  expiresAt: string | null;
+  scope: PermissionScope | null;
+  /** When the decision was sent down the device's connection; null until then. */
+  decisionDeliveredAt: string | null;
+}
+
+export interface PermissionDecision {
+  decision: 'approved' | 'refused';
+  decidedAt: string;
+  decidedBy: string;
+  note: string | null;
+  expiresAt: string | null;
+  scope: PermissionScope | null;
+}
+
+export interface PermissionRequestQuery {
+  status?: PermissionStatus;
+  device?: string;
+  /** Opaque: the `next` of the previous page. Newest first. */
+  cursor?: string;
+  limit: number;
+}
+
+export interface NewCommand {
+  id: string;
+  deviceId: string;
+  command: Command;
+  createdAt: string;
+}
+
 export interface InsertResult {
   /** Events new to the store; the rest were resends of events it already held. */
   inserted: number;
@@ -168,5 +223,28 @@ export interface CollectorStore {
   /** API tokens are kept as hashes; the token itself is shown once, to whoever created it. */
   createApiToken(token: { id: string; tokenHash: string; role: 'admin' | 'readonly'; createdAt: string }): Promise<void>;
   apiTokenRole(tokenHash: string): Promise<'admin' | 'readonly' | undefined>;
+  /** The same, with the token's id: who did something, for the record. */
+  apiToken(tokenHash: string): Promise<{ id: string; role: 'admin' | 'readonly' } | undefined>;
+
+  /**
+   * Stores a device's request once, keyed by (device, requestId): a resend
+   * changes nothing and returns what is stored (`created` false).
+   */
+  createPermissionRequest(request: NewPermissionRequest): Promise<{ created: boolean; record: PermissionRequestRecord }>;
+  getPermissionRequest(deviceId: string, requestId: string): Promise<PermissionRequestRecord | undefined>;
+  listPermissionRequests(query: PermissionRequestQuery): Promise<{ requests: PermissionRequestRecord[]; next: string | null }>;
+  /**
+   * Decides a pending request and queues `commands` with it, in one
+   * transaction. Exactly one decision wins, however many processes race:
+   * throws INV_ERR_PERMISSION_DECIDED for the others (and for any later one),
+   * INV_ERR_PERMISSION_NOT_FOUND for an unknown request.
+   */
+  decidePermissionRequest(deviceId: string, requestId: string, decision: PermissionDecision, commands: readonly NewCommand[]): Promise<PermissionRequestRecord>;
+  /** Decided requests of the device whose decision has not been sent, oldest decision first. */
+  undeliveredDecisions(deviceId: string): Promise<PermissionRequestRecord[]>;
+  /** Marks the decision sent; false when it was sent already (by this or another process). */
+  claimDecisionDelivery(deviceId: string, requestId: string, now: string): Promise<boolean>;
+  /** The send failed after the claim, or the device asked again: the decision is to be sent (again). */
+  undoDecisionDelivery(deviceId: string, requestId: string): Promise<void>;
   hasApiToken(role: 'admin' | 'readonly'): Promise<boolean>;
 }

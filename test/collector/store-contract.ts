@@ -183,4 +183,135 @@ export function storeContract(makeStore: () => Promise<{ store: CollectorStore; 
       expect(await store.hasApiToken('readonly')).toBe(false);
     });
   });
+
+  describe('permission requests', () => {
+    const request = (requestId: string, deviceId = 'dev-a', createdAt = T0) => ({
+      deviceId,
+      requestId,
+      kind: 'usb-device' as const,
+      subject: { vendorId: '0781', productId: '5567', serial: 'X1', label: 'SanDisk Cruzer Blade' },
+      user: { name: 'amy.p' },
+      reason: 'homework <b>now</b>',
+      createdAt,
+    });
+    const approve = {
+      decision: 'approved' as const,
+      decidedAt: inAnHour,
+      decidedBy: 'api-1',
+      note: 'ok',
+      expiresAt: '2026-11-30T16:00:00.000Z',
+      scope: 'device' as const,
+    };
+    const allow = (id: string, deviceId = 'dev-a') => ({
+      id,
+      deviceId,
+      createdAt: inAnHour,
+      command: { kind: 'usb-allow' as const, entry: { id: `allow-${id}`, vendorId: '0781', productId: '5567', devices: [deviceId], note: 'n' } },
+    });
+
+    beforeEach(async () => {
+      await enroll(store, 'dev-a');
+      await enroll(store, 'dev-b');
+    });
+
+    it('are stored once per (device, requestId), a resend changing nothing', async () => {
+      const first = await store.createPermissionRequest(request('r-1'));
+      expect(first).toEqual({
+        created: true,
+        record: {
+          ...request('r-1'),
+          status: 'pending',
+          decidedAt: null,
+          decidedBy: null,
+          note: null,
+          expiresAt: null,
+          scope: null,
+          decisionDeliveredAt: null,
+        },
+      });
+      const again = await store.createPermissionRequest({ ...request('r-1'), reason: 'changed', createdAt: inAnHour });
+      expect(again).toEqual({ created: false, record: first.record });
+      expect((await store.createPermissionRequest(request('r-1', 'dev-b'))).created).toBe(true);
+      expect(await store.getPermissionRequest('dev-a', 'r-1')).toEqual(first.record);
+      expect(await store.getPermissionRequest('dev-a', 'r-nobody')).toBeUndefined();
+    });
+
+    it('are listed newest first, filtered by status and device, and paged with cursors', async () => {
+      for (let i = 1; i <= 5; i++) await store.createPermissionRequest(request(`r-${i}`));
+      await store.createPermissionRequest(request('r-1', 'dev-b'));
+      await store.decidePermissionRequest('dev-a', 'r-2', { ...approve, decision: 'refused', expiresAt: null, scope: null }, []);
+      const ids = (page: { requests: Array<{ deviceId: string; requestId: string }> }) => page.requests.map((r) => `${r.deviceId}/${r.requestId}`);
+      expect(ids(await store.listPermissionRequests({ limit: 100 }))).toEqual(['dev-b/r-1', 'dev-a/r-5', 'dev-a/r-4', 'dev-a/r-3', 'dev-a/r-2', 'dev-a/r-1']);
+      expect(ids(await store.listPermissionRequests({ limit: 100, status: 'refused' }))).toEqual(['dev-a/r-2']);
+      expect(ids(await store.listPermissionRequests({ limit: 100, status: 'pending', device: 'dev-a' }))).toEqual([
+        'dev-a/r-5',
+        'dev-a/r-4',
+        'dev-a/r-3',
+        'dev-a/r-1',
+      ]);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const result = await store.listPermissionRequests({ limit: 2, device: 'dev-a', ...(cursor ? { cursor } : {}) });
+        seen.push(...ids(result));
+        if (!result.next) break;
+        cursor = result.next;
+      }
+      expect(seen).toEqual(['dev-a/r-5', 'dev-a/r-4', 'dev-a/r-3', 'dev-a/r-2', 'dev-a/r-1']);
+    });
+
+    it('are decided once, with their commands queued in the same transaction', async () => {
+      await store.createPermissionRequest(request('r-1'));
+      const decided = await store.decidePermissionRequest('dev-a', 'r-1', approve, [allow('cmd-1'), allow('cmd-2', 'dev-b')]);
+      expect(decided).toMatchObject({ status: 'approved', decidedAt: inAnHour, decidedBy: 'api-1', note: 'ok', expiresAt: approve.expiresAt, scope: 'device' });
+      expect((await store.undeliveredCommands('dev-a')).map((c) => c.id)).toEqual(['cmd-1']);
+      expect((await store.undeliveredCommands('dev-b')).map((c) => c.id)).toEqual(['cmd-2']);
+
+      await expect(store.decidePermissionRequest('dev-a', 'r-1', { ...approve, decision: 'refused' }, [allow('cmd-3')])).rejects.toMatchObject({
+        code: 'INV_ERR_PERMISSION_DECIDED',
+      });
+      await expect(store.decidePermissionRequest('dev-a', 'r-nobody', approve, [allow('cmd-4')])).rejects.toMatchObject({
+        code: 'INV_ERR_PERMISSION_NOT_FOUND',
+      });
+      // The losers' commands were not queued.
+      expect(await store.getCommand('cmd-3')).toBeUndefined();
+      expect(await store.getCommand('cmd-4')).toBeUndefined();
+      expect((await store.getPermissionRequest('dev-a', 'r-1'))?.status).toBe('approved');
+    });
+
+    it('let exactly one of several concurrent decisions win', async () => {
+      await store.createPermissionRequest(request('r-1'));
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => store.decidePermissionRequest('dev-a', 'r-1', { ...approve, decidedBy: `api-${i}` }, [allow(`cmd-race-${i}`)])),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r.reason as { code: string }).code)).toEqual(
+        Array(5).fill('INV_ERR_PERMISSION_DECIDED'),
+      );
+      expect(await store.undeliveredCommands('dev-a')).toHaveLength(1);
+    });
+
+    it('hand out each decision for delivery once, and again after an undo', async () => {
+      await store.createPermissionRequest(request('r-1'));
+      await store.createPermissionRequest(request('r-2'));
+      expect(await store.undeliveredDecisions('dev-a')).toEqual([]);
+      expect(await store.claimDecisionDelivery('dev-a', 'r-1', inAnHour)).toBe(false);
+      await store.decidePermissionRequest('dev-a', 'r-1', approve, []);
+      expect((await store.undeliveredDecisions('dev-a')).map((r) => r.requestId)).toEqual(['r-1']);
+      expect(await store.undeliveredDecisions('dev-b')).toEqual([]);
+      expect(await store.claimDecisionDelivery('dev-a', 'r-1', inAnHour)).toBe(true);
+      expect(await store.claimDecisionDelivery('dev-a', 'r-1', inAnHour)).toBe(false);
+      expect(await store.undeliveredDecisions('dev-a')).toEqual([]);
+      expect((await store.getPermissionRequest('dev-a', 'r-1'))?.decisionDeliveredAt).toBe(inAnHour);
+      await store.undoDecisionDelivery('dev-a', 'r-1');
+      expect((await store.undeliveredDecisions('dev-a')).map((r) => r.requestId)).toEqual(['r-1']);
+    });
+
+    it('find API tokens with their id, for the record of who decided', async () => {
+      await store.createApiToken({ id: 'api-7', tokenHash: 'hash-7', role: 'readonly', createdAt: T0 });
+      expect(await store.apiToken('hash-7')).toEqual({ id: 'api-7', role: 'readonly' });
+      expect(await store.apiToken('hash-8')).toBeUndefined();
+    });
+  });
 }

@@ -12,9 +12,16 @@ import {
   type EventQuery,
   type InsertResult,
   type InstallationRecord,
+  type NewCommand,
   type NewDevice,
+  type NewPermissionRequest,
+  type PermissionDecision,
+  type PermissionRequestQuery,
+  type PermissionRequestRecord,
   type StoredEvent,
 } from '../store';
+import { InvigilatorError } from '../../../shared/errors';
+import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
 import { POSTGRES_MIGRATIONS } from './migrations';
 
@@ -324,5 +331,107 @@ export class PostgresStore implements CollectorStore {
 
   async hasApiToken(role: 'admin' | 'readonly'): Promise<boolean> {
     return (await this.pool.query('SELECT 1 FROM api_tokens WHERE role = $1 AND revoked_at IS NULL LIMIT 1', [role])).rows.length > 0;
+  }
+
+  async apiToken(tokenHash: string): Promise<{ id: string; role: 'admin' | 'readonly' } | undefined> {
+    const { rows } = await this.pool.query<{ id: string; role: 'admin' | 'readonly' }>(
+      'SELECT id, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL',
+      [tokenHash],
+    );
+    return rows[0];
+  }
+
+  async createPermissionRequest(r: NewPermissionRequest): Promise<{ created: boolean; record: PermissionRequestRecord }> {
+    const inserted = await this.pool.query(
+      `INSERT INTO permission_requests (device_id, request_id, kind, subject, user_json, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (device_id, request_id) DO NOTHING`,
+      [r.deviceId, r.requestId, r.kind, JSON.stringify(r.subject), JSON.stringify(r.user), r.reason, r.createdAt],
+    );
+    const record = await this.getPermissionRequest(r.deviceId, r.requestId);
+    if (!record) throw new InvigilatorError('INV_ERR_STORE_FAILED', 'a permission request vanished as it was stored');
+    return { created: (inserted.rowCount ?? 0) > 0, record };
+  }
+
+  async getPermissionRequest(deviceId: string, requestId: string, client: pg.Pool | pg.PoolClient = this.pool): Promise<PermissionRequestRecord | undefined> {
+    const { rows } = await client.query<PermissionRow>(`SELECT ${PERMISSION_COLUMNS} FROM permission_requests WHERE device_id = $1 AND request_id = $2`, [
+      deviceId,
+      requestId,
+    ]);
+    return rows[0] && permissionFromRow(rows[0]);
+  }
+
+  async listPermissionRequests(q: PermissionRequestQuery): Promise<{ requests: PermissionRequestRecord[]; next: string | null }> {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    const add = (column: string, op: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      args.push(value);
+      where.push(`${column} ${op} $${args.length}`);
+    };
+    add('status', '=', q.status);
+    add('device_id', '=', q.device);
+    add('id', '<', q.cursor === undefined ? undefined : decodeCursor(q.cursor));
+    args.push(q.limit + 1);
+    const { rows } = await this.pool.query<PermissionRow>(
+      `SELECT ${PERMISSION_COLUMNS} FROM permission_requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${args.length}`,
+      args,
+    );
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return { requests: page.map(permissionFromRow), next: rows.length > q.limit && last ? encodeCursor(last.id) : null };
+  }
+
+  async decidePermissionRequest(deviceId: string, requestId: string, d: PermissionDecision, commands: readonly NewCommand[]): Promise<PermissionRequestRecord> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // Conditional: of processes racing to decide, the first to update wins; the others update nothing.
+      const { rows } = await client.query<PermissionRow>(
+        `UPDATE permission_requests SET status = $1, decided_at = $2, decided_by = $3, note = $4, expires_at = $5, scope = $6
+         WHERE device_id = $7 AND request_id = $8 AND status = 'pending'
+         RETURNING ${PERMISSION_COLUMNS}`,
+        [d.decision, d.decidedAt, d.decidedBy, d.note, d.expiresAt, d.scope, deviceId, requestId],
+      );
+      if (!rows[0]) {
+        const existing = await this.getPermissionRequest(deviceId, requestId, client);
+        if (!existing) throw new InvigilatorError('INV_ERR_PERMISSION_NOT_FOUND', `${deviceId}/${requestId}`);
+        throw new InvigilatorError('INV_ERR_PERMISSION_DECIDED', `${deviceId}/${requestId} was ${existing.status}`);
+      }
+      for (const c of commands) {
+        await client.query('INSERT INTO commands (id, device_id, body, created_at) VALUES ($1, $2, $3, $4)', [
+          c.id,
+          c.deviceId,
+          JSON.stringify(c.command),
+          c.createdAt,
+        ]);
+      }
+      await client.query('COMMIT');
+      return permissionFromRow(rows[0]);
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async undeliveredDecisions(deviceId: string): Promise<PermissionRequestRecord[]> {
+    const { rows } = await this.pool.query<PermissionRow>(
+      `SELECT ${PERMISSION_COLUMNS} FROM permission_requests WHERE device_id = $1 AND decision_delivered_at IS NULL AND status <> 'pending' ORDER BY decided_at, id`,
+      [deviceId],
+    );
+    return rows.map(permissionFromRow);
+  }
+
+  async claimDecisionDelivery(deviceId: string, requestId: string, now: string): Promise<boolean> {
+    const result = await this.pool.query(
+      `UPDATE permission_requests SET decision_delivered_at = $1 WHERE device_id = $2 AND request_id = $3 AND status <> 'pending' AND decision_delivered_at IS NULL`,
+      [now, deviceId, requestId],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async undoDecisionDelivery(deviceId: string, requestId: string): Promise<void> {
+    await this.pool.query('UPDATE permission_requests SET decision_delivered_at = NULL WHERE device_id = $1 AND request_id = $2', [deviceId, requestId]);
   }
 }

@@ -61,4 +61,24 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      error TEXT
    );
    CREATE INDEX commands_pending ON commands (device_id, delivered_at);`,
+  `CREATE TABLE permission_requests (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     device_id TEXT NOT NULL,
+     request_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     user_json TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'refused')),
+     decided_at TEXT,
+     decided_by TEXT,
+     note TEXT,
+     expires_at TEXT,
+     scope TEXT,
+     decision_delivered_at TEXT,
+     UNIQUE (device_id, request_id)
+   );
+   CREATE INDEX permission_requests_status ON permission_requests (status, id);
+   CREATE INDEX permission_requests_undelivered ON permission_requests (device_id, decision_delivered_at);`,
 ];

@@ -13,9 +13,16 @@ import {
   type EventQuery,
   type InsertResult,
   type InstallationRecord,
+  type NewCommand,
   type NewDevice,
+  type NewPermissionRequest,
+  type PermissionDecision,
+  type PermissionRequestQuery,
+  type PermissionRequestRecord,
   type StoredEvent,
 } from '../store';
+import { InvigilatorError } from '../../../shared/errors';
+import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { SQLITE_MIGRATIONS } from './migrations';
@@ -234,6 +241,10 @@ export class SqliteStore implements CollectorStore {
   }
 
   async createCommand(c: { id: string; deviceId: string; command: Command; createdAt: string }): Promise<void> {
+    this.insertCommand(c);
+  }
+
+  private insertCommand(c: NewCommand): void {
     this.statement('INSERT INTO commands (id, device_id, body, created_at) VALUES (?, ?, ?, ?)').run(c.id, c.deviceId, JSON.stringify(c.command), c.createdAt);
   }
 
@@ -290,5 +301,82 @@ export class SqliteStore implements CollectorStore {
 
   async hasApiToken(role: 'admin' | 'readonly'): Promise<boolean> {
     return this.statement('SELECT 1 FROM api_tokens WHERE role = ? AND revoked_at IS NULL LIMIT 1').get(role) !== undefined;
+  }
+
+  async apiToken(tokenHash: string): Promise<{ id: string; role: 'admin' | 'readonly' } | undefined> {
+    return this.statement('SELECT id, role FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL').get(tokenHash) as
+      { id: string; role: 'admin' | 'readonly' } | undefined;
+  }
+
+  async createPermissionRequest(r: NewPermissionRequest): Promise<{ created: boolean; record: PermissionRequestRecord }> {
+    return this.db.transaction(() => {
+      const created =
+        this.statement(
+          `INSERT INTO permission_requests (device_id, request_id, kind, subject, user_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (device_id, request_id) DO NOTHING`,
+        ).run(r.deviceId, r.requestId, r.kind, JSON.stringify(r.subject), JSON.stringify(r.user), r.reason, r.createdAt).changes > 0;
+      return { created, record: this.permissionRow(r.deviceId, r.requestId)! };
+    })();
+  }
+
+  private permissionRow(deviceId: string, requestId: string): PermissionRequestRecord | undefined {
+    const row = this.statement(`SELECT ${PERMISSION_COLUMNS} FROM permission_requests WHERE device_id = ? AND request_id = ?`).get(deviceId, requestId) as
+      PermissionRow | undefined;
+    return row && permissionFromRow(row);
+  }
+
+  async getPermissionRequest(deviceId: string, requestId: string): Promise<PermissionRequestRecord | undefined> {
+    return this.permissionRow(deviceId, requestId);
+  }
+
+  async listPermissionRequests(q: PermissionRequestQuery): Promise<{ requests: PermissionRequestRecord[]; next: string | null }> {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    const add = (sql: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(sql);
+      args.push(value);
+    };
+    add('status = ?', q.status);
+    add('device_id = ?', q.device);
+    add('id < ?', q.cursor === undefined ? undefined : decodeCursor(q.cursor));
+    const sql = `SELECT ${PERMISSION_COLUMNS} FROM permission_requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    const rows = this.statement(sql).all(...args, q.limit + 1) as PermissionRow[];
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return { requests: page.map(permissionFromRow), next: rows.length > q.limit && last ? encodeCursor(last.id) : null };
+  }
+
+  async decidePermissionRequest(deviceId: string, requestId: string, d: PermissionDecision, commands: readonly NewCommand[]): Promise<PermissionRequestRecord> {
+    return this.db.transaction(() => {
+      const changed = this.statement(
+        `UPDATE permission_requests SET status = ?, decided_at = ?, decided_by = ?, note = ?, expires_at = ?, scope = ?
+         WHERE device_id = ? AND request_id = ? AND status = 'pending'`,
+      ).run(d.decision, d.decidedAt, d.decidedBy, d.note, d.expiresAt, d.scope, deviceId, requestId).changes;
+      const record = this.permissionRow(deviceId, requestId);
+      if (!record) throw new InvigilatorError('INV_ERR_PERMISSION_NOT_FOUND', `${deviceId}/${requestId}`);
+      if (changed === 0) throw new InvigilatorError('INV_ERR_PERMISSION_DECIDED', `${deviceId}/${requestId} was ${record.status}`);
+      for (const c of commands) this.insertCommand(c);
+      return record;
+    })();
+  }
+
+  async undeliveredDecisions(deviceId: string): Promise<PermissionRequestRecord[]> {
+    const rows = this.statement(
+      `SELECT ${PERMISSION_COLUMNS} FROM permission_requests WHERE device_id = ? AND decision_delivered_at IS NULL AND status <> 'pending' ORDER BY decided_at, id`,
+    ).all(deviceId) as PermissionRow[];
+    return rows.map(permissionFromRow);
+  }
+
+  async claimDecisionDelivery(deviceId: string, requestId: string, now: string): Promise<boolean> {
+    return (
+      this.statement(
+        `UPDATE permission_requests SET decision_delivered_at = ? WHERE device_id = ? AND request_id = ? AND status <> 'pending' AND decision_delivered_at IS NULL`,
+      ).run(now, deviceId, requestId).changes > 0
+    );
+  }
+
+  async undoDecisionDelivery(deviceId: string, requestId: string): Promise<void> {
+    this.statement('UPDATE permission_requests SET decision_delivered_at = NULL WHERE device_id = ? AND request_id = ?').run(deviceId, requestId);
   }
 }
