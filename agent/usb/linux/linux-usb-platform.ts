@@ -1,23 +1,24 @@
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../../shared/errors';
 import type { Logger } from '../../../node-common/logging';
+import { type CommandRunner, createExecFileRunner } from '../command-runner';
 import { FileByteSource } from '../file-byte-source';
 import type { ObservedUsbDevice, StorageDisk, UsbChange, UsbPlatform } from '../usb-platform';
 import { type LinuxRoots, SysfsTree, type WriteAttribute } from './sysfs-tree';
 import { type Uevent, type UeventSource, UdevadmMonitor } from './uevent-source';
 
-/** Runs a program with arguments (never through a shell); rejects when it fails. */
+/** Runs a program with arguments (never through a shell); rejects with a coded error when it fails. */
 export type RunProgram = (file: string, args: readonly string[]) => Promise<void>;
 
-export const runProgram: RunProgram = (file, args) =>
-  new Promise((resolve, reject) => {
-    execFile(file, [...args], { timeout: 10_000, maxBuffer: 64 * 1024 }, (error, _stdout, stderr) => {
-      if (error) reject(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file} ${args.join(' ')}: ${String(stderr).slice(0, 300) || error.message}`));
-      else resolve();
-    });
-  });
+export function programRunner(runner: CommandRunner = createExecFileRunner({ maxOutputBytes: 64 * 1024, defaultTimeoutMs: 10_000 })): RunProgram {
+  return async (file, args) => {
+    const { code } = await runner.run(file, [...args]);
+    if (code !== 0) throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file} ${args.join(' ').slice(0, 200)} exited with ${code}`);
+  };
+}
+
+export const runProgram = programRunner();
 
 export interface LinuxUsbOptions {
   roots: LinuxRoots;
