@@ -2,12 +2,15 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Policy } from '../shared/policy/schema';
 import type { Command, Platform } from '../shared/protocol';
+import type { ErrorCode } from '../shared/errors';
 import type { Logger } from '../node-common/logging';
 import type { AgentConfig } from './config';
 import { IdentityFile } from './identity';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
 import { PolicyKeeper } from './policy-keeper';
+import { type NoticeSink, UsbGuard } from './usb/usb-guard';
+import type { UsbPlatform } from './usb/usb-platform';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -17,12 +20,17 @@ export interface AgentDeps {
   version: string;
   /** Batch size, window, heartbeat and backoff; the defaults suit a school. */
   linkTuning?: Partial<typeof DEFAULT_LINK_TUNING>;
+  /** This OS's USB adapter, chosen by the composition root; absent: no USB control. */
+  usb?: { platform: UsbPlatform; control: 'enforce' | 'observe' };
+  /** Where notices for the person at the computer go (the tray channel). */
+  notices?: NoticeSink;
 }
 
 export interface RunningAgent {
   readonly outbox: Outbox;
   readonly link: Link;
   readonly policy: PolicyKeeper;
+  readonly usb: UsbGuard | undefined;
   /** Records an event: durably in the outbox first, then the link sends it. */
   record(draft: EventDraft): Promise<void>;
   stop(reason: string): Promise<void>;
@@ -42,6 +50,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
 
   // The link is built after the recovery reports are recorded; until then `record` only writes to disk.
   const links: Link[] = [];
+  const guards: UsbGuard[] = [];
   const seenCommands = new Set<string>();
   const record = async (draft: EventDraft): Promise<void> => {
     await outbox.append(draft);
@@ -79,7 +88,9 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
         .replace(pushed)
         .then((result) =>
           result.ok
-            ? record({ type: 'policy.applied', severity: 'notice', time: now(), data: { policyId: pushed.id, version: pushed.revision } })
+            ? record({ type: 'policy.applied', severity: 'notice', time: now(), data: { policyId: pushed.id, version: pushed.revision } }).then(() =>
+                guards[0]?.reconsiderBlocked(),
+              )
             : record({
                 type: 'policy.rejected',
                 severity: 'warning',
@@ -95,12 +106,46 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       seenCommands.add(commandId);
       if (seenCommands.size > 1000) seenCommands.delete(seenCommands.values().next().value!);
       log.info('command received', { commandId, kind: command.kind });
-      // The rules that carry commands out (logoff, restore, allowlist) arrive with their issues; until then say so.
-      const error = { code: 'INV_ERR_NOT_SUPPORTED', message: `this agent cannot carry out ${command.kind} yet` };
-      link.sendCommandResult(commandId, false, error);
-      record({ type: 'command.completed', severity: 'notice', time: now(), data: { commandId, ok: false, code: error.code } }).catch(() => undefined);
+      carryOut(command).then(
+        (error) => {
+          link.sendCommandResult(commandId, error === undefined, error);
+          return record({
+            type: 'command.completed',
+            severity: 'notice',
+            time: now(),
+            data: { commandId, ok: error === undefined, ...(error ? { code: error.code } : {}) },
+          });
+        },
+        (e: unknown) => log.error('command failed', { commandId, error: String(e) }),
+      );
     },
+    onPermissionDecision: (decision) => {
+      guards[0]?.onDecision(decision).catch((e: unknown) => log.error('could not handle a permission decision', { error: String(e) }));
+    },
+    onReady: () => guards[0]?.resendPendingRequests(),
   });
+
+  /** Carries out one command; resolves to the coded error when it could not. */
+  async function carryOut(command: Command): Promise<{ code: ErrorCode; message: string } | undefined> {
+    const usb = guards[0];
+    switch (command.kind) {
+      case 'usb-allow':
+        if (!usb) break;
+        await usb.addAllowlistEntry(command.entry);
+        return undefined;
+      case 'usb-revoke':
+        if (!usb) break;
+        return (await usb.removeAllowlistEntry(command.entryId))
+          ? undefined
+          : { code: 'INV_ERR_API_NOT_FOUND', message: `no allowlist entry ${command.entryId} on this device` };
+      case 'logoff':
+      case 'refresh-inventory':
+      case 'restore-file':
+        break;
+    }
+    // Logoff, inventory and restore arrive with their issues; until then say so.
+    return { code: 'INV_ERR_NOT_SUPPORTED', message: `this agent cannot carry out ${command.kind} yet` };
+  }
 
   links.push(link);
   await record({
@@ -110,14 +155,37 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     data: { agentVersion: deps.version, platform: deps.platform, hostname: hostname().slice(0, 256) },
   });
   link.start();
+  if (deps.usb) {
+    const identity = new IdentityFile(config.dataDir);
+    const usb = new UsbGuard({
+      platform: deps.usb.platform,
+      control: deps.usb.control,
+      policy: () => policy.current,
+      // Sessions and their users arrive with the sessions issue; until then the policy's default role applies.
+      currentUser: () => undefined,
+      record,
+      notices: deps.notices ?? { show: (n) => log.info('notice', { kind: n.kind, title: n.title }), withdraw: () => undefined },
+      sendPermissionRequest: (request) => link.sendPermissionRequest(request),
+      deviceIdentity: async () => {
+        const found = await identity.load();
+        return found && { deviceId: found.deviceId, secret: Buffer.from(found.deviceSecret, 'base64url') };
+      },
+      dataDir: config.dataDir,
+      logger,
+    });
+    guards.push(usb);
+    await usb.start();
+  }
   log.info('agent started', { dataDir: config.dataDir, collector: config.collector.url, policy: policy.current.id, pending: outbox.pendingCount });
 
   return {
     outbox,
     link,
     policy,
+    usb: guards[0],
     record,
     stop: async (reason: string) => {
+      await guards[0]?.stop().catch((e: unknown) => log.error('USB control did not stop cleanly', { error: String(e) }));
       await record({ type: 'agent.stopped', severity: 'info', time: now(), data: { reason } }).catch(() => undefined);
       // Give the link a moment to deliver the last events; whatever is left stays in the outbox for next time.
       await waitFor(() => outbox.pendingCount === 0 || link.currentState !== 'ready', 1500);

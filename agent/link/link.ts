@@ -32,6 +32,10 @@ export interface LinkOptions {
   policyRevision: () => number | undefined;
   onPolicy: (policy: Policy) => void;
   onCommand: (commandId: string, command: Command) => void;
+  /** The network manager answered a permission request. May arrive more than once: handle by request id. */
+  onPermissionDecision?: (decision: Extract<CollectorToAgent, { type: 'permission.decision' }>) => void;
+  /** Authenticated and ready: anything kept while the link was down can be sent now. */
+  onReady?: () => void;
   batchSize: number;
   /** Batches sent and not yet acknowledged, at most. */
   window: number;
@@ -193,6 +197,7 @@ export class Link {
         this.inFlight = 0;
         this.epoch++;
         this.log.info('connected to the collector', { deviceId: message.deviceId, pending: this.options.outbox.pendingCount });
+        this.options.onReady?.();
         return this.pump();
       case 'ack':
         this.inFlight = Math.max(0, this.inFlight - 1);
@@ -208,9 +213,11 @@ export class Link {
       case 'command':
         this.options.onCommand(message.commandId, message.command);
         return;
-      case 'login.verdict':
       case 'permission.decision':
-        // Handled once login limits and permission requests are built; logged so nothing vanishes.
+        this.options.onPermissionDecision?.(message);
+        return;
+      case 'login.verdict':
+        // Handled once login limits are built; logged so nothing vanishes.
         this.log.info('collector decision received', { type: message.type });
         return;
       case 'error':
@@ -250,6 +257,11 @@ export class Link {
   /** Reports how a command went; false when the link is down (the collector then shows it delivered but unanswered). */
   sendCommandResult(commandId: string, ok: boolean, error?: { code: string; message: string }): boolean {
     return this.send({ v: PROTOCOL_VERSION, type: 'command.result', commandId, ok, ...(error ? { error } : {}) });
+  }
+
+  /** Sends a permission request; false while the link is down (the caller keeps it and sends it again on `onReady`). */
+  sendPermissionRequest(request: Extract<Parameters<typeof encode>[0], { type: 'permission.request' }>): boolean {
+    return this.state === 'ready' && this.send(request);
   }
 
   private send(message: Parameters<typeof encode>[0]): boolean {

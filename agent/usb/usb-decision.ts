@@ -40,8 +40,8 @@ export type UsbDecision =
       exception?: { kind: 'allowlist' | 'offline-code'; id: string };
       /** `hardware` for a listed hardware-encrypted model; otherwise from the media. */
       scheme?: 'hardware';
-      /** Audit mode: the block that would have happened. */
-      auditWouldBlock?: StorageBlockReason;
+      /** Audit mode (or an agent only observing): the block that would have happened. */
+      auditWouldBlock?: StorageBlockReason | DeviceBlockReason;
     }
   | { action: 'block' | 'readonly'; subject: 'storage'; reason: StorageBlockReason; clauseId: string; canAsk: boolean }
   | { action: 'block'; subject: 'device'; reason: DeviceBlockReason; clauseId: string; canAsk: boolean };

@@ -64,20 +64,23 @@ export async function startTestAgent(
   dataDir = tempDir('agent'),
   linkTuning: Parameters<typeof startAgent>[0]['linkTuning'] = {},
   caFile?: string,
+  extra: Pick<Parameters<typeof startAgent>[0], 'usb' | 'notices'> & { policy?: string; fallbackPolicy?: Policy } = {},
 ): Promise<RunningAgent & { dataDir: string }> {
   const agent = await startAgent({
     config: {
       collector: { url: agentUrl, enrollmentToken, allowInsecure: false, ...(caFile ? { caFile } : {}) },
       dataDir,
       logLevel: 'error',
-      policy: 'basildon-primary',
+      policy: extra.policy ?? 'basildon-primary',
       outbox: { capBytes: 256 * 1024 * 1024 },
     },
-    fallbackPolicy: preset('basildon-primary')!,
+    fallbackPolicy: extra.fallbackPolicy ?? preset('basildon-primary')!,
     logger: silentLogger(),
     platform: 'linux',
     version: '0.0.0-test',
     linkTuning,
+    ...(extra.usb ? { usb: extra.usb } : {}),
+    ...(extra.notices ? { notices: extra.notices } : {}),
   });
   return Object.assign(agent, { dataDir });
 }

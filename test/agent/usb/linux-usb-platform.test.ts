@@ -1,80 +1,22 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LinuxUsbPlatform, type RunProgram, runProgram } from '../../../agent/usb/linux/linux-usb-platform';
+import { type LinuxUsbPlatform, runProgram } from '../../../agent/usb/linux/linux-usb-platform';
 import { type Uevent, UdevadmMonitor } from '../../../agent/usb/linux/uevent-source';
 import { parseUsbDescriptors } from '../../../agent/usb/linux/usb-descriptors';
 import type { UsbChange } from '../../../agent/usb/usb-platform';
 import { tempDir } from '../../support/cli';
-import { ImageMaker, missingImageTools } from '../../support/disk-images';
-import { type FixtureDevice, SysfsFixture, rawDescriptors } from '../../support/sysfs-fixture';
-import { type RigDevice, usbPlatformContract } from './platform-contract';
+import { ImageMaker } from '../../support/disk-images';
+import { SysfsFixture, rawDescriptors } from '../../support/sysfs-fixture';
+import { fixtureDevices, linuxPlatformOn } from '../../support/usb-devices';
+import { usbPlatformContract } from './platform-contract';
 
-const images = new ImageMaker(tempDir('linux-usb-images'));
-if (missingImageTools.length > 0 && process.env.CI !== 'true')
-  process.stdout.write(`linux-usb-platform: the disk image tools are missing (${missingImageTools.join(', ')}); image-backed tests will fail\n`);
-const PLAIN = images.fat('plain.img', 40, 32);
-const LUKS2 = images.luks('luks2.img', 'luks2');
-
-export const FIXTURE_DEVICES: Record<RigDevice, { port: string; device: FixtureDevice }> = {
-  'present-at-start': {
-    port: '1-4',
-    device: { vendorId: 0x090c, productId: 0x1000, interfaceClasses: [8], serial: 'AA00000000011234', product: 'Flash Disk', disk: { image: PLAIN } },
-  },
-  'plain-stick': {
-    port: '1-1',
-    device: {
-      vendorId: 0x0781,
-      productId: 0x5567,
-      interfaceClasses: [8],
-      serial: '4C530001230101110453',
-      manufacturer: 'SanDisk',
-      product: 'Cruzer Blade',
-      disk: { image: PLAIN },
-    },
-  },
-  'encrypted-stick': {
-    port: '1-2',
-    device: { vendorId: 0x0951, productId: 0x1666, interfaceClasses: [8], serial: 'E0D55EA5', product: 'DataTraveler 3.0', disk: { image: LUKS2 } },
-  },
-  keyboard: { port: '1-3', device: { vendorId: 0x046d, productId: 0xc31c, interfaceClasses: [3, 3], manufacturer: 'Logitech', product: 'USB Keyboard' } },
-  'hostile-strings': {
-    port: '1-5',
-    device: {
-      vendorId: 0x1234,
-      productId: 0xabcd,
-      interfaceClasses: [3],
-      manufacturer: Buffer.concat([Buffer.from('Evil\x1b[31m\u202eCorp\x00'), Buffer.from([0xff, 0xfe, 0xc3])]),
-      product: `<script>alert(1)</script>${'A'.repeat(4096)}`,
-      serial: Buffer.from([0xed, 0xa0, 0x80, 0x41]),
-    },
-  },
-};
-
-/** Records the programs the adapter runs (umount, udevadm, blockdev), which cannot act on fixture files. */
-function recordingRunner(log: string[]): RunProgram {
-  return async (file, args) => {
-    log.push([file, ...args].join(' '));
-  };
-}
-
-function makePlatform(fixture: SysfsFixture, commands: string[]): LinuxUsbPlatform {
-  return new LinuxUsbPlatform({
-    roots: { sys: fixture.sys, dev: fixture.dev },
-    mountInfo: fixture.mountInfo,
-    allowedDir: fixture.allowedDir,
-    holdNewDevices: true,
-    events: fixture,
-    run: recordingRunner(commands),
-    writeAttribute: fixture.writeAttribute,
-    diskWaitMs: 2000,
-  });
-}
+const FIXTURE_DEVICES = fixtureDevices(new ImageMaker(tempDir('linux-usb-images')));
 
 usbPlatformContract('linux', async () => {
   const fixture = new SysfsFixture();
   const commands: string[] = [];
   fixture.plug(FIXTURE_DEVICES['present-at-start'].port, FIXTURE_DEVICES['present-at-start'].device, false);
-  const platform = makePlatform(fixture, commands);
+  const platform = linuxPlatformOn(fixture, commands);
   return {
     platform,
     plug: async (name) => fixture.plug(FIXTURE_DEVICES[name].port, FIXTURE_DEVICES[name].device),
@@ -102,7 +44,7 @@ describe('the linux USB adapter', () => {
   beforeEach(async () => {
     fixture = new SysfsFixture();
     commands = [];
-    platform = makePlatform(fixture, commands);
+    platform = linuxPlatformOn(fixture, commands);
     changes = [];
     await platform.start((c) => changes.push(c));
   });

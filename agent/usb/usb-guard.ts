@@ -1,0 +1,475 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { InvigilatorError, ERRORS, type ErrorCode } from '../../shared/errors';
+import { citeClause, settingsFor } from '../../shared/policy/resolve';
+import { type Policy, type UsbAllowlistEntry, usbAllowlistEntry } from '../../shared/policy/schema';
+import type { AgentToCollector, NOTICE_ACTIONS, TrayNotice, User } from '../../shared/protocol';
+import { PROTOCOL_VERSION } from '../../shared/protocol';
+import type { Logger } from '../../node-common/logging';
+import { checkOfflineCode } from '../../node-common/offline-code';
+import { JsonStateFile } from '../json-state-file';
+import type { EventDraft } from '../outbox/outbox';
+import { type StorageAssessment, assessStorage } from './storage-assessment';
+import { type UsbDecision, decideUsb } from './usb-decision';
+import type { ObservedUsbDevice, UsbChange, UsbPlatform } from './usb-platform';
+
+type PermissionRequest = Extract<AgentToCollector, { type: 'permission.request' }>;
+type NoticeAction = (typeof NOTICE_ACTIONS)[number];
+
+/** Where notices go: the tray channel (the tray issue builds it); the agent never waits on a person. */
+export interface NoticeSink {
+  show(notice: TrayNotice): void;
+  withdraw(noticeId: string): void;
+}
+
+export interface UsbGuardDeps {
+  platform: UsbPlatform;
+  policy: () => Policy;
+  /** The person at the computer, when known; their role picks the rule's settings. */
+  currentUser: () => User | undefined;
+  record: (draft: EventDraft) => Promise<void>;
+  notices: NoticeSink;
+  /** Sends a permission request to the collector; false while the link is down (it is sent on reconnect). */
+  sendPermissionRequest: (request: PermissionRequest) => boolean;
+  /** This computer's collector device id and secret, once enrolled: offline codes are checked against them. */
+  deviceIdentity: () => Promise<{ deviceId: string; secret: Buffer } | undefined>;
+  dataDir: string;
+  logger: Logger;
+  /** `observe`: decide and report what would have been done, but leave every device alone (a developer's machine). */
+  control?: 'enforce' | 'observe';
+  now?: () => number;
+  /** Called once per decided arrival, for the benchmark and diagnostics. */
+  onDecided?: (info: { key: string; action: UsbDecision['action']; elapsedMs: number; bytesRead: number }) => void;
+}
+
+interface Attached {
+  device: ObservedUsbDevice;
+  decision?: UsbDecision;
+  noticeId?: string;
+  /** A valid offline code typed for this attachment: it lasts until the device is removed. */
+  offlineGrant?: string;
+  /** Work on this device runs one step at a time, in order. */
+  queue: Promise<void>;
+}
+
+const usedCodesSchema = z.array(z.strictObject({ hash: z.string().regex(/^[0-9a-f]{64}$/), expiresAt: z.string().max(64) })).max(10_000);
+const allowlistSchema = z.array(usbAllowlistEntry).max(10_000);
+const pendingSchema = z.array(z.record(z.string(), z.unknown())).max(1000);
+
+/** Wrong offline codes allowed in the window before typing is refused for a while. */
+const CODE_ATTEMPTS = 5;
+const CODE_WINDOW_MS = 15 * 60_000;
+
+/**
+ * The USB storage rule at work: every arrival is observed, decided by the pure
+ * rule, enforced through the OS adapter, and reported. Blocked people get a
+ * notice that says why, in the school's words, and lets them ask or type an
+ * offline code; the network manager's answers come back as allowlist entries.
+ */
+export class UsbGuard {
+  private readonly attached = new Map<string, Attached>();
+  private localAllowlist: UsbAllowlistEntry[] = [];
+  private usedCodes: Array<{ hash: string; expiresAt: string }> = [];
+  private pendingRequests: PermissionRequest[] = [];
+  private codeFailures: number[] = [];
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly allowlistFile: JsonStateFile<UsbAllowlistEntry[]>;
+  private readonly usedCodesFile: JsonStateFile<Array<{ hash: string; expiresAt: string }>>;
+  private readonly pendingFile: JsonStateFile<Array<Record<string, unknown>>>;
+  private readonly noticeDevices = new Map<string, string>();
+
+  constructor(private readonly deps: UsbGuardDeps) {
+    this.now = deps.now ?? Date.now;
+    this.log = deps.logger.child({ component: 'usb' });
+    this.allowlistFile = new JsonStateFile(join(deps.dataDir, 'usb-allowlist.json'), allowlistSchema, () => [], this.log);
+    this.usedCodesFile = new JsonStateFile(join(deps.dataDir, 'usb-offline-codes-used.json'), usedCodesSchema, () => [], this.log);
+    this.pendingFile = new JsonStateFile(join(deps.dataDir, 'usb-permission-requests.json'), pendingSchema, () => [], this.log);
+  }
+
+  async start(): Promise<void> {
+    this.localAllowlist = await this.allowlistFile.load();
+    this.usedCodes = await this.usedCodesFile.load();
+    this.pendingRequests = (await this.pendingFile.load()) as PermissionRequest[];
+    const present = await this.deps.platform.start((change) => this.onChange(change));
+    // Sticks plugged in before the agent started are decided like new arrivals.
+    for (const device of present) this.onChange({ kind: 'arrived', device });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.attached.values()].map((a) => a.queue));
+    await this.deps.platform.stop();
+  }
+
+  /** Waits until every arrival seen so far has been decided and reported (tests and shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.attached.values()].map((a) => a.queue));
+  }
+
+  get allowlist(): readonly UsbAllowlistEntry[] {
+    return this.localAllowlist;
+  }
+
+  private onChange(change: UsbChange): void {
+    const startedAt = performance.now();
+    const { device } = change;
+    if (change.kind === 'arrived') {
+      const entry: Attached = { device, queue: Promise.resolve() };
+      this.attached.set(device.key, entry);
+      void this.enqueue(entry, () => this.decideAndEnforce(entry, startedAt));
+      return;
+    }
+    const entry = this.attached.get(device.key);
+    this.attached.delete(device.key);
+    if (entry?.noticeId) this.withdraw(entry.noticeId);
+    void (entry?.queue ?? Promise.resolve()).then(() => this.report('usb.removed', 'info', { device: publicDevice(device) }));
+  }
+
+  private enqueue(entry: Attached, work: () => Promise<void>): Promise<void> {
+    entry.queue = entry.queue.then(work).catch((e: unknown) => {
+      this.log.error('USB handling failed', { key: entry.device.key, error: String(e) });
+    });
+    return entry.queue;
+  }
+
+  private async decideAndEnforce(entry: Attached, startedAt: number): Promise<void> {
+    const { device } = entry;
+    const policy = this.deps.policy();
+    const user = this.deps.currentUser();
+    const base = await this.decisionInput(policy, user, entry);
+    let decision = decideUsb(base);
+    let assessment: StorageAssessment | undefined;
+    if (decision.action === 'inspect') {
+      try {
+        assessment = await assessStorage(await this.deps.platform.storage(device));
+      } catch (e) {
+        if (isGone(e)) return;
+        await this.failed(device, 'inspect', e);
+        assessment = { encrypted: 'unknown', scheme: 'unknown', volumes: [], bytesRead: 0, unreadable: true };
+      }
+      decision = decideUsb({ ...base, storage: assessment });
+    }
+    if (decision.action === 'inspect') throw new Error('the USB rule asked to inspect media it was given');
+    if (this.deps.control === 'observe' && decision.action !== 'allow') {
+      decision = { action: 'allow', subject: decision.subject, clauseId: decision.clauseId, auditWouldBlock: decision.reason };
+    }
+    entry.decision = decision;
+    const applied = await this.enforce(device, decision);
+    this.deps.onDecided?.({ key: device.key, action: decision.action, elapsedMs: performance.now() - startedAt, bytesRead: assessment?.bytesRead ?? 0 });
+    if (applied === 'gone') return;
+    await this.reportDecision(policy, user, device, decision, assessment, applied);
+    if (applied === 'done' && (decision.action === 'block' || decision.action === 'readonly')) this.showBlockNotice(policy, entry, decision);
+    else if (entry.noticeId) this.withdraw(entry.noticeId);
+  }
+
+  private async decisionInput(policy: Policy, user: User | undefined, entry: Attached) {
+    const role = user?.role ?? policy.roles.default;
+    const identity = await this.deps.deviceIdentity().catch(() => undefined);
+    return {
+      device: entry.device,
+      storageSettings: settingsFor(policy, 'usbStorage', role),
+      deviceSettings: settingsFor(policy, 'usbDevices', role),
+      allowlist: [...policy.usbAllowlist, ...this.localAllowlist],
+      hardwareEncryptedModels: policy.hardwareEncryptedModels,
+      unreadableVolume: policy.failsafe.unreadableVolume,
+      computerId: identity?.deviceId,
+      offlineGrant: entry.offlineGrant,
+      nowMs: this.now(),
+    };
+  }
+
+  /** Carries the decision out. A refused read-only falls back to a block: the safe side. */
+  private async enforce(device: ObservedUsbDevice, decision: Exclude<UsbDecision, { action: 'inspect' }>): Promise<'done' | 'failed' | 'gone'> {
+    const { platform } = this.deps;
+    if (this.deps.control === 'observe') return 'done';
+    try {
+      if (decision.action === 'allow') await platform.allow(device);
+      else if (decision.action === 'block') await platform.block(device);
+      else {
+        try {
+          await platform.readOnly(device);
+        } catch (e) {
+          if (!(e instanceof InvigilatorError && e.code === 'INV_ERR_USB_READONLY_UNSUPPORTED')) throw e;
+          await platform.block(device);
+        }
+      }
+      return 'done';
+    } catch (e) {
+      if (isGone(e)) return 'gone';
+      await this.failed(device, decision.action, e);
+      return 'failed';
+    }
+  }
+
+  private async failed(device: ObservedUsbDevice, action: 'allow' | 'block' | 'readonly' | 'inspect', e: unknown): Promise<void> {
+    const code: ErrorCode = e instanceof InvigilatorError ? e.code : 'INV_ERR_INTERNAL';
+    const message = (e instanceof Error ? e.message : String(e)).slice(0, 1000);
+    this.log.error('USB action failed', { key: device.key, action, code, error: message });
+    await this.report('usb.enforcement.failed', 'alert', { device: publicDevice(device), action, error: { code, message } });
+  }
+
+  private async reportDecision(
+    policy: Policy,
+    user: User | undefined,
+    device: ObservedUsbDevice,
+    decision: Exclude<UsbDecision, { action: 'inspect' }>,
+    assessment: StorageAssessment | undefined,
+    applied: 'done' | 'failed',
+  ): Promise<void> {
+    const d = publicDevice(device);
+    const extra = { clause: citeClause(policy, decision.clauseId), ...(user ? { user } : {}) };
+    const audit = decision.action === 'allow' && decision.auditWouldBlock ? { auditWouldBlock: decision.auditWouldBlock } : {};
+    await this.report('usb.connected', 'info', { device: d, ...audit }, user ? { user } : {});
+    if (applied !== 'done') return;
+    const volumes = assessment?.volumes ?? [];
+    if (decision.action === 'allow' && decision.subject === 'storage') {
+      const scheme = decision.scheme ?? assessment?.scheme ?? 'unknown';
+      await this.report(
+        'usb.storage.allowed',
+        decision.exception || decision.auditWouldBlock ? 'notice' : 'info',
+        {
+          device: d,
+          scheme,
+          volumes,
+          allowlisted: decision.exception !== undefined,
+          ...(decision.exception ? { exception: decision.exception } : {}),
+          ...audit,
+        },
+        extra,
+      );
+    } else if (decision.action === 'block' && decision.subject === 'storage') {
+      await this.report('usb.storage.blocked', 'alert', { device: d, reason: decision.reason, volumes }, extra);
+    } else if (decision.action === 'readonly') {
+      await this.report('usb.storage.readonly', 'warning', { device: d, scheme: assessment?.scheme ?? 'unknown', volumes }, extra);
+    } else if (decision.action === 'block') {
+      await this.report('usb.blocked', 'alert', { device: d, reason: decision.reason }, extra);
+    }
+  }
+
+  private async report(type: string, severity: EventDraft['severity'], data: unknown, extra: Record<string, unknown> = {}): Promise<void> {
+    await this.deps.record({ type, severity, time: new Date(this.now()).toISOString(), data, ...extra } as EventDraft);
+  }
+
+  // ---- notices and answers ----------------------------------------------------
+
+  private showBlockNotice(policy: Policy, entry: Attached, decision: Extract<UsbDecision, { action: 'block' | 'readonly' }>): void {
+    const { device } = entry;
+    const contact = policy.notices.contact;
+    const storage = decision.subject === 'storage';
+    const words = noticeWords(decision, contact);
+    const noticeId = entry.noticeId ?? `usb-${randomUUID()}`;
+    entry.noticeId = noticeId;
+    this.noticeDevices.set(noticeId, device.key);
+    const actions: NoticeAction[] = ['dismiss'];
+    if (decision.canAsk) actions.push('ask-permission');
+    // The network manager can read out an offline code whatever the policy lets people ask for.
+    if (storage || decision.reason !== 'class-blocked') actions.push('enter-code');
+    this.deps.notices.show({
+      v: PROTOCOL_VERSION,
+      type: 'tray.notice',
+      noticeId,
+      kind: storage ? 'usb-blocked' : 'device-blocked',
+      title: words.title,
+      body: words.body,
+      clause: citeClause(policy, decision.clauseId),
+      subject: deviceLabel(device),
+      actions,
+    });
+  }
+
+  private withdraw(noticeId: string): void {
+    this.noticeDevices.delete(noticeId);
+    this.deps.notices.withdraw(noticeId);
+  }
+
+  /** A tray answer to one of this guard's notices. Returns a coded error for the tray to show, or undefined when done. */
+  async answer(
+    noticeId: string,
+    action: NoticeAction,
+    text?: string,
+    target?: string,
+  ): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+    const key = this.noticeDevices.get(noticeId);
+    const entry = key ? this.attached.get(key) : undefined;
+    if (!entry) return { ok: false, code: 'INV_ERR_USB_DEVICE_GONE', message: ERRORS.INV_ERR_USB_DEVICE_GONE };
+    if (action === 'dismiss') {
+      this.withdraw(noticeId);
+      entry.noticeId = undefined;
+      return { ok: true };
+    }
+    if (action === 'ask-permission') return this.askPermission(entry, text ?? '');
+    if (action === 'enter-code') return this.enterCode(entry, target ?? text ?? '');
+    return { ok: false, code: 'INV_ERR_UNEXPECTED_MESSAGE', message: `a USB notice has no ${action} action` };
+  }
+
+  private async askPermission(entry: Attached, reason: string): Promise<{ ok: true }> {
+    const { device } = entry;
+    const user = this.deps.currentUser();
+    const request: PermissionRequest = {
+      v: PROTOCOL_VERSION,
+      type: 'permission.request',
+      requestId: `req-${randomUUID()}`,
+      kind: 'usb-device',
+      subject: { vendorId: device.vendorId, productId: device.productId, ...(device.serial ? { serial: device.serial } : {}), label: deviceLabel(device) },
+      user: user ?? { name: 'unknown' },
+      reason: reason.slice(0, 4000),
+    };
+    await this.report(
+      'permission.requested',
+      'notice',
+      { requestId: request.requestId, kind: 'usb-device', subject: request.subject.label, reason: request.reason },
+      user ? { user } : {},
+    );
+    this.pendingRequests.push(request);
+    await this.pendingFile.save(this.pendingRequests as unknown as Array<Record<string, unknown>>);
+    this.deps.sendPermissionRequest(request);
+    return { ok: true };
+  }
+
+  /** The link is up again: requests made while it was down go now. The collector stores each once. */
+  resendPendingRequests(): void {
+    for (const r of this.pendingRequests) this.deps.sendPermissionRequest(r);
+  }
+
+  /** The network manager answered a request. An approval's allowlist entry arrives separately as a `usb-allow` command. */
+  async onDecision(decision: {
+    requestId: string;
+    decision: 'approved' | 'refused';
+    note?: string | undefined;
+    expiresAt?: string | undefined;
+  }): Promise<void> {
+    const request = this.pendingRequests.find((r) => r.requestId === decision.requestId);
+    // Decisions may come again (a request resent after a reconnect is answered again): act once.
+    if (!request) return;
+    this.pendingRequests = this.pendingRequests.filter((r) => r.requestId !== decision.requestId);
+    await this.pendingFile.save(this.pendingRequests as unknown as Array<Record<string, unknown>>);
+    await this.report('permission.decided', 'notice', {
+      requestId: decision.requestId,
+      decision: decision.decision,
+      ...(decision.expiresAt ? { expiresAt: decision.expiresAt } : {}),
+    });
+    const policy = this.deps.policy();
+    const label = request.subject.label;
+    const approved = decision.decision === 'approved';
+    this.deps.notices.show({
+      v: PROTOCOL_VERSION,
+      type: 'tray.notice',
+      noticeId: `decision-${decision.requestId}`,
+      kind: 'permission-decision',
+      title: approved ? 'You can use it now' : 'The answer is no',
+      body: approved
+        ? `${capitalise(policy.notices.contact)} said yes. Take it out and put it back in to use it.${decision.expiresAt ? ` This lasts until ${decision.expiresAt.slice(0, 16).replace('T', ' ')}.` : ''}`
+        : `${capitalise(policy.notices.contact)} said no, so it still cannot be used here.${decision.note ? ` They said: ${decision.note}` : ''}`,
+      subject: label,
+      actions: ['dismiss'],
+    });
+  }
+
+  /** A `usb-allow` command: the entry is kept across restarts, and devices attached now are decided again. */
+  async addAllowlistEntry(entry: UsbAllowlistEntry): Promise<void> {
+    this.localAllowlist = [...this.localAllowlist.filter((e) => e.id !== entry.id), entry];
+    await this.allowlistFile.save(this.localAllowlist);
+    await this.reconsiderBlocked();
+  }
+
+  async removeAllowlistEntry(entryId: string): Promise<boolean> {
+    const before = this.localAllowlist.length;
+    this.localAllowlist = this.localAllowlist.filter((e) => e.id !== entryId);
+    await this.allowlistFile.save(this.localAllowlist);
+    return this.localAllowlist.length < before;
+  }
+
+  /** The policy or the allowlist changed: anything blocked and still attached gets a fresh decision. */
+  async reconsiderBlocked(): Promise<void> {
+    const blocked = [...this.attached.values()].filter((a) => a.decision && a.decision.action !== 'allow');
+    await Promise.all(blocked.map((a) => this.enqueue(a, () => this.decideAndEnforce(a, performance.now()))));
+  }
+
+  private async enterCode(entry: Attached, typed: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+    const now = this.now();
+    this.codeFailures = this.codeFailures.filter((t) => now - t < CODE_WINDOW_MS);
+    const reject = async (code: ErrorCode) => {
+      if (code !== 'INV_ERR_OFFLINE_CODE_THROTTLED') this.codeFailures.push(now);
+      await this.report('usb.offline-code.rejected', 'warning', { device: publicDevice(entry.device), code });
+      return { ok: false as const, code, message: ERRORS[code] };
+    };
+    if (this.codeFailures.length >= CODE_ATTEMPTS) return reject('INV_ERR_OFFLINE_CODE_THROTTLED');
+    const identity = await this.deps.deviceIdentity().catch(() => undefined);
+    if (!identity) return reject('INV_ERR_OFFLINE_CODE_INVALID');
+    const { device } = entry;
+    const check = checkOfflineCode(
+      identity.secret,
+      { deviceId: identity.deviceId, vendorId: device.vendorId, productId: device.productId, serial: device.serial },
+      typed,
+      now,
+    );
+    if (!check.ok) return reject(check.code);
+    const hash = createHash('sha256').update(check.canonical).digest('hex');
+    this.usedCodes = this.usedCodes.filter((u) => Date.parse(u.expiresAt) > now);
+    if (this.usedCodes.some((u) => u.hash === hash)) return reject('INV_ERR_OFFLINE_CODE_USED');
+    // Remembered before it takes effect, so a crash cannot make a code work twice.
+    this.usedCodes.push({ hash, expiresAt: check.expiresAt });
+    await this.usedCodesFile.save(this.usedCodes);
+    entry.offlineGrant = check.canonical;
+    await this.enqueue(entry, () => this.decideAndEnforce(entry, performance.now()));
+    return { ok: true };
+  }
+}
+
+function isGone(e: unknown): boolean {
+  return e instanceof InvigilatorError && e.code === 'INV_ERR_USB_DEVICE_GONE';
+}
+
+/** The device as events carry it: the adapter's key stays inside the agent. */
+function publicDevice(device: ObservedUsbDevice) {
+  const { key: _key, ...rest } = device;
+  return rest;
+}
+
+function deviceLabel(device: ObservedUsbDevice): string {
+  const name = [device.manufacturer, device.product].filter(Boolean).join(' ');
+  return `${name || 'USB device'} (${device.vendorId}:${device.productId})`;
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** Words a seven-year-old can follow; the clause behind "Why?" carries the school's exact words for adults. */
+function noticeWords(decision: Extract<UsbDecision, { action: 'block' | 'readonly' }>, contact: string): { title: string; body: string } {
+  const ask = decision.canAsk ? ` If you need it, you can ask ${contact}.` : ` If you think this is wrong, tell ${contact}.`;
+  if (decision.action === 'readonly') {
+    return { title: 'You can only look at this memory stick', body: `You can open the files on it, but you cannot save to it here.${ask}` };
+  }
+  switch (decision.reason) {
+    case 'block-all':
+      return {
+        title: 'Memory sticks cannot be used here',
+        body: `The school's rules do not allow memory sticks or USB drives on this computer, so it has been stopped.${ask}`,
+      };
+    case 'unencrypted':
+      return {
+        title: 'This memory stick is not locked',
+        body: `The school only allows memory sticks that are locked with a password (encrypted), to keep everyone's work safe. This one is not, so it has been stopped.${ask}`,
+      };
+    case 'unknown-encryption':
+      return {
+        title: 'This memory stick cannot be checked',
+        body: `The computer could not tell whether this memory stick is locked with a password, so it has been stopped.${ask}`,
+      };
+    case 'unreadable':
+      return { title: 'This memory stick cannot be read', body: `The computer could not read this memory stick to check it, so it has been stopped.${ask}` };
+    case 'bad-usb':
+      return {
+        title: 'This device has been stopped',
+        body: `It says it is a memory stick and a keyboard at the same time. That is a trick some harmful devices use, so it has been stopped.${ask}`,
+      };
+    case 'class-blocked':
+    case 'needs-permission':
+      return {
+        title: 'This device needs permission',
+        body: `The school's rules say you must ask before plugging in this kind of device, so it has been stopped.${ask}`,
+      };
+  }
+}
