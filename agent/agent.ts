@@ -13,7 +13,8 @@ import { type NoticeSink, UsbGuard } from './usb/usb-guard';
 import type { UsbPlatform } from './usb/usb-platform';
 
 export interface AgentDeps {
-  config: AgentConfig;
+  /** The USB settings are the composition root's: it turns them into `usb`. */
+  config: Omit<AgentConfig, 'usb'>;
   fallbackPolicy: Policy;
   logger: Logger;
   platform: Platform;

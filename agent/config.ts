@@ -29,6 +29,24 @@ export const agentConfigSchema = z.strictObject({
         .default(256 * 1024 * 1024),
     })
     .default({ capBytes: 256 * 1024 * 1024 }),
+  usb: z
+    .strictObject({
+      /** `enforce` on school computers; `observe` decides and reports but touches no device (`invigilator start` on a developer's machine); `off`. */
+      control: z.enum(['enforce', 'observe', 'off']).default('enforce'),
+      /** Linux: hold every new device (authorized_default=0) until decided, so nothing types or mounts first. */
+      holdNewDevices: z.boolean().default(true),
+      /** Linux: where the kernel's and udev's views live (tests point these elsewhere). */
+      linux: z
+        .strictObject({
+          sysRoot: z.string().min(1).default('/sys'),
+          devRoot: z.string().min(1).default('/dev'),
+          allowedDir: z.string().min(1).default('/run/invigilator/usb-allowed'),
+          mountInfo: z.string().min(1).default('/proc/self/mountinfo'),
+          udevadm: z.string().min(1).default('udevadm'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
@@ -41,4 +59,5 @@ export const AGENT_ENV: readonly EnvBinding[] = [
   { variable: 'INVIGILATOR_DATA_DIR', path: ['dataDir'] },
   { variable: 'INVIGILATOR_LOG_LEVEL', path: ['logLevel'] },
   { variable: 'INVIGILATOR_POLICY', path: ['policy'] },
+  { variable: 'INVIGILATOR_USB_CONTROL', path: ['usb', 'control'] },
 ];

@@ -9,6 +9,7 @@ import { parse } from '../args';
 import { untilSignalled } from '../lifecycle';
 import { EXIT, type Io } from '../output';
 import { loadServiceSettings } from '../service-settings';
+import { usbPlatformFor } from '../usb-platform-for';
 import { VERSION } from '../version';
 
 export const AGENT_HELP = `Usage: invigilator agent --config FILE [options]
@@ -18,11 +19,12 @@ Runs the agent service on this machine (as root or LocalSystem when installed).
 Options:
   --config FILE              a JSON file: { "collector": { "url", "enrollmentToken",
                              "allowInsecure", "caFile" }, "dataDir", "policy", "logLevel",
-                             "outbox": { "capBytes" } }
+                             "outbox": { "capBytes" }, "usb": { "control", "holdNewDevices" } }
   --collector URL            wss://host:port/agent (env INVIGILATOR_COLLECTOR_URL)
   --enrollment-token TOKEN   used once, to enroll (env INVIGILATOR_ENROLLMENT_TOKEN)
   --data-dir DIR             identity, outbox, policy and logs (env INVIGILATOR_DATA_DIR)
   --log-level LEVEL          error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
+  --usb-control MODE         enforce, observe or off (env INVIGILATOR_USB_CONTROL)
   -h, --help                 this help
 
 Command line beats environment beats the config file. SIGINT or SIGTERM
@@ -35,6 +37,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     'enrollment-token': { type: 'string' },
     'data-dir': { type: 'string' },
     'log-level': { type: 'string' },
+    'usb-control': { type: 'string' },
   });
   if (values.help) {
     io.out(AGENT_HELP);
@@ -48,6 +51,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
       'collector.enrollmentToken': values['enrollment-token'],
       dataDir: values['data-dir'],
       logLevel: values['log-level'],
+      'usb.control': values['usb-control'],
     },
   });
   if (typeof settings === 'number') return settings;
@@ -56,7 +60,8 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const logger = createLogger({ program: 'agent', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
-  const agent = await startAgent({ config: { ...config, dataDir }, fallbackPolicy: fallback, logger, platform, version: VERSION });
+  const usb = config.usb.control === 'off' ? undefined : { platform: usbPlatformFor(platform, config.usb, logger), control: config.usb.control };
+  const agent = await startAgent({ config: { ...config, dataDir }, fallbackPolicy: fallback, logger, platform, version: VERSION, ...(usb ? { usb } : {}) });
   return untilSignalled(async (signal) => {
     await agent.stop(signal);
     await closeLogger(logger);

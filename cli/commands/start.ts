@@ -78,8 +78,9 @@ export async function startCommand(argv: string[], io: Io, cliPath: string): Pro
       if (stopping) return;
       const token = readFileSync(message.enrollmentTokenPath, 'utf8').trim();
       const agentUrl = `ws://127.0.0.1:${message.port}/agent`;
-      // The agent takes its policy from the collector's push, so it needs no --policy of its own.
-      const agent = fork(cliPath, ['agent', '--collector', agentUrl, '--data-dir', join(dataDir, 'agent')], {
+      // The agent takes its policy from the collector's push, so it needs no --policy of its own. It only
+      // observes USB devices: this is someone's own machine, whose keyboard must keep working.
+      const agent = fork(cliPath, ['agent', '--collector', agentUrl, '--data-dir', join(dataDir, 'agent'), '--usb-control', 'observe'], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         env: { ...process.env, INVIGILATOR_ENROLLMENT_TOKEN: token },
       });

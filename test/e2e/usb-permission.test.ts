@@ -182,4 +182,20 @@ describe('a blocked stick, a request, an approval and an offline code, end to en
     const rejected = await eventually(async () => (await eventsOf(c, one.deviceId, 'usb.offline-code.rejected'))[0]);
     expect(rejected).toMatchObject({ data: { code: 'INV_ERR_OFFLINE_CODE_INVALID' } });
   });
+  it('stores hostile descriptor strings as plain, short text and serves them only as JSON', async () => {
+    const hostile = DEVICES['hostile-strings'];
+    one.fixture.plug(hostile.port, hostile.device);
+    const stored = await eventually(async () =>
+      (await eventsOf(c, one.deviceId, 'usb.connected')).find((e) => (e.data as { device: { vendorId: string } }).device.vendorId === '1234'),
+    );
+    const product = (stored.data as { device: { product: string } }).device.product;
+    expect(product.length).toBeLessThanOrEqual(126);
+    const res = await fetch(`${c.httpUrl}/api/events?device=${one.deviceId}&type=usb.connected`, { headers: { authorization: `Bearer ${c.adminToken}` } });
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    const text = await res.text();
+    // eslint-disable-next-line no-control-regex
+    expect(text).not.toMatch(/[\u0000-\u001f\u202e]/);
+    expect(text).toContain('<script>alert(1)</script>AAAA');
+  });
 });

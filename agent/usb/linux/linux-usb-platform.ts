@@ -72,9 +72,12 @@ export class LinuxUsbPlatform implements UsbPlatform {
   async start(listener: (change: UsbChange) => void): Promise<ObservedUsbDevice[]> {
     this.listener = listener;
     this.stopped = false;
-    await mkdir(this.options.allowedDir, { recursive: true, mode: 0o755 });
     // Markers from an earlier run name kernel devices that may now be other sticks.
-    await this.clearMarkers();
+    await this.clearMarkers().catch((e: unknown) => {
+      // Only enforcing needs them; an observing agent run by a developer may not own /run.
+      if (this.options.holdNewDevices) throw e;
+      this.options.logger?.warn('USB allow markers cannot be written; observing only', { dir: this.options.allowedDir, error: String(e) });
+    });
     if (this.options.holdNewDevices) {
       for (const hub of await this.tree.rootHubs()) {
         const path = join(this.tree.deviceDir(hub), 'authorized_default');
@@ -86,7 +89,7 @@ export class LinuxUsbPlatform implements UsbPlatform {
     // Watch before listing, so a device that arrives in between is seen (twice at worst; the map dedupes).
     this.events.start(
       (e) => void this.onUevent(e),
-      (reason) => this.options.logger?.error('USB event source stopped', { reason }),
+      (reason) => this.options.logger?.warn('USB arrivals cannot be watched; devices plugged in from now on are not seen', { reason }),
     );
     const present: ObservedUsbDevice[] = [];
     for (const name of await this.tree.deviceNames()) {
@@ -192,6 +195,7 @@ export class LinuxUsbPlatform implements UsbPlatform {
       );
     }
     for (const b of blocks) await rm(join(this.options.allowedDir, b.kernelName), { force: true });
+    // Written even when the device is held already: the block must not depend on authorized_default still being 0.
     await this.tree.write(join(this.tree.deviceDir(device.key), 'authorized'), '0');
   }
 

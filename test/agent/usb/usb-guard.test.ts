@@ -1,0 +1,165 @@
+import type { EventDraft } from '../../../agent/outbox/outbox';
+import { type NoticeSink, UsbGuard } from '../../../agent/usb/usb-guard';
+import { preset } from '../../../shared/policy/presets';
+import type { Policy } from '../../../shared/policy/schema';
+import type { TrayNotice } from '../../../shared/protocol';
+import { validate } from '../../../shared/schema';
+import { eventEnvelope } from '../../../shared/protocol';
+import { silentLogger } from '../../support/harness';
+import { tempDir } from '../../support/cli';
+import { ImageMaker } from '../../support/disk-images';
+import { SysfsFixture } from '../../support/sysfs-fixture';
+import { fixtureDevices, linuxPlatformOn } from '../../support/usb-devices';
+
+const images = new ImageMaker(tempDir('guard-images'));
+const DEVICES = fixtureDevices(images);
+const BITLOCKER_TO_GO = images.bitlocker('bitlocker-togo.img', 'togo');
+const MIXED = images.partitioned('mixed.img', 'dos', [
+  { image: images.luks('part-luks.img', 'luks2'), type: '83' },
+  { image: images.fat('part-fat.img', 34, 32), type: 'c' },
+]);
+
+/** Arrange: a Linux machine (the sysfs fixture) with the real adapter, the guard and a policy; act by plugging; assert on writes and events. */
+async function machine(policy: Policy, options: { control?: 'enforce' | 'observe'; before?: (f: SysfsFixture) => void } = {}) {
+  const fixture = new SysfsFixture();
+  options.before?.(fixture);
+  const commands: string[] = [];
+  const events: EventDraft[] = [];
+  const notices: TrayNotice[] = [];
+  const sink: NoticeSink = { show: (n) => notices.push(n), withdraw: () => undefined };
+  const guard = new UsbGuard({
+    platform: linuxPlatformOn(fixture, commands),
+    policy: () => policy,
+    currentUser: () => ({ name: 'amy.p', role: 'pupil' }),
+    record: async (e) => {
+      events.push(e);
+    },
+    notices: sink,
+    sendPermissionRequest: () => false,
+    deviceIdentity: async () => undefined,
+    dataDir: tempDir('guard'),
+    logger: silentLogger(),
+    control: options.control ?? 'enforce',
+  });
+  await guard.start();
+  await guard.settled();
+  const plug = async (name: keyof typeof DEVICES, override: Partial<(typeof DEVICES)['plain-stick']['device']> = {}, port = DEVICES[name].port) => {
+    fixture.plug(port, { ...DEVICES[name].device, ...override });
+    for (let i = 0; i < 200 && !events.some((e) => e.type === 'usb.connected' && (e.data as { device: { port?: string } }).device.port === port); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      await guard.settled();
+    }
+    await guard.settled();
+  };
+  const types = () => events.map((e) => e.type);
+  const close = async () => {
+    await guard.stop();
+    fixture.close();
+  };
+  return { fixture, guard, commands, events, notices, plug, types, close };
+}
+
+const basildon = preset('basildon-primary')!;
+const carrington = preset('carrington-infant')!;
+
+describe('the USB guard on Linux', () => {
+  it('under basildon-primary: reads a plain stick, then de-authorises it; every event is valid and cites the clause', async () => {
+    const m = await machine(basildon);
+    await m.plug('plain-stick');
+    expect(m.fixture.writes).toEqual(['authorized_default=0', '1-1/authorized=1', '1-1/authorized=0']);
+    expect(m.types()).toEqual(['usb.connected', 'usb.storage.blocked']);
+    const blocked = m.events[1]!;
+    expect(blocked).toMatchObject({
+      severity: 'alert',
+      data: { reason: 'unencrypted', volumes: [{ encrypted: false, filesystem: 'vfat' }] },
+      clause: { id: 'bps-connections-encrypted' },
+    });
+    for (const e of m.events) expect(validate(eventEnvelope, { ...e, id: '00000000-0000-4000-8000-000000000000', seq: 1, deviceId: 'dev-1' }).ok).toBe(true);
+    expect(m.notices[0]).toMatchObject({ kind: 'usb-blocked', title: 'This memory stick is not locked', actions: ['dismiss', 'ask-permission', 'enter-code'] });
+    await m.close();
+  });
+
+  it('under basildon-primary: allows LUKS2 and BitLocker To Go sticks and blocks a stick with one LUKS and one FAT partition', async () => {
+    const m = await machine(basildon);
+    await m.plug('encrypted-stick');
+    await m.plug('plain-stick', { disk: { image: BITLOCKER_TO_GO } });
+    await m.plug('plain-stick', { serial: 'MIXED0001', disk: { image: MIXED, partitions: 2 } }, '1-6');
+    expect(m.fixture.writes).toEqual(['authorized_default=0', '1-2/authorized=1', '1-1/authorized=1', '1-6/authorized=1', '1-6/authorized=0']);
+    const outcomes = m.events
+      .filter((e) => e.type !== 'usb.connected')
+      .map((e) => [e.type, (e.data as { scheme?: string; reason?: string }).scheme ?? (e.data as { reason: string }).reason]);
+    expect(outcomes).toEqual([
+      ['usb.storage.allowed', 'luks2'],
+      ['usb.storage.allowed', 'bitlocker-to-go'],
+      ['usb.storage.blocked', 'unencrypted'],
+    ]);
+    expect(m.commands).toEqual([
+      'udevadm trigger --action=change --subsystem-match=block --sysname-match=sdb',
+      'udevadm trigger --action=change --subsystem-match=block --sysname-match=sdc',
+    ]);
+    await m.close();
+  });
+
+  it('under carrington-infant: blocks every stick, encrypted or not, without ever authorising it, and offers no request', async () => {
+    const m = await machine(carrington);
+    await m.plug('encrypted-stick');
+    await m.plug('plain-stick');
+    expect(m.fixture.writes).toEqual(['authorized_default=0', '1-2/authorized=0', '1-1/authorized=0']);
+    expect(m.events.filter((e) => e.type === 'usb.storage.blocked').map((e) => (e.data as { reason: string }).reason)).toEqual(['block-all', 'block-all']);
+    expect(m.notices.map((n) => n.actions)).toEqual([
+      ['dismiss', 'enter-code'],
+      ['dismiss', 'enter-code'],
+    ]);
+    await m.close();
+  });
+
+  it('decides a stick that was already plugged in when the agent started', async () => {
+    const m = await machine(basildon, { before: (f) => f.plug(DEVICES['present-at-start'].port, DEVICES['present-at-start'].device, false) });
+    expect(m.fixture.writes).toEqual(['authorized_default=0', '1-4/authorized=0']);
+    expect(m.types()).toEqual(['usb.connected', 'usb.storage.blocked']);
+    await m.close();
+  });
+
+  it('blocks a stick that is also a keyboard (BadUSB) before it can type, and authorises a plain keyboard', async () => {
+    const m = await machine(basildon);
+    await m.plug('plain-stick', { interfaceClasses: [8, 3] });
+    await m.plug('keyboard');
+    expect(m.fixture.writes).toEqual(['authorized_default=0', '1-1/authorized=0', '1-3/authorized=1']);
+    expect(m.events.find((e) => e.type === 'usb.storage.blocked')).toMatchObject({ data: { reason: 'bad-usb' } });
+    await m.close();
+  });
+
+  it('allows an allowlisted VID:PID on a plain stick and still blocks another', async () => {
+    const policy: Policy = { ...basildon, usbAllowlist: [{ id: 'allow-art', vendorId: '0781', productId: '5567', note: 'art department sticks' }] };
+    const m = await machine(policy);
+    await m.plug('plain-stick');
+    await m.plug('present-at-start');
+    expect(m.events.filter((e) => e.type !== 'usb.connected').map((e) => e.type)).toEqual(['usb.storage.allowed', 'usb.storage.blocked']);
+    expect(m.events.find((e) => e.type === 'usb.storage.allowed')).toMatchObject({
+      data: { allowlisted: true, exception: { kind: 'allowlist', id: 'allow-art' } },
+    });
+    await m.close();
+  });
+
+  it('only observing (a developer machine): blocks nothing, and says what it would have blocked', async () => {
+    const m = await machine(basildon, { control: 'observe' });
+    await m.plug('plain-stick');
+    expect(m.fixture.writes).toEqual(['authorized_default=0', '1-1/authorized=1']);
+    expect(m.events[0]).toMatchObject({ type: 'usb.connected', data: { auditWouldBlock: 'unencrypted' } });
+    expect(m.notices).toEqual([]);
+    await m.close();
+  });
+
+  it('keeps hostile descriptor strings as short plain text in events and notices', async () => {
+    const m = await machine(basildon);
+    await m.plug('hostile-strings');
+    const device = (m.events[0]!.data as unknown as { device: Record<string, string> }).device;
+    expect(device.product!.length).toBeLessThanOrEqual(126);
+    expect(device.product!.startsWith('<script>alert(1)</script>')).toBe(true);
+    // eslint-disable-next-line no-control-regex
+    expect(device.manufacturer).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    expect(device.manufacturer).toContain('\ufffd');
+    expect(device.serial).toBe('\ufffd\ufffd\ufffdA');
+    await m.close();
+  });
+});
