@@ -10,7 +10,7 @@ import { DEFAULT_LINK_TUNING, Link } from './link/link';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
 import { PolicyKeeper } from './policy-keeper';
 import { type NoticeSink, UsbGuard } from './usb/usb-guard';
-import type { UsbPlatform } from './usb/usb-platform';
+import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
 export interface AgentDeps {
   /** The USB settings are the composition root's: it turns them into `usb`. */
@@ -22,7 +22,7 @@ export interface AgentDeps {
   /** Batch size, window, heartbeat and backoff; the defaults suit a school. */
   linkTuning?: Partial<typeof DEFAULT_LINK_TUNING>;
   /** This OS's USB adapter, chosen by the composition root; absent: no USB control. */
-  usb?: { platform: UsbPlatform; control: 'enforce' | 'observe' };
+  usb?: { platform: UsbPlatform; control: 'enforce' | 'observe'; hotplug?: HotplugSignal };
   /** Where notices for the person at the computer go (the tray channel). */
   notices?: NoticeSink;
 }
@@ -161,6 +161,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     const usb = new UsbGuard({
       platform: deps.usb.platform,
       control: deps.usb.control,
+      ...(deps.usb.hotplug ? { hotplug: deps.usb.hotplug } : {}),
       policy: () => policy.current,
       // Sessions and their users arrive with the sessions issue; until then the policy's default role applies.
       currentUser: () => undefined,

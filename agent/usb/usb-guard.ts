@@ -12,7 +12,7 @@ import { JsonStateFile } from '../json-state-file';
 import type { EventDraft } from '../outbox/outbox';
 import { type StorageAssessment, assessStorage } from './storage-assessment';
 import { type UsbDecision, decideUsb } from './usb-decision';
-import type { ObservedUsbDevice, UsbChange, UsbPlatform } from './usb-platform';
+import type { HotplugSignal, ObservedUsbDevice, UsbChange, UsbPlatform } from './usb-platform';
 
 type PermissionRequest = Extract<AgentToCollector, { type: 'permission.request' }>;
 type NoticeAction = (typeof NOTICE_ACTIONS)[number];
@@ -25,6 +25,8 @@ export interface NoticeSink {
 
 export interface UsbGuardDeps {
   platform: UsbPlatform;
+  /** Makes the platform look again as soon as libusb sees a change. */
+  hotplug?: HotplugSignal;
   policy: () => Policy;
   /** The person at the computer, when known; their role picks the rule's settings. */
   currentUser: () => User | undefined;
@@ -95,9 +97,13 @@ export class UsbGuard {
     const present = await this.deps.platform.start((change) => this.onChange(change));
     // Sticks plugged in before the agent started are decided like new arrivals.
     for (const device of present) this.onChange({ kind: 'arrived', device });
+    await this.deps.hotplug?.start(() => {
+      this.deps.platform.pollNow().catch((e: unknown) => this.log.warn('looking at the USB devices again failed', { error: String(e) }));
+    });
   }
 
   async stop(): Promise<void> {
+    this.deps.hotplug?.stop();
     await Promise.all([...this.attached.values()].map((a) => a.queue));
     await this.deps.platform.stop();
   }

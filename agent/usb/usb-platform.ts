@@ -54,6 +54,8 @@ export interface UsbPlatform {
    */
   start(listener: (change: UsbChange) => void): Promise<ObservedUsbDevice[]>;
   stop(): Promise<void>;
+  /** Reads the OS's view again now and reports what changed: a hotplug signal (node-usb) calls it so polling OSes notice at once. */
+  pollNow(): Promise<void>;
   /** The disks of a storage device once the OS shows them; waits a bounded time. */
   storage(device: ObservedUsbDevice): Promise<StorageDisk[]>;
   /** Lets the device work (authorised, its volumes free to mount). */
@@ -62,6 +64,12 @@ export interface UsbPlatform {
   block(device: ObservedUsbDevice): Promise<void>;
   /** Lets the device work read-only; rejects with INV_ERR_USB_READONLY_UNSUPPORTED where the OS cannot. */
   readOnly(device: ObservedUsbDevice): Promise<void>;
+}
+
+/** "Something changed on the USB bus": node-usb's hotplug events, which make polling adapters look again at once. */
+export interface HotplugSignal {
+  start(onChange: () => void): Promise<boolean>;
+  stop(): void;
 }
 
 /** USB class codes the rule looks at. */

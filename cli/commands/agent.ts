@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
+import { NodeUsbHotplug } from '../../agent/usb/node-usb-hotplug';
 import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
 import { checkCollectorUrl } from '../../agent/link/collector-url';
 import type { Platform } from '../../shared/protocol';
@@ -60,7 +61,10 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const logger = createLogger({ program: 'agent', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
-  const usb = config.usb.control === 'off' ? undefined : { platform: usbPlatformFor(platform, config.usb, logger), control: config.usb.control };
+  const usb =
+    config.usb.control === 'off'
+      ? undefined
+      : { platform: usbPlatformFor(platform, config.usb, logger), control: config.usb.control, hotplug: new NodeUsbHotplug(logger) };
   const agent = await startAgent({ config: { ...config, dataDir }, fallbackPolicy: fallback, logger, platform, version: VERSION, ...(usb ? { usb } : {}) });
   return untilSignalled(async (signal) => {
     await agent.stop(signal);

@@ -110,6 +110,28 @@ export class LinuxUsbPlatform implements UsbPlatform {
     this.savedDefaults.clear();
   }
 
+  /**
+   * Compares sysfs with what is known. udev reports every change; this catches
+   * what it cannot (its monitor died, or started before udevd) when node-usb's
+   * hotplug signal says something changed.
+   */
+  async pollNow(): Promise<void> {
+    if (this.stopped || !this.listener) return;
+    const names = new Set(await this.tree.deviceNames());
+    for (const [name, device] of [...this.attached]) {
+      if (names.has(name)) continue;
+      this.attached.delete(name);
+      this.listener?.({ kind: 'removed', device });
+    }
+    for (const name of names) {
+      if (this.attached.has(name)) continue;
+      const device = await this.tree.readDevice(name);
+      if (!device || this.attached.has(name)) continue;
+      this.attached.set(name, device);
+      this.listener?.({ kind: 'arrived', device });
+    }
+  }
+
   private async onUevent(e: Uevent): Promise<void> {
     if (this.stopped) return;
     if (e.subsystem === 'block') {

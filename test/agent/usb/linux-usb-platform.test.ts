@@ -108,6 +108,22 @@ describe('the linux USB adapter', () => {
     await waitFor(() => changes.some((c) => c.kind === 'removed'));
   });
 
+  it('finds arrivals and removals udev did not report when asked to look again', async () => {
+    // The monitor has died: the fixture delivers no more udev events.
+    fixture.stop();
+    fixture.plug('1-1', FIXTURE_DEVICES['plain-stick'].device);
+    expect(changes).toEqual([]);
+    await platform.pollNow();
+    expect(changes.map((c) => [c.kind, c.device.key])).toEqual([['arrived', '1-1']]);
+    fixture.unplug('1-1');
+    await platform.pollNow();
+    await platform.pollNow();
+    expect(changes.map((c) => [c.kind, c.device.key])).toEqual([
+      ['arrived', '1-1'],
+      ['removed', '1-1'],
+    ]);
+  });
+
   it('ignores a malformed descriptors file rather than trusting it', () => {
     const good = rawDescriptors(FIXTURE_DEVICES.keyboard.device);
     expect(parseUsbDescriptors(good)).toEqual({ vendorId: 0x046d, productId: 0xc31c, deviceClass: 0, interfaceClasses: [3, 3] });
