@@ -9,12 +9,13 @@ import { IdentityFile } from './identity';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
 import { PolicyKeeper } from './policy-keeper';
+import { TrayServer } from './tray/tray-server';
 import { type NoticeSink, UsbGuard } from './usb/usb-guard';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
 export interface AgentDeps {
   /** The USB settings are the composition root's: it turns them into `usb`. */
-  config: Omit<AgentConfig, 'usb'>;
+  config: Omit<AgentConfig, 'usb' | 'tray'>;
   fallbackPolicy: Policy;
   logger: Logger;
   platform: Platform;
@@ -23,8 +24,10 @@ export interface AgentDeps {
   linkTuning?: Partial<typeof DEFAULT_LINK_TUNING>;
   /** This OS's USB adapter, chosen by the composition root; absent: no USB control. */
   usb?: { platform: UsbPlatform; control: 'enforce' | 'observe'; hotplug?: HotplugSignal };
-  /** Where notices for the person at the computer go (the tray channel). */
+  /** Where notices for the person at the computer go; by default the tray channel at `trayPath`. */
   notices?: NoticeSink;
+  /** The tray channel's socket or pipe; absent with no `notices`: notices are only logged. */
+  trayPath?: string;
 }
 
 export interface RunningAgent {
@@ -52,6 +55,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   // The link is built after the recovery reports are recorded; until then `record` only writes to disk.
   const links: Link[] = [];
   const guards: UsbGuard[] = [];
+  const trays: TrayServer[] = [];
   const seenCommands = new Set<string>();
   const record = async (draft: EventDraft): Promise<void> => {
     await outbox.append(draft);
@@ -156,6 +160,23 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     data: { agentVersion: deps.version, platform: deps.platform, hostname: hostname().slice(0, 256) },
   });
   link.start();
+  let notices = deps.notices;
+  if (!notices && deps.trayPath) {
+    const tray = new TrayServer({
+      path: deps.trayPath,
+      logger,
+      onAnswer: async (a) =>
+        guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? { ok: false, code: 'INV_ERR_NOT_SUPPORTED', message: 'no rule here answers notices' },
+    });
+    try {
+      await tray.listen();
+      trays.push(tray);
+      notices = tray;
+    } catch (e) {
+      // Enforcement must not depend on the channel that explains it (a path too long for a socket, say).
+      log.error('the tray channel could not be opened; notices are only logged', { path: deps.trayPath, error: String(e) });
+    }
+  }
   if (deps.usb) {
     const identity = new IdentityFile(config.dataDir);
     const usb = new UsbGuard({
@@ -166,7 +187,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       // Sessions and their users arrive with the sessions issue; until then the policy's default role applies.
       currentUser: () => undefined,
       record,
-      notices: deps.notices ?? { show: (n) => log.info('notice', { kind: n.kind, title: n.title }), withdraw: () => undefined },
+      notices: notices ?? { show: (n) => log.info('notice', { kind: n.kind, title: n.title }), withdraw: () => undefined },
       sendPermissionRequest: (request) => link.sendPermissionRequest(request),
       deviceIdentity: async () => {
         const found = await identity.load();
@@ -188,6 +209,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     record,
     stop: async (reason: string) => {
       await guards[0]?.stop().catch((e: unknown) => log.error('USB control did not stop cleanly', { error: String(e) }));
+      await trays[0]?.close();
       await record({ type: 'agent.stopped', severity: 'info', time: now(), data: { reason } }).catch(() => undefined);
       // Give the link a moment to deliver the last events; whatever is left stays in the outbox for next time.
       await waitFor(() => outbox.pendingCount === 0 || link.currentState !== 'ready', 1500);

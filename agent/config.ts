@@ -29,6 +29,12 @@ export const agentConfigSchema = z.strictObject({
         .default(256 * 1024 * 1024),
     })
     .default({ capBytes: 256 * 1024 * 1024 }),
+  tray: z
+    .strictObject({
+      /** The local channel to the tray: a Unix socket (default `<dataDir>/tray.sock`, inside the root-only data folder) or, on Windows, a named pipe. */
+      socket: z.string().min(1).max(1024).optional(),
+    })
+    .prefault({}),
   usb: z
     .strictObject({
       /** `enforce` on school computers; `observe` decides and reports but touches no device (`invigilator start` on a developer's machine); `off`. */

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { NodeUsbHotplug } from '../../agent/usb/node-usb-hotplug';
 import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
@@ -20,7 +20,8 @@ Runs the agent service on this machine (as root or LocalSystem when installed).
 Options:
   --config FILE              a JSON file: { "collector": { "url", "enrollmentToken",
                              "allowInsecure", "caFile" }, "dataDir", "policy", "logLevel",
-                             "outbox": { "capBytes" }, "usb": { "control", "holdNewDevices" } }
+                             "outbox": { "capBytes" }, "usb": { "control", "holdNewDevices" },
+                             "tray": { "socket" } }
   --collector URL            wss://host:port/agent (env INVIGILATOR_COLLECTOR_URL)
   --enrollment-token TOKEN   used once, to enroll (env INVIGILATOR_ENROLLMENT_TOKEN)
   --data-dir DIR             identity, outbox, policy and logs (env INVIGILATOR_DATA_DIR)
@@ -65,7 +66,17 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     config.usb.control === 'off'
       ? undefined
       : { platform: usbPlatformFor(platform, config.usb, logger), control: config.usb.control, hotplug: new NodeUsbHotplug(logger) };
-  const agent = await startAgent({ config: { ...config, dataDir }, fallbackPolicy: fallback, logger, platform, version: VERSION, ...(usb ? { usb } : {}) });
+  // Inside the data folder (root only) the socket needs no ACL of its own; Windows has no Unix sockets in its services' folders.
+  const trayPath = config.tray.socket ?? (platform === 'win32' ? '\\\\.\\pipe\\invigilator-tray' : join(dataDir, 'tray.sock'));
+  const agent = await startAgent({
+    config: { ...config, dataDir },
+    fallbackPolicy: fallback,
+    logger,
+    platform,
+    version: VERSION,
+    trayPath,
+    ...(usb ? { usb } : {}),
+  });
   return untilSignalled(async (signal) => {
     await agent.stop(signal);
     await closeLogger(logger);

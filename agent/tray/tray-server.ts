@@ -1,0 +1,162 @@
+import { chmod, rm } from 'node:fs/promises';
+import { type Server, type Socket, createServer } from 'node:net';
+import { ERRORS, type ErrorCode } from '../../shared/errors';
+import { PROTOCOL_VERSION, type TrayNotice, type TrayToAgent, decodeTrayToAgent, encode } from '../../shared/protocol';
+import type { Logger } from '../../node-common/logging';
+import type { NoticeSink } from '../usb/usb-guard';
+
+type TrayAnswer = Extract<TrayToAgent, { type: 'tray.answer' }>;
+export type AnswerResult = { ok: true } | { ok: false; code: ErrorCode; message: string };
+
+export interface TrayServerOptions {
+  /** A Unix socket path, or a Windows named pipe (`\\.\pipe\invigilator-tray`). */
+  path: string;
+  logger: Logger;
+  /** Carries out an answer to a notice (ask for permission, an offline code). */
+  onAnswer: (answer: TrayAnswer) => Promise<AnswerResult>;
+  maxClients?: number;
+}
+
+/** A frame is one JSON message per line; nothing a tray sends is larger. */
+const MAX_LINE_BYTES = 64 * 1024;
+/** Notices kept for a tray that connects later (a user who logs in after a stick was blocked). */
+const MAX_ACTIVE_NOTICES = 50;
+
+/**
+ * The agent's end of the local channel to the tray: one JSON message per
+ * line, each decoded through the same untrusted-input boundary as everything
+ * else. The socket is created readable by its owner (root) only: who a tray
+ * speaks for must come from the OS, and peer credentials for user sessions
+ * arrive with the tray issue. Until then a root process (an administrator's
+ * tool, the test rig) is the only client.
+ */
+export class TrayServer implements NoticeSink {
+  private server: Server | undefined;
+  private readonly clients = new Set<Socket>();
+  private readonly greeted = new WeakSet<Socket>();
+  private readonly active = new Map<string, TrayNotice>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: TrayServerOptions) {
+    this.log = options.logger.child({ component: 'tray-server' });
+  }
+
+  async listen(): Promise<void> {
+    const { path } = this.options;
+    const unix = !path.startsWith('\\\\');
+    // A socket left by a crashed agent would make listen fail with EADDRINUSE.
+    if (unix) await rm(path, { force: true });
+    const server = createServer((socket) => this.accept(socket));
+    server.maxConnections = this.options.maxClients ?? 16;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    if (unix) await chmod(path, 0o600);
+    server.on('error', (e) => this.log.error('tray channel failed', { error: e.message }));
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.destroy();
+    this.clients.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  show(notice: TrayNotice): void {
+    this.active.delete(notice.noticeId);
+    this.active.set(notice.noticeId, notice);
+    while (this.active.size > MAX_ACTIVE_NOTICES) this.active.delete(this.active.keys().next().value!);
+    this.broadcast(notice);
+  }
+
+  withdraw(noticeId: string): void {
+    if (!this.active.delete(noticeId)) return;
+    this.broadcast({ v: PROTOCOL_VERSION, type: 'tray.withdraw', noticeId });
+  }
+
+  private broadcast(message: Parameters<typeof encode>[0]): void {
+    const line = `${encode(message)}\n`;
+    for (const c of this.clients) if (this.greeted.has(c)) c.write(line);
+  }
+
+  private accept(socket: Socket): void {
+    this.clients.add(socket);
+    let pending = '';
+    let queue = Promise.resolve();
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      pending += chunk;
+      if (Buffer.byteLength(pending) > MAX_LINE_BYTES && !pending.includes('\n')) return this.refuse(socket, 'INV_ERR_INPUT_TOO_LARGE');
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (line.trim() === '') continue;
+        queue = queue.then(() => this.onLine(socket, line));
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.clients.delete(socket));
+  }
+
+  private async onLine(socket: Socket, line: string): Promise<void> {
+    if (socket.destroyed) return;
+    const decoded = decodeTrayToAgent(line, { maxBytes: MAX_LINE_BYTES, maxDepth: 8 });
+    if (!decoded.ok) return this.refuse(socket, decoded.problems[0]?.code ?? 'INV_ERR_SCHEMA_INVALID');
+    const message = decoded.value;
+    if (!this.greeted.has(socket)) {
+      if (message.type !== 'tray.hello') return this.refuse(socket, 'INV_ERR_UNEXPECTED_MESSAGE');
+      this.greeted.add(socket);
+      for (const n of this.active.values()) socket.write(`${encode(n)}\n`);
+      return;
+    }
+    switch (message.type) {
+      case 'tray.hello':
+        return;
+      case 'tray.answer':
+        return this.onAnswer(socket, message);
+      case 'tray.idle':
+      case 'tray.report':
+        // Idle logoff and problem reports arrive with the sessions and tray issues.
+        this.log.info('tray message not handled yet', { type: message.type });
+        return;
+      default: {
+        const unhandled: never = message;
+        this.log.warn('unhandled tray message', { message: unhandled });
+      }
+    }
+  }
+
+  private async onAnswer(socket: Socket, answer: TrayAnswer): Promise<void> {
+    if (answer.action === 'dismiss' && !answer.noticeId.startsWith('usb-')) return this.withdraw(answer.noticeId);
+    const result = await this.options
+      .onAnswer(answer)
+      .catch((e: unknown): AnswerResult => ({ ok: false, code: 'INV_ERR_INTERNAL', message: String(e).slice(0, 200) }));
+    if (result.ok) return;
+    // The person at the computer is told in plain words; the code is for whoever reads the logs.
+    this.log.info('a notice answer was refused', { noticeId: answer.noticeId, action: answer.action, code: result.code });
+    const line = `${encode({
+      v: PROTOCOL_VERSION,
+      type: 'tray.notice',
+      noticeId: `answer-${answer.noticeId}`.slice(0, 128),
+      kind: 'information',
+      title: result.code.startsWith('INV_ERR_OFFLINE_CODE') ? 'That code did not work' : 'That did not work',
+      body: `${ERRORS[result.code]}.`,
+      actions: ['dismiss'],
+    })}\n`;
+    if (!socket.destroyed) socket.write(line);
+  }
+
+  /** A client that breaks the protocol is cut off; the tray reconnects and starts again with hello. */
+  private refuse(socket: Socket, code: ErrorCode): void {
+    if (socket.destroyed) return;
+    this.log.warn('tray client broke the protocol; disconnected', { code });
+    socket.destroy();
+  }
+}
