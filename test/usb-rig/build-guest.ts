@@ -36,7 +36,7 @@ const REPO = join(__dirname, '..', '..');
 export const CACHE_DIR = join(REPO, 'test', '.cache', 'usb-rig');
 const DOWNLOADS = join(CACHE_DIR, 'downloads');
 const INIT_SCRIPT = join(__dirname, 'init.sh');
-const UDEV_RULE = join(REPO, 'installer', 'linux', '60-invigilator-usb.rules');
+const UDEV_RULE = join(REPO, 'installer', 'linux', '61-invigilator-usb.rules');
 /** The builder's own sources: a change to how the guest is made is a change of input. */
 const RECIPE_FILES = ['build-guest.ts', 'cpio.ts', 'host-files.ts'].map((f) => join(__dirname, f));
 
@@ -323,7 +323,7 @@ function addProductionModules(files: HostFiles, log: Log): void {
 function buildPayload(payload: string): void {
   const cpio = new CpioWriter(payload);
   cpio.file('init', readFileSync(INIT_SCRIPT), 0o755);
-  cpio.file('etc/udev/rules.d/60-invigilator-usb.rules', readFileSync(UDEV_RULE));
+  cpio.file('etc/udev/rules.d/61-invigilator-usb.rules', readFileSync(UDEV_RULE));
   cpio.file('invigilator/package.json', readFileSync(join(REPO, 'package.json')));
   const files = new HostFiles(cpio);
   files.addTree(join(REPO, 'dist'), '/invigilator/dist');
