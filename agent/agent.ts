@@ -159,7 +159,6 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     time: now(),
     data: { agentVersion: deps.version, platform: deps.platform, hostname: hostname().slice(0, 256) },
   });
-  link.start();
   let notices = deps.notices;
   if (!notices && deps.trayPath) {
     const tray = new TrayServer({
@@ -199,6 +198,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     guards.push(usb);
     await usb.start();
   }
+  // Only now: a usb-allow or a decision arriving before the guard had loaded its state would have been lost.
+  link.start();
   log.info('agent started', { dataDir: config.dataDir, collector: config.collector.url, policy: policy.current.id, pending: outbox.pendingCount });
 
   return {

@@ -31,9 +31,21 @@ export class JsonStateFile<T> {
     return this.empty();
   }
 
-  async save(value: T): Promise<void> {
-    const tmp = `${this.path}.tmp`;
-    await writeFile(tmp, JSON.stringify(value), { mode: 0o600, flush: true });
-    await rename(tmp, this.path);
+  private saving: Promise<void> = Promise.resolve();
+  private saves = 0;
+
+  /**
+   * Saves run one after another, each through its own temporary file: two at
+   * once on one temporary name left truncated JSON behind (found in review).
+   */
+  save(value: T): Promise<void> {
+    const text = JSON.stringify(value);
+    const tmp = `${this.path}.${process.pid}.${++this.saves}.tmp`;
+    const done = this.saving.then(async () => {
+      await writeFile(tmp, text, { mode: 0o600, flush: true });
+      await rename(tmp, this.path);
+    });
+    this.saving = done.catch(() => undefined);
+    return done;
   }
 }

@@ -30,10 +30,26 @@ export async function assessStorage(disks: readonly StorageDisk[], bytesPerVolum
   let bytesRead = 0;
   let unreadable = disks.length === 0;
   for (const disk of disks) {
-    const fromBytes = disk.open ? await readDisk(disk, bytesPerVolume) : undefined;
-    if (fromBytes === 'unreadable') unreadable = true;
-    const byBytes = fromBytes && fromBytes !== 'unreadable' ? bytesVolumes(disk, fromBytes) : [];
-    if (fromBytes && fromBytes !== 'unreadable') bytesRead += fromBytes.bytesRead;
+    // An extended partition's container is two sectors the kernel lists too; there is nothing in it to mount.
+    const partitions = (disk.partitions ?? []).filter((p) => p.sizeBytes === undefined || p.sizeBytes > 1024);
+    const byBytes: Volume[] = [];
+    if (partitions.length > 0) {
+      for (const p of partitions) {
+        const found = await readSource(p.open, bytesPerVolume);
+        if (found === 'unreadable') unreadable = true;
+        else {
+          bytesRead += found.bytesRead;
+          byBytes.push(...bytesVolumes({ device: p.device, ...(p.sizeBytes !== undefined ? { sizeBytes: p.sizeBytes } : {}), volumes: [] }, found));
+        }
+      }
+    } else if (disk.open) {
+      const found = await readSource(disk.open, bytesPerVolume);
+      if (found === 'unreadable') unreadable = true;
+      else {
+        bytesRead += found.bytesRead;
+        byBytes.push(...bytesVolumes(disk, found));
+      }
+    }
     const osVolumes = disk.volumes.map((v) => ({
       device: v.device,
       encrypted: v.encrypted,
@@ -41,9 +57,9 @@ export async function assessStorage(disks: readonly StorageDisk[], bytesPerVolum
       ...(v.filesystem ? { filesystem: v.filesystem } : {}),
       ...(v.sizeBytes !== undefined ? { sizeBytes: v.sizeBytes } : {}),
     }));
-    if (osVolumes.some((v) => v.encrypted === true) || byBytes.length === 0) volumes.push(...(osVolumes.length > 0 ? osVolumes : byBytes));
-    else volumes.push(...byBytes);
-    if (!disk.open && disk.volumes.length === 0) unreadable = true;
+    // Both views count: one plain volume by either makes the stick plain.
+    volumes.push(...byBytes, ...osVolumes);
+    if (!disk.open && partitions.length === 0 && disk.volumes.length === 0) unreadable = true;
   }
   if (volumes.length === 0) return { encrypted: 'unknown', scheme: 'unknown', volumes, bytesRead, unreadable: true };
   const encrypted = combine(volumes.map((v) => v.encrypted));
@@ -58,10 +74,10 @@ function combine(values: Encrypted[]): Encrypted {
   return 'unknown';
 }
 
-async function readDisk(disk: StorageDisk, bytesPerVolume: number): Promise<DeviceClassification | 'unreadable'> {
+async function readSource(open: NonNullable<StorageDisk['open']>, bytesPerVolume: number): Promise<DeviceClassification | 'unreadable'> {
   let source;
   try {
-    source = await disk.open!();
+    source = await open();
   } catch {
     return 'unreadable';
   }

@@ -9,7 +9,7 @@ import type { UsbDevice } from '../../shared/protocol';
 import type { StorageAssessment } from './storage-assessment';
 import { USB_CLASS, hasInterfaceClass } from './usb-platform';
 
-export type StorageBlockReason = 'block-all' | 'unencrypted' | 'unknown-encryption' | 'bad-usb' | 'unreadable';
+export type StorageBlockReason = 'block-all' | 'unencrypted' | 'unknown-encryption' | 'bad-usb' | 'unreadable' | 'class-blocked';
 export type DeviceBlockReason = 'class-blocked' | 'needs-permission' | 'bad-usb';
 
 /** Everything the rule looks at: one observation and the policy as it applies to this user's role. */
@@ -25,6 +25,8 @@ export interface UsbDecisionInput {
   unreadableVolume: 'block' | 'allow';
   /** This computer's device id, for allowlist entries limited to some computers. */
   computerId: string | undefined;
+  /** The device's descriptors could not be read whole: what it really is cannot be known. */
+  descriptorsIncomplete?: boolean | undefined;
   /** A valid offline code was typed for this very attachment. */
   offlineGrant?: string | undefined;
   nowMs: number;
@@ -78,6 +80,12 @@ export function decideUsb(input: UsbDecisionInput): UsbDecision {
   const storage = isStorage(device);
   const subject = storage ? 'storage' : 'device';
 
+  // Before any exception: an allowlist entry names ids a malformed device could copy while hiding a keyboard.
+  if (input.descriptorsIncomplete) {
+    return storage
+      ? { action: 'block', subject: 'storage', reason: 'bad-usb', clauseId: d.clause, canAsk: false }
+      : { action: 'block', subject: 'device', reason: 'bad-usb', clauseId: d.clause, canAsk: false };
+  }
   if (input.offlineGrant) return { action: 'allow', subject, clauseId: s.clause, exception: { kind: 'offline-code', id: input.offlineGrant } };
   const entry = matchingAllowlistEntry(input);
   if (entry) return { action: 'allow', subject, clauseId: storage ? s.clause : d.clause, exception: { kind: 'allowlist', id: entry.id } };
@@ -87,6 +95,9 @@ export function decideUsb(input: UsbDecisionInput): UsbDecision {
   }
 
   if (!storage) return decideOtherDevice(device, d);
+  // A stick that is also, say, a network adapter (PoisonTap) answers to the class rules for its other functions too.
+  const other = decideOtherDevice({ ...device, interfaceClasses: device.interfaceClasses.filter((c) => c !== USB_CLASS.massStorage) }, d);
+  if (other.action === 'block') return { action: 'block', subject: 'storage', reason: 'class-blocked', clauseId: d.clause, canAsk: d.allowRequests };
 
   const wouldBlock = storageBlockReason(input);
   if (wouldBlock === 'inspect') return { action: 'inspect' };
@@ -128,7 +139,7 @@ function storageBlockReason(input: UsbDecisionInput): StorageBlockReason | undef
 
 function decideOtherDevice(device: UsbDevice, d: UsbDeviceSettings): UsbDecision {
   const allowed = new Set<number>(d.allowedClasses.map((c) => USB_CLASS_NAMES[c]));
-  const classes = [device.deviceClass, ...device.interfaceClasses].filter((c) => !STRUCTURAL_CLASSES.has(c));
+  const classes = [device.deviceClass, ...device.interfaceClasses].filter((c) => !STRUCTURAL_CLASSES.has(c) && c !== USB_CLASS.massStorage);
   const unlisted = classes.filter((c) => !allowed.has(c));
   if (unlisted.length === 0 || d.otherClasses === 'log') return { action: 'allow', subject: 'device', clauseId: d.clause };
   return { action: 'block', subject: 'device', reason: d.allowRequests ? 'needs-permission' : 'class-blocked', clauseId: d.clause, canAsk: d.allowRequests };

@@ -129,7 +129,9 @@ export class UsbGuard {
     const entry = this.attached.get(device.key);
     this.attached.delete(device.key);
     if (entry?.noticeId) this.withdraw(entry.noticeId);
-    void (entry?.queue ?? Promise.resolve()).then(() => this.report('usb.removed', 'info', { device: publicDevice(device) }));
+    void (entry?.queue ?? Promise.resolve())
+      .then(() => this.report('usb.removed', 'info', { device: publicDevice(device) }))
+      .catch((e: unknown) => this.log.error('could not record a USB removal', { key: device.key, error: String(e) }));
   }
 
   private enqueue(entry: Attached, work: () => Promise<void>): Promise<void> {
@@ -181,6 +183,7 @@ export class UsbGuard {
       unreadableVolume: policy.failsafe.unreadableVolume,
       computerId: identity?.deviceId,
       offlineGrant: entry.offlineGrant,
+      descriptorsIncomplete: entry.device.descriptorsIncomplete,
       nowMs: this.now(),
     };
   }
@@ -429,7 +432,7 @@ function isGone(e: unknown): boolean {
 
 /** The device as events carry it: the adapter's key stays inside the agent. */
 function publicDevice(device: ObservedUsbDevice) {
-  const { key: _key, ...rest } = device;
+  const { key: _key, descriptorsIncomplete: _incomplete, instance: _instance, ...rest } = device;
   return rest;
 }
 

@@ -10,6 +10,10 @@ import type { ByteSource, Encrypted } from './volume-classifier';
  */
 export interface ObservedUsbDevice extends UsbDevice {
   key: string;
+  /** The device's descriptors could not be read whole: its classes are not known, so it is not trusted. */
+  descriptorsIncomplete?: boolean;
+  /** Tells this attachment from a later one on the same port (Linux: bus and device number). */
+  instance?: string;
 }
 
 export type UsbChange = { kind: 'arrived'; device: ObservedUsbDevice } | { kind: 'removed'; device: ObservedUsbDevice };
@@ -34,6 +38,13 @@ export interface StorageDisk {
   sizeBytes?: number;
   /** The raw bytes, where the adapter may read them; the classifier reads a few hundred KiB at most. */
   open?: () => Promise<ClosableByteSource>;
+  /**
+   * The partitions the OS itself made of this disk (Linux: the kernel's). When
+   * present they are what gets mounted, so they are judged rather than the
+   * disk's first bytes: a LUKS header written over an ordinary MBR must not
+   * make its FAT partition count as encrypted.
+   */
+  partitions?: Array<{ device: string; sizeBytes?: number; open: () => Promise<ClosableByteSource> }>;
   /** The OS's own view of the volumes on the disk; empty when the adapter relies on the bytes alone. */
   volumes: OsVolumeView[];
 }

@@ -103,7 +103,7 @@ export const EVENT_DATA = {
   }),
   'usb.storage.blocked': z.strictObject({
     device: usbDevice,
-    reason: z.enum(['block-all', 'unencrypted', 'unknown-encryption', 'bad-usb', 'unreadable']),
+    reason: z.enum(['block-all', 'unencrypted', 'unknown-encryption', 'bad-usb', 'unreadable', 'class-blocked']),
     volumes: z.array(volume).max(32),
   }),
   'usb.storage.readonly': z.strictObject({ device: usbDevice, scheme: encryptionScheme, volumes: z.array(volume).max(32) }),

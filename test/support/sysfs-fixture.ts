@@ -190,12 +190,18 @@ export class SysfsFixture implements UeventSource {
       symlinkSync(relative(join(this.sys, 'class/block'), blockDir), join(this.sys, 'class/block', disk));
       symlinkSync(d.disk.image, join(this.dev, disk));
       names.push(disk);
+      // The kernel reads the MBR and makes a block device of each partition; each gets its slice of the image.
+      const image = readFileSync(d.disk.image);
       for (let p = 1; p <= (d.disk.partitions ?? 0); p++) {
+        const entry = 446 + (p - 1) * 16;
+        const startLba = image.readUInt32LE(entry + 8);
+        const sectorCount = image.readUInt32LE(entry + 12);
         const part = join(blockDir, `${disk}${p}`);
         mkdirSync(part, { recursive: true });
         writeFileSync(join(part, 'partition'), `${p}\n`);
-        writeFileSync(join(part, 'size'), '2048\n');
+        writeFileSync(join(part, 'size'), `${sectorCount}\n`);
         symlinkSync(relative(join(this.sys, 'class/block'), part), join(this.sys, 'class/block', `${disk}${p}`));
+        writeFileSync(join(this.dev, `${disk}${p}`), image.subarray(startLba * 512, startLba * 512 + Math.min(sectorCount * 512, 8 * 1024 * 1024)));
         names.push(`${disk}${p}`);
       }
       if (emit) for (const n of names) this.emitBlock('add', name, n);

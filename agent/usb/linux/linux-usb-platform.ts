@@ -159,19 +159,24 @@ export class LinuxUsbPlatform implements UsbPlatform {
   }
 
   private async present(device: ObservedUsbDevice): Promise<void> {
-    if (!this.attached.has(device.key) || !(await this.tree.exists(device.key))) {
+    const sameAttachment = device.instance === undefined || (await this.tree.instance(device.key)) === device.instance;
+    if (!this.attached.has(device.key) || !(await this.tree.exists(device.key)) || !sameAttachment) {
       throw new InvigilatorError('INV_ERR_USB_DEVICE_GONE', `USB device ${device.key}`);
     }
   }
 
   async storage(device: ObservedUsbDevice): Promise<StorageDisk[]> {
     const blocks = await this.boundBlockDevices(device);
+    const open = (kernelName: string) => () => FileByteSource.open(this.tree.devNode(kernelName));
     return blocks
       .filter((b) => !b.partition)
       .map((b) => ({
         device: `/dev/${b.kernelName}`,
         sizeBytes: b.sizeBytes,
-        open: () => FileByteSource.open(this.tree.devNode(b.kernelName)),
+        open: open(b.kernelName),
+        partitions: blocks
+          .filter((p) => p.partition && p.kernelName.startsWith(b.kernelName))
+          .map((p) => ({ device: `/dev/${p.kernelName}`, sizeBytes: p.sizeBytes, open: open(p.kernelName) })),
         volumes: [],
       }));
   }

@@ -76,7 +76,11 @@ export class SysfsTree {
     const productId = hex4(parsed?.productId ?? (await readText(join(dir, 'idProduct'))));
     if (!vendorId || !productId) return undefined;
     const deviceClass = parsed?.deviceClass ?? parseInt((await readText(join(dir, 'bDeviceClass'))) ?? '0', 16);
-    const interfaceClasses = parsed?.interfaceClasses ?? (await this.interfaceClassesFromDirs(name));
+    const fromDirs = parsed ? [] : await this.interfaceClassesFromDirs(name);
+    const interfaceClasses = parsed?.interfaceClasses ?? fromDirs;
+    // A held device has no interface directories: without whole descriptors nothing is known about it.
+    const descriptorsIncomplete = parsed ? !parsed.complete : fromDirs.length === 0;
+    const devnum = await readText(join(dir, 'devnum'));
     const text = async (attr: string) => {
       const b = await readSmall(join(dir, attr), 1024);
       return b ? descriptorTextFromUtf8(b) : undefined;
@@ -93,6 +97,8 @@ export class SysfsTree {
       ...(product ? { product } : {}),
       ...(busnum && /^\d{1,3}$/.test(busnum) ? { bus: busnum } : {}),
       port: name,
+      ...(descriptorsIncomplete ? { descriptorsIncomplete } : {}),
+      ...(busnum && devnum ? { instance: `${busnum}:${devnum}` } : {}),
     };
   }
 
@@ -105,6 +111,13 @@ export class SysfsTree {
       if (Number.isInteger(c) && c >= 0 && c <= 255) classes.push(c);
     }
     return classes.slice(0, 64);
+  }
+
+  /** The bus and device number now at this port: a new attachment gets a new device number. */
+  async instance(name: string): Promise<string | undefined> {
+    const dir = this.deviceDir(name);
+    const [busnum, devnum] = await Promise.all([readText(join(dir, 'busnum')), readText(join(dir, 'devnum'))]);
+    return busnum && devnum ? `${busnum}:${devnum}` : undefined;
   }
 
   async authorized(name: string): Promise<boolean> {

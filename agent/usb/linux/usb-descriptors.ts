@@ -10,27 +10,40 @@ export interface ParsedDescriptors {
   vendorId: number;
   productId: number;
   deviceClass: number;
-  /** Every interface's class, across all configurations, in order. */
+  /** Every distinct interface class, across all configurations and alternate settings, in order of first appearance. */
   interfaceClasses: number[];
+  /** False when the walk stopped at a malformed descriptor: what follows it is unknown, so the device cannot be trusted. */
+  complete: boolean;
 }
 
 const DEVICE = 1;
-const CONFIGURATION = 2;
 const INTERFACE = 4;
+/** The kernel keeps at most this much (a few configurations); anything longer is not a real device's. */
+const MAX_BYTES = 64 * 1024;
 
 export function parseUsbDescriptors(bytes: Uint8Array): ParsedDescriptors | undefined {
-  if (bytes.length < 18 || bytes[0]! < 18 || bytes[1] !== DEVICE) return undefined;
+  if (bytes.length < 18 || bytes[0] !== 18 || bytes[1] !== DEVICE) return undefined;
   const u16 = (o: number) => bytes[o]! | (bytes[o + 1]! << 8);
-  const interfaceClasses: number[] = [];
-  let offset = bytes[0]!;
-  // Bounded walk: each step advances by at least two bytes, and a zero or overrunning length ends it.
-  while (offset + 2 <= bytes.length && interfaceClasses.length < 64) {
+  const classes = new Set<number>();
+  const end = Math.min(bytes.length, MAX_BYTES);
+  let offset = 18;
+  let complete = true;
+  // Each step advances by at least two bytes, so the walk is bounded by the length; a zero or overrunning length ends it as incomplete.
+  while (offset < end) {
     const length = bytes[offset]!;
-    const type = bytes[offset + 1]!;
-    if (length < 2 || offset + length > bytes.length) break;
-    if (type === INTERFACE && length >= 9) interfaceClasses.push(bytes[offset + 5]!);
-    else if (type === CONFIGURATION && length < 9) break;
+    if (length < 2 || offset + length > end) {
+      complete = false;
+      break;
+    }
+    if (bytes[offset + 1] === INTERFACE) {
+      if (length < 9) {
+        complete = false;
+        break;
+      }
+      classes.add(bytes[offset + 5]!);
+    }
     offset += length;
   }
-  return { vendorId: u16(8), productId: u16(10), deviceClass: bytes[4]!, interfaceClasses };
+  if (bytes.length > MAX_BYTES) complete = false;
+  return { vendorId: u16(8), productId: u16(10), deviceClass: bytes[4]!, interfaceClasses: [...classes], complete };
 }

@@ -124,14 +124,38 @@ describe('the linux USB adapter', () => {
     ]);
   });
 
-  it('ignores a malformed descriptors file rather than trusting it', () => {
+  it('marks a descriptor set it cannot walk to the end as incomplete, and finds classes behind 64 alternate settings', () => {
     const good = rawDescriptors(FIXTURE_DEVICES.keyboard.device);
-    expect(parseUsbDescriptors(good)).toEqual({ vendorId: 0x046d, productId: 0xc31c, deviceClass: 0, interfaceClasses: [3, 3] });
+    expect(parseUsbDescriptors(good)).toEqual({ vendorId: 0x046d, productId: 0xc31c, deviceClass: 0, interfaceClasses: [3], complete: true });
     expect(parseUsbDescriptors(good.subarray(0, 10))).toBeUndefined();
+    // A device descriptor that claims another length is not a device descriptor.
+    expect(parseUsbDescriptors(Buffer.concat([Buffer.from([17]), good.subarray(1)]))).toBeUndefined();
     const looping = Buffer.concat([good.subarray(0, 18), Buffer.from([0, 4, 0, 0, 0, 8])]);
-    expect(parseUsbDescriptors(looping)).toEqual({ vendorId: 0x046d, productId: 0xc31c, deviceClass: 0, interfaceClasses: [] });
+    expect(parseUsbDescriptors(looping)).toMatchObject({ interfaceClasses: [], complete: false });
     const overrun = Buffer.concat([good.subarray(0, 18), Buffer.from([200, 4, 0, 0, 0, 8])]);
-    expect(parseUsbDescriptors(overrun)?.interfaceClasses).toEqual([]);
+    expect(parseUsbDescriptors(overrun)).toMatchObject({ interfaceClasses: [], complete: false });
+    // 64 vendor-specific alternate settings first, then storage and a keyboard: all three classes are found.
+    const alternates = Array.from({ length: 64 }, (_, i) => Buffer.from([9, 4, 0, i, 0, 0xff, 0, 0, 0]));
+    const hidden = Buffer.concat([good.subarray(0, 27), ...alternates, Buffer.from([9, 4, 1, 0, 0, 8, 6, 0x50, 0]), Buffer.from([9, 4, 2, 0, 0, 3, 1, 1, 0])]);
+    expect(parseUsbDescriptors(hidden)).toMatchObject({ interfaceClasses: [0xff, 8, 3], complete: true });
+  });
+
+  it('does not trust a held device whose descriptors are broken: its classes are unknown', async () => {
+    fixture.plug('1-1', FIXTURE_DEVICES['plain-stick'].device, false);
+    fixture.plug('1-3', FIXTURE_DEVICES.keyboard.device, false);
+    writeFileSync(join(fixture.deviceDir('1-1'), 'descriptors'), Buffer.from([9, 1, 0, 2]));
+    await platform.pollNow();
+    expect(changes.find((c) => c.device.key === '1-1')!.device).toMatchObject({ descriptorsIncomplete: true, interfaceClasses: [] });
+    expect(changes.find((c) => c.device.key === '1-3')!.device.descriptorsIncomplete).toBeUndefined();
+  });
+
+  it('refuses to act on a different stick that took the same port', async () => {
+    fixture.plug('1-1', FIXTURE_DEVICES['plain-stick'].device);
+    await waitFor(() => changes.length > 0);
+    const first = changes[0]!.device;
+    fixture.unplug('1-1');
+    fixture.plug('1-1', FIXTURE_DEVICES['encrypted-stick'].device);
+    await expect(platform.allow(first)).rejects.toMatchObject({ code: 'INV_ERR_USB_DEVICE_GONE' });
   });
 });
 

@@ -134,4 +134,21 @@ describe('the USB rule', () => {
     expect(decideUsb(i)).toMatchObject({ action: 'allow', auditWouldBlock: 'unencrypted' });
     expect(decideUsb({ ...i, storage: media(true) })).toEqual({ action: 'allow', subject: 'storage', clauseId: 'bps-connections-encrypted' });
   });
+  describe('devices that are not what they seem', () => {
+    const ethernetStick: UsbDevice = { vendorId: '1d6b', productId: '0104', deviceClass: 0, interfaceClasses: [8, 2, 10] };
+
+    it('blocks a device whose descriptors could not be read whole, whatever exception names its ids', () => {
+      const entry = { id: 'allow-1', vendorId: '046d', productId: 'c31c', note: 'keyboards' };
+      expect(decideUsb(input('basildon-primary', keyboard, { descriptorsIncomplete: true, allowlist: [entry] }))).toMatchObject({
+        action: 'block',
+        reason: 'bad-usb',
+        canAsk: false,
+      });
+    });
+
+    it('judges a stick that is also a network adapter by the class rules for its other functions', () => {
+      expect(decideUsb(input('basildon-primary', ethernetStick, { storage: media(true) }))).toMatchObject({ action: 'block', reason: 'class-blocked' });
+      expect(decideUsb(input('basildon-primary', ethernetStick, { storage: media(true) }, 'staff'))).toMatchObject({ action: 'allow' });
+    });
+  });
 });

@@ -1,3 +1,4 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
 import type { EventDraft } from '../../../agent/outbox/outbox';
 import { type NoticeSink, UsbGuard } from '../../../agent/usb/usb-guard';
 import { preset } from '../../../shared/policy/presets';
@@ -14,6 +15,14 @@ import { fixtureDevices, linuxPlatformOn } from '../../support/usb-devices';
 const images = new ImageMaker(tempDir('guard-images'));
 const DEVICES = fixtureDevices(images);
 const BITLOCKER_TO_GO = images.bitlocker('bitlocker-togo.img', 'togo');
+/** An ordinary MBR stick with a FAT partition, with a LUKS header written over its first bytes: the kernel still mounts the FAT partition. */
+const DISGUISED = (() => {
+  const path = images.partitioned('disguised.img', 'dos', [{ image: images.fat('inner-fat.img', 34, 32), type: 'c' }]);
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe, 0x00, 0x02]), 0, 8, 0);
+  closeSync(fd);
+  return path;
+})();
 const MIXED = images.partitioned('mixed.img', 'dos', [
   { image: images.luks('part-luks.img', 'luks2'), type: '83' },
   { image: images.fat('part-fat.img', 34, 32), type: 'c' },
@@ -97,6 +106,16 @@ describe('the USB guard on Linux', () => {
       'udevadm trigger --action=change --subsystem-match=block --sysname-match=sdb',
       'udevadm trigger --action=change --subsystem-match=block --sysname-match=sdc',
     ]);
+    await m.close();
+  });
+
+  it('judges the partitions the kernel made, not a LUKS header written over an ordinary MBR', async () => {
+    const m = await machine(basildon);
+    await m.plug('plain-stick', { disk: { image: DISGUISED, partitions: 1 } });
+    expect(m.events.find((e) => e.type === 'usb.storage.blocked')).toMatchObject({
+      data: { reason: 'unencrypted', volumes: [{ device: '/dev/sdb1', filesystem: 'vfat' }] },
+    });
+    expect(m.fixture.authorized('1-1')).toBe('0');
     await m.close();
   });
 
