@@ -65,6 +65,8 @@ interface DeviceMeta {
   hostname: string;
   agentVersion: string;
   policyRevision: number | null;
+  /** Not stored: only compared with the collector's policy at hello. */
+  policyId?: string | null;
 }
 
 /**
@@ -241,7 +243,10 @@ class AgentConnection {
       case 'event.batch':
         return this.onEvents(message);
       case 'command.result': {
-        this.requireReady();
+        const deviceId = this.requireReady();
+        // A device answers for its own commands only.
+        const command = await this.options.store.getCommand(message.commandId);
+        if (!command || command.deviceId !== deviceId) throw new InvigilatorError('INV_ERR_FORGED_DEVICE', `command ${message.commandId} is not this device's`);
         this.log.info('command result', { commandId: message.commandId, ok: message.ok, error: message.error?.code });
         await this.options.store.completeCommand(message.commandId, { ok: message.ok, error: message.error ?? null, now: this.iso() });
         return;
@@ -269,7 +274,12 @@ class AgentConnection {
   private async onHello(hello: Extract<AgentToCollector, { type: 'hello' }>): Promise<void> {
     if (this.state.phase !== 'hello') throw new InvigilatorError('INV_ERR_UNEXPECTED_MESSAGE', 'hello twice');
     const { store } = this.options;
-    const meta: DeviceMeta = { hostname: hello.hostname, agentVersion: hello.agentVersion, policyRevision: hello.policyRevision ?? null };
+    const meta: DeviceMeta = {
+      hostname: hello.hostname,
+      agentVersion: hello.agentVersion,
+      policyRevision: hello.policyRevision ?? null,
+      policyId: hello.policyId ?? null,
+    };
     if (hello.auth.kind === 'enroll') {
       const now = this.iso();
       const tokenId = await store.findUsableEnrollmentToken(hashToken(hello.auth.token), now);
@@ -334,7 +344,7 @@ class AgentConnection {
     this.socket.register(deviceId, this);
     this.send({ v: PROTOCOL_VERSION, type: 'welcome', deviceId, serverTime: this.iso(), lastAckedSeq: lastSeq });
     const policy = this.options.policy();
-    if (meta.policyRevision !== policy.revision) this.send({ v: PROTOCOL_VERSION, type: 'policy.push', policy });
+    if (meta.policyRevision !== policy.revision || meta.policyId !== policy.id) this.send({ v: PROTOCOL_VERSION, type: 'policy.push', policy });
     // Commands queued while the device was away.
     this.deliverCommands();
   }

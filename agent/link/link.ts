@@ -30,6 +30,7 @@ export interface LinkOptions {
   hostname: string;
   platform: Platform;
   policyRevision: () => number | undefined;
+  policyId?: () => string | undefined;
   onPolicy: (policy: Policy) => void;
   onCommand: (commandId: string, command: Command) => void;
   /** The network manager answered a permission request. May arrive more than once: handle by request id. */
@@ -127,6 +128,7 @@ export class Link {
       this.state = 'authenticating';
       this.startHeartbeat(ws);
       const policyRevision = this.options.policyRevision();
+      const policyId = this.options.policyId?.();
       this.send({
         v: PROTOCOL_VERSION,
         type: 'hello',
@@ -134,6 +136,7 @@ export class Link {
         hostname: this.options.hostname.slice(0, 256),
         platform: this.options.platform,
         ...(policyRevision === undefined ? {} : { policyRevision }),
+        ...(policyId === undefined ? {} : { policyId }),
         auth: identity
           ? { kind: 'device', deviceId: identity.deviceId }
           : { kind: 'enroll', token: this.options.enrollmentToken!, installationId: installationId! },

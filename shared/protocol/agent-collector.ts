@@ -26,6 +26,8 @@ export const hello = msg('hello', {
   agentVersion: name,
   hostname: name,
   platform,
+  /** The policy the agent enforces now: the collector pushes its own when either differs (two presets can share a revision number). */
+  policyId: identifier.optional(),
   policyRevision: nonNegativeInt.optional(),
   auth: z.discriminatedUnion('kind', [
     /**
