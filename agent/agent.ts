@@ -56,6 +56,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const links: Link[] = [];
   const guards: UsbGuard[] = [];
   const trays: TrayServer[] = [];
+  const timers: NodeJS.Timeout[] = [];
   const seenCommands = new Set<string>();
   const record = async (draft: EventDraft): Promise<void> => {
     await outbox.append(draft);
@@ -88,13 +89,14 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     hostname: hostname(),
     platform: deps.platform,
     policyRevision: () => policy.current.revision,
+    policyId: () => policy.current.id,
     onPolicy: (pushed) => {
       policy
         .replace(pushed)
         .then((result) =>
           result.ok
             ? record({ type: 'policy.applied', severity: 'notice', time: now(), data: { policyId: pushed.id, version: pushed.revision } }).then(() =>
-                guards[0]?.reconsiderBlocked(),
+                guards[0]?.reconsiderAll(),
               )
             : record({
                 type: 'policy.rejected',
@@ -197,6 +199,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     });
     guards.push(usb);
     await usb.start();
+    // Allowlist entries expire on the minute; a stick let in until 16:00 stops then, plugged in or not.
+    timers.push(setInterval(() => void usb.checkExpiries().catch((e: unknown) => log.error('checking USB exceptions failed', { error: String(e) })), 60_000));
   }
   // Only now: a usb-allow or a decision arriving before the guard had loaded its state would have been lost.
   link.start();
@@ -209,6 +213,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     usb: guards[0],
     record,
     stop: async (reason: string) => {
+      for (const t of timers) clearInterval(t);
       await guards[0]?.stop().catch((e: unknown) => log.error('USB control did not stop cleanly', { error: String(e) }));
       await trays[0]?.close();
       await record({ type: 'agent.stopped', severity: 'info', time: now(), data: { reason } }).catch(() => undefined);

@@ -7,7 +7,7 @@ import { type Policy, type UsbAllowlistEntry, usbAllowlistEntry } from '../../sh
 import type { AgentToCollector, NOTICE_ACTIONS, TrayNotice, User } from '../../shared/protocol';
 import { PROTOCOL_VERSION } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
-import { checkOfflineCode } from '../../node-common/offline-code';
+import { OFFLINE_CODE_MAX_MINUTES, checkOfflineCode } from '../../node-common/offline-code';
 import { JsonStateFile } from '../json-state-file';
 import type { EventDraft } from '../outbox/outbox';
 import { type StorageAssessment, assessStorage } from './storage-assessment';
@@ -47,7 +47,7 @@ export interface UsbGuardDeps {
 
 interface Attached {
   device: ObservedUsbDevice;
-  decision?: UsbDecision;
+  decision?: Exclude<UsbDecision, { action: 'inspect' }>;
   noticeId?: string;
   /** A valid offline code typed for this attachment: it lasts until the device is removed. */
   offlineGrant?: string;
@@ -123,7 +123,13 @@ export class UsbGuard {
     if (change.kind === 'arrived') {
       const entry: Attached = { device, queue: Promise.resolve() };
       this.attached.set(device.key, entry);
-      void this.enqueue(entry, () => this.decideAndEnforce(entry, startedAt));
+      void this.enqueue(entry, () => this.decideAndEnforce(entry, startedAt, true));
+      return;
+    }
+    if (change.kind === 'media-changed') {
+      // A card swapped in a reader that was allowed: the new card is judged like a new stick.
+      const entry = this.attached.get(device.key);
+      if (entry) void this.enqueue(entry, () => this.decideAndEnforce(entry, startedAt, false));
       return;
     }
     const entry = this.attached.get(device.key);
@@ -141,8 +147,16 @@ export class UsbGuard {
     return entry.queue;
   }
 
-  private async decideAndEnforce(entry: Attached, startedAt: number): Promise<void> {
+  /**
+   * `initial`: a new arrival, reported with `usb.connected`. A later decision
+   * (policy, allowlist, expiry, media change) reports only a changed outcome
+   * and shows a notice only when the device has newly been stopped, so a
+   * notice someone dismissed does not come back with every policy push.
+   */
+  private async decideAndEnforce(entry: Attached, startedAt: number, initial: boolean): Promise<void> {
+    if (!this.attached.has(entry.device.key)) return;
     const { device } = entry;
+    const previous = entry.decision;
     const policy = this.deps.policy();
     const user = this.deps.currentUser();
     const base = await this.decisionInput(policy, user, entry);
@@ -166,9 +180,15 @@ export class UsbGuard {
     const applied = await this.enforce(device, decision);
     this.deps.onDecided?.({ key: device.key, action: decision.action, elapsedMs: performance.now() - startedAt, bytesRead: assessment?.bytesRead ?? 0 });
     if (applied === 'gone') return;
-    await this.reportDecision(policy, user, device, decision, assessment, applied);
-    if (applied === 'done' && (decision.action === 'block' || decision.action === 'readonly')) this.showBlockNotice(policy, entry, decision);
-    else if (entry.noticeId) this.withdraw(entry.noticeId);
+    const changed = initial || !previous || outcomeKey(previous) !== outcomeKey(decision) || applied === 'failed';
+    if (!changed) return;
+    await this.reportDecision(policy, user, device, decision, assessment, applied, initial);
+    if (applied === 'done' && (decision.action === 'block' || decision.action === 'readonly')) {
+      if (initial || !previous || previous.action === 'allow') this.showBlockNotice(policy, entry, decision);
+    } else if (entry.noticeId) {
+      this.withdraw(entry.noticeId);
+      entry.noticeId = undefined;
+    }
   }
 
   private async decisionInput(policy: Policy, user: User | undefined, entry: Attached) {
@@ -225,11 +245,12 @@ export class UsbGuard {
     decision: Exclude<UsbDecision, { action: 'inspect' }>,
     assessment: StorageAssessment | undefined,
     applied: 'done' | 'failed',
+    initial: boolean,
   ): Promise<void> {
     const d = publicDevice(device);
     const extra = { clause: citeClause(policy, decision.clauseId), ...(user ? { user } : {}) };
     const audit = decision.action === 'allow' && decision.auditWouldBlock ? { auditWouldBlock: decision.auditWouldBlock } : {};
-    await this.report('usb.connected', 'info', { device: d, ...audit }, user ? { user } : {});
+    if (initial) await this.report('usb.connected', 'info', { device: d, ...audit }, user ? { user } : {});
     if (applied !== 'done') return;
     const volumes = assessment?.volumes ?? [];
     if (decision.action === 'allow' && decision.subject === 'storage') {
@@ -273,7 +294,7 @@ export class UsbGuard {
     const actions: NoticeAction[] = ['dismiss'];
     if (decision.canAsk) actions.push('ask-permission');
     // The network manager can read out an offline code whatever the policy lets people ask for.
-    if (storage || decision.reason !== 'class-blocked') actions.push('enter-code');
+    actions.push('enter-code');
     this.deps.notices.show({
       v: PROTOCOL_VERSION,
       type: 'tray.notice',
@@ -368,7 +389,7 @@ export class UsbGuard {
       kind: 'permission-decision',
       title: approved ? 'You can use it now' : 'The answer is no',
       body: approved
-        ? `${capitalise(policy.notices.contact)} said yes. Take it out and put it back in to use it.${decision.expiresAt ? ` This lasts until ${decision.expiresAt.slice(0, 16).replace('T', ' ')}.` : ''}`
+        ? `${capitalise(policy.notices.contact)} said yes, so it works on this computer now.${decision.expiresAt ? ` This lasts until ${decision.expiresAt.slice(0, 16).replace('T', ' ')}.` : ''}`
         : `${capitalise(policy.notices.contact)} said no, so it still cannot be used here.${decision.note ? ` They said: ${decision.note}` : ''}`,
       subject: label,
       actions: ['dismiss'],
@@ -379,20 +400,42 @@ export class UsbGuard {
   async addAllowlistEntry(entry: UsbAllowlistEntry): Promise<void> {
     this.localAllowlist = [...this.localAllowlist.filter((e) => e.id !== entry.id), entry];
     await this.allowlistFile.save(this.localAllowlist);
-    await this.reconsiderBlocked();
+    await this.reconsider((a) => a.decision !== undefined && a.decision.action !== 'allow');
   }
 
   async removeAllowlistEntry(entryId: string): Promise<boolean> {
     const before = this.localAllowlist.length;
     this.localAllowlist = this.localAllowlist.filter((e) => e.id !== entryId);
     await this.allowlistFile.save(this.localAllowlist);
+    // A revoked exception stops the device it let in, plugged in or not.
+    await this.reconsider((a) => a.decision?.action === 'allow' && a.decision.exception?.id === entryId);
     return this.localAllowlist.length < before;
   }
 
-  /** The policy or the allowlist changed: anything blocked and still attached gets a fresh decision. */
-  async reconsiderBlocked(): Promise<void> {
-    const blocked = [...this.attached.values()].filter((a) => a.decision && a.decision.action !== 'allow');
-    await Promise.all(blocked.map((a) => this.enqueue(a, () => this.decideAndEnforce(a, performance.now()))));
+  /** The policy changed: every attached device is decided again under it, allowed ones included. */
+  async reconsiderAll(): Promise<void> {
+    await this.reconsider(() => true);
+  }
+
+  /**
+   * An allowlist entry's expiry has passed for a device it let in: decided
+   * again, so a stick allowed "until 16:00" and left in overnight stops at
+   * 16:00. Called every minute by the agent's timer.
+   */
+  async checkExpiries(): Promise<void> {
+    const now = this.now();
+    const all = [...this.deps.policy().usbAllowlist, ...this.localAllowlist];
+    await this.reconsider((a) => {
+      const exception = a.decision?.action === 'allow' ? a.decision.exception : undefined;
+      if (exception?.kind !== 'allowlist') return false;
+      const entry = all.find((e) => e.id === exception.id);
+      return !entry || (entry.expiresAt !== undefined && Date.parse(entry.expiresAt) <= now);
+    });
+  }
+
+  private async reconsider(which: (a: Attached) => boolean): Promise<void> {
+    const chosen = [...this.attached.values()].filter(which);
+    await Promise.all(chosen.map((a) => this.enqueue(a, () => this.decideAndEnforce(a, performance.now(), false))));
   }
 
   private async enterCode(entry: Attached, typed: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
@@ -415,15 +458,26 @@ export class UsbGuard {
     );
     if (!check.ok) return reject(check.code);
     const hash = createHash('sha256').update(check.canonical).digest('hex');
-    this.usedCodes = this.usedCodes.filter((u) => Date.parse(u.expiresAt) > now);
+    // Kept well past expiry: a clock set back a day must not make a spent code work again.
+    this.usedCodes = this.usedCodes.filter((u) => Date.parse(u.expiresAt) + 2 * OFFLINE_CODE_MAX_MINUTES * 60_000 > now);
     if (this.usedCodes.some((u) => u.hash === hash)) return reject('INV_ERR_OFFLINE_CODE_USED');
     // Remembered before it takes effect, so a crash cannot make a code work twice.
     this.usedCodes.push({ hash, expiresAt: check.expiresAt });
     await this.usedCodesFile.save(this.usedCodes);
     entry.offlineGrant = check.canonical;
-    await this.enqueue(entry, () => this.decideAndEnforce(entry, performance.now()));
+    await this.enqueue(entry, () => this.decideAndEnforce(entry, performance.now(), false));
     return { ok: true };
   }
+}
+
+/** What a decision means to the people who read events: two decisions with the same key need not be reported twice. */
+function outcomeKey(d: Exclude<UsbDecision, { action: 'inspect' }>): string {
+  return [
+    d.action,
+    'reason' in d ? d.reason : '',
+    d.action === 'allow' ? (d.exception?.id ?? '') : '',
+    d.action === 'allow' ? (d.auditWouldBlock ?? '') : '',
+  ].join('|');
 }
 
 function isGone(e: unknown): boolean {

@@ -16,7 +16,9 @@ export interface ObservedUsbDevice extends UsbDevice {
   instance?: string;
 }
 
-export type UsbChange = { kind: 'arrived'; device: ObservedUsbDevice } | { kind: 'removed'; device: ObservedUsbDevice };
+/** `media-changed`: an allowed storage device shows new media (a card swapped in a reader) and must be judged again. */
+export type UsbChange =
+  { kind: 'arrived'; device: ObservedUsbDevice } | { kind: 'removed'; device: ObservedUsbDevice } | { kind: 'media-changed'; device: ObservedUsbDevice };
 
 /** What the OS itself knows about one volume: BitLocker from manage-bde, APFS and FileVault from diskutil. */
 export interface OsVolumeView {

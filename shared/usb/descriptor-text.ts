@@ -14,9 +14,9 @@ export const DESCRIPTOR_TEXT_MAX = 126;
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 const utf16le = new TextDecoder('utf-16le', { fatal: false });
 
-// C0 and C1 controls, DEL, zero-width and bidi formatting, line and paragraph separators, BOM, and noncharacters.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ufffe\uffff]/g;
+// Controls (C0, C1, DEL), every format character (zero-width, bidi overrides, tags, BOM), private use,
+// line and paragraph separators, and the noncharacters U+FFFE/U+FFFF.
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Co}\p{Zl}\p{Zp}\ufffe\uffff]/gu;
 
 /** Replaces unpaired surrogates, which some JS strings (from node-usb, say) carry, with U+FFFD. */
 function wellFormed(s: string): string {

@@ -128,6 +128,14 @@ describe('hostile clients on the agent socket', () => {
     expect(await storedFor(goodDeviceId)).toBe(before);
   });
 
+  it("a result for another device's command is refused with 4403 and leaves the command open", async () => {
+    await c.store.createCommand({ id: 'cmd-not-yours', deviceId: goodDeviceId, command: { kind: 'refresh-inventory' }, createdAt: new Date().toISOString() });
+    const client = await authenticated();
+    client.send({ v: 1, type: 'command.result', commandId: 'cmd-not-yours', ok: true });
+    await expectClose(client, 4403, 'INV_ERR_FORGED_DEVICE');
+    expect((await c.store.getCommand('cmd-not-yours'))?.completedAt ?? null).toBeNull();
+  });
+
   const batchWithSeq = (seq: number) => (id: string) =>
     JSON.stringify({ v: 1, type: 'event.batch', events: [{ ...sampleEvent('agent.stopped'), deviceId: id, seq }] });
   it.each([

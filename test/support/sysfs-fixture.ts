@@ -64,6 +64,8 @@ export class SysfsFixture implements UeventSource {
   private nextDisk = 'b';
   private readonly bound = new Map<string, string[]>();
   private readonly devices = new Map<string, FixtureDevice>();
+  /** How long after `authorized=1` the disk appears; 0 binds before the write returns. */
+  bindDelayMs = 0;
   /** The udev text delivered so far, for tests that replay it through a real process. */
   transcript = '';
 
@@ -89,8 +91,11 @@ export class SysfsFixture implements UeventSource {
     this.writes.push(`${rel.startsWith('..') ? path : rel}=${value.trim()}`);
     const m = /^([\d.-]+)\/authorized$/.exec(rel);
     if (m && this.devices.has(m[1]!)) {
-      if (value.trim() === '1') this.bind(m[1]!, true);
-      else this.unbind(m[1]!);
+      const name = m[1]!;
+      if (value.trim() !== '1') this.unbind(name);
+      // A real stick's disk appears 0.4-0.7 s after authorisation; bindDelayMs stands in for that.
+      else if (this.bindDelayMs > 0) setTimeout(() => this.authorized(name) === '1' && this.bind(name, true), this.bindDelayMs);
+      else this.bind(name, true);
     }
   };
 
@@ -161,6 +166,16 @@ export class SysfsFixture implements UeventSource {
   /** The disks bound for a device: `sdb`, `sdb1`, ... */
   blockNames(name: string): string[] {
     return this.bound.get(name) ?? [];
+  }
+
+  /** A card swapped in a reader: the disk's bytes change and the kernel says so (DISK_MEDIA_CHANGE). */
+  changeMedia(name: string, image: string): void {
+    const disk = this.bound.get(name)?.[0];
+    if (!disk) return;
+    rmSync(join(this.dev, disk), { force: true });
+    symlinkSync(image, join(this.dev, disk));
+    const devpath = `/${PCI}/usb1/${name}/${name}:1.0/host0/target0:0:0/0:0:0:0/block/${disk}`;
+    this.emit('change', devpath, 'block', [`DEVNAME=/dev/${disk}`, 'DEVTYPE=disk', 'DISK_MEDIA_CHANGE=1', 'MAJOR=8', 'MINOR=16']);
   }
 
   /** Pretends the desktop mounted a block device, so the adapter must unmount it. */

@@ -1,11 +1,11 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../../shared/errors';
 import type { Logger } from '../../../node-common/logging';
 import { type CommandRunner, createExecFileRunner } from '../command-runner';
 import { FileByteSource } from '../file-byte-source';
-import type { ObservedUsbDevice, StorageDisk, UsbChange, UsbPlatform } from '../usb-platform';
-import { type LinuxRoots, SysfsTree, type WriteAttribute } from './sysfs-tree';
+import { type ObservedUsbDevice, type StorageDisk, USB_CLASS, type UsbChange, type UsbPlatform, hasInterfaceClass } from '../usb-platform';
+import { type LinuxRoots, SysfsTree, USB_DEVICE_NAME, type WriteAttribute } from './sysfs-tree';
 import { type Uevent, type UeventSource, UdevadmMonitor } from './uevent-source';
 
 /** Runs a program with arguments (never through a shell); rejects with a coded error when it fails. */
@@ -58,8 +58,11 @@ export class LinuxUsbPlatform implements UsbPlatform {
   private readonly programs: { umount: string; udevadm: string; blockdev: string };
   private readonly attached = new Map<string, ObservedUsbDevice>();
   private readonly savedDefaults = new Map<string, string>();
+  /** Storage devices allowed with the media they had: new media under them is reported for a fresh decision. */
+  private readonly allowedKeys = new Set<string>();
   private listener: ((change: UsbChange) => void) | undefined;
   private blockWaiters: Array<() => void> = [];
+  private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(private readonly options: LinuxUsbOptions) {
@@ -87,10 +90,7 @@ export class LinuxUsbPlatform implements UsbPlatform {
       }
     }
     // Watch before listing, so a device that arrives in between is seen (twice at worst; the map dedupes).
-    this.events.start(
-      (e) => void this.onUevent(e),
-      (reason) => this.options.logger?.warn('USB arrivals cannot be watched; devices plugged in from now on are not seen', { reason }),
-    );
+    this.watch(0);
     const present: ObservedUsbDevice[] = [];
     for (const name of await this.tree.deviceNames()) {
       const device = await this.tree.readDevice(name);
@@ -101,8 +101,31 @@ export class LinuxUsbPlatform implements UsbPlatform {
     return present;
   }
 
+  /**
+   * Starts the udev monitor, and starts it again if it dies: while it is down,
+   * new devices stay held and unseen, keyboards included. After a restart,
+   * sysfs is compared with what is known, for whatever came and went meanwhile.
+   */
+  private watch(restarts: number): void {
+    if (this.stopped) return;
+    this.events.start(
+      (e) => void this.onUevent(e),
+      (reason) => {
+        if (this.stopped) return;
+        const delay = Math.min(60_000, 1000 * 2 ** Math.min(restarts, 6));
+        this.options.logger?.warn('USB arrivals cannot be watched; trying again', { reason, retryInMs: delay });
+        this.restartTimer = setTimeout(() => {
+          this.watch(restarts + 1);
+          this.pollNow().catch(() => undefined);
+        }, delay);
+        this.restartTimer.unref();
+      },
+    );
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.restartTimer);
     this.events.stop();
     this.listener = undefined;
     // A clean stop gives the machine back its usual behaviour; after a crash devices stay held until the agent is back.
@@ -140,9 +163,24 @@ export class LinuxUsbPlatform implements UsbPlatform {
       for (const w of waiters) w();
       if (e.action === 'remove' && e.devname)
         await rm(join(this.options.allowedDir, e.devname.replace(/^\/dev\//, '')), { force: true }).catch(() => undefined);
+      // New media under an allowed device (a card swapped in a reader, a partition appearing) has not been judged.
+      const owner = usbOwner(e.devpath);
+      const mediaChanged = e.action === 'add' || (e.action === 'change' && e.properties.get('DISK_MEDIA_CHANGE') === '1');
+      if (owner && mediaChanged && this.allowedKeys.delete(owner)) {
+        const device = this.attached.get(owner);
+        if (device) this.listener?.({ kind: 'media-changed', device });
+      }
       return;
     }
     if (e.subsystem !== 'usb' || e.devtype !== 'usb_device') return;
+    // A root hub that appears later (a dock, a controller reset) must hold its devices too.
+    const hub = /\/(usb\d{1,3})$/.exec(e.devpath)?.[1];
+    if (hub && e.action === 'add' && this.options.holdNewDevices) {
+      const path = join(this.tree.deviceDir(hub), 'authorized_default');
+      await this.tree.write(path, '0').catch((err: unknown) => this.options.logger?.error('could not hold a new root hub', { hub, error: String(err) }));
+      if (!this.savedDefaults.has(path)) this.savedDefaults.set(path, '1');
+      return;
+    }
     const name = this.tree.nameForDevpath(e.devpath);
     if (!name) return;
     if (e.action === 'add') {
@@ -154,6 +192,7 @@ export class LinuxUsbPlatform implements UsbPlatform {
     } else if (e.action === 'remove') {
       const device = this.attached.get(name);
       this.attached.delete(name);
+      this.allowedKeys.delete(name);
       if (device) this.listener?.({ kind: 'removed', device });
     }
   }
@@ -200,8 +239,12 @@ export class LinuxUsbPlatform implements UsbPlatform {
 
   async allow(device: ObservedUsbDevice): Promise<void> {
     await this.present(device);
-    if (!(await this.tree.authorized(device.key))) await this.tree.write(join(this.tree.deviceDir(device.key), 'authorized'), '1');
+    // A stick allowed without being read (allowlisted, or again after a block) gets its disk 0.4-0.7 s after
+    // authorisation: wait for it, or the markers would be written for nothing and the volumes stay hidden.
+    if (hasInterfaceClass(device, USB_CLASS.massStorage)) await this.boundBlockDevices(device);
+    else if (!(await this.tree.authorized(device.key))) await this.tree.write(join(this.tree.deviceDir(device.key), 'authorized'), '1');
     await this.release(device);
+    this.allowedKeys.add(device.key);
   }
 
   async readOnly(device: ObservedUsbDevice): Promise<void> {
@@ -209,9 +252,11 @@ export class LinuxUsbPlatform implements UsbPlatform {
     // Before anything mounts: blockdev --setro then gives a read-only mount (seen on the QEMU rig).
     for (const b of blocks) await this.run(this.programs.blockdev, ['--setro', this.tree.devNode(b.kernelName)]);
     await this.release(device);
+    this.allowedKeys.add(device.key);
   }
 
   async block(device: ObservedUsbDevice): Promise<void> {
+    this.allowedKeys.delete(device.key);
     await this.present(device);
     const blocks = await this.tree.blockDevicesOf(device.key);
     const nodes = new Set(blocks.map((b) => this.tree.devNode(b.kernelName)));
@@ -233,9 +278,12 @@ export class LinuxUsbPlatform implements UsbPlatform {
     for (const b of blocks) await this.run(this.programs.udevadm, ['trigger', '--action=change', '--subsystem-match=block', `--sysname-match=${b.kernelName}`]);
   }
 
+  /** Only marker files go: the folder is configurable, and a mistaken path must not cost anyone their files. */
   private async clearMarkers(): Promise<void> {
-    await rm(this.options.allowedDir, { recursive: true, force: true });
     await mkdir(this.options.allowedDir, { recursive: true, mode: 0o755 });
+    for (const name of await readdir(this.options.allowedDir)) {
+      if (/^[a-z][a-z0-9]{0,31}$/.test(name)) await rm(join(this.options.allowedDir, name), { force: true });
+    }
   }
 
   private async mountPointsOf(nodes: Set<string>): Promise<string[]> {
@@ -250,6 +298,14 @@ export class LinuxUsbPlatform implements UsbPlatform {
     }
     return points;
   }
+}
+
+/** The USB device a block device sits under: the last USB device name in its path (a hub chain has several). */
+function usbOwner(devpath: string): string | undefined {
+  return devpath
+    .split('/')
+    .filter((segment) => USB_DEVICE_NAME.test(segment))
+    .pop();
 }
 
 /** mountinfo writes space, tab, newline and backslash as octal escapes. */

@@ -29,8 +29,12 @@ const MIXED = images.partitioned('mixed.img', 'dos', [
 ]);
 
 /** Arrange: a Linux machine (the sysfs fixture) with the real adapter, the guard and a policy; act by plugging; assert on writes and events. */
-async function machine(policy: Policy, options: { control?: 'enforce' | 'observe'; before?: (f: SysfsFixture) => void } = {}) {
+async function machine(
+  policy: Policy | (() => Policy),
+  options: { control?: 'enforce' | 'observe'; before?: (f: SysfsFixture) => void; clock?: { now: number }; bindDelayMs?: number } = {},
+) {
   const fixture = new SysfsFixture();
+  fixture.bindDelayMs = options.bindDelayMs ?? 0;
   options.before?.(fixture);
   const commands: string[] = [];
   const events: EventDraft[] = [];
@@ -38,7 +42,8 @@ async function machine(policy: Policy, options: { control?: 'enforce' | 'observe
   const sink: NoticeSink = { show: (n) => notices.push(n), withdraw: () => undefined };
   const guard = new UsbGuard({
     platform: linuxPlatformOn(fixture, commands),
-    policy: () => policy,
+    policy: typeof policy === 'function' ? policy : () => policy,
+    ...(options.clock ? { now: () => options.clock!.now } : {}),
     currentUser: () => ({ name: 'amy.p', role: 'pupil' }),
     record: async (e) => {
       events.push(e);
@@ -180,5 +185,63 @@ describe('the USB guard on Linux', () => {
     expect(device.manufacturer).toContain('\ufffd');
     expect(device.serial).toBe('\ufffd\ufffd\ufffdA');
     await m.close();
+  });
+  describe('deciding again', () => {
+    const entry = { id: 'allow-art', vendorId: '0781', productId: '5567', note: 'art department sticks' };
+
+    it('waits for the disk of an allowlisted stick it did not read, so its volumes are released to the desktop', async () => {
+      const m = await machine({ ...basildon, usbAllowlist: [entry] }, { bindDelayMs: 30 });
+      await m.plug('plain-stick');
+      expect(m.fixture.writes).toEqual(['authorized_default=0', '1-1/authorized=1']);
+      expect(m.commands).toEqual(['udevadm trigger --action=change --subsystem-match=block --sysname-match=sdb']);
+      await m.close();
+    });
+
+    it('reports a changed outcome once, with no second usb.connected and no notice the pupil already dismissed', async () => {
+      let policy: Policy = basildon;
+      const m = await machine(() => policy);
+      await m.plug('plain-stick');
+      expect(m.types()).toEqual(['usb.connected', 'usb.storage.blocked']);
+      await m.guard.reconsiderAll();
+      expect(m.types()).toEqual(['usb.connected', 'usb.storage.blocked']);
+      expect(m.notices).toHaveLength(1);
+      policy = { ...basildon, usbAllowlist: [entry] };
+      await m.guard.reconsiderAll();
+      expect(m.types()).toEqual(['usb.connected', 'usb.storage.blocked', 'usb.storage.allowed']);
+      expect(m.fixture.authorized('1-1')).toBe('1');
+      await m.close();
+    });
+
+    it('stops a stick when the exception that let it in expires or is revoked, plugged in or not', async () => {
+      const clock = { now: Date.parse('2026-11-23T15:59:00Z') };
+      const m = await machine(basildon, { clock });
+      await m.guard.addAllowlistEntry({ ...entry, id: 'until-four', expiresAt: '2026-11-23T16:00:00Z' });
+      await m.plug('plain-stick');
+      expect(m.fixture.authorized('1-1')).toBe('1');
+      clock.now = Date.parse('2026-11-23T16:00:30Z');
+      await m.guard.checkExpiries();
+      expect(m.fixture.authorized('1-1')).toBe('0');
+      expect(m.types().slice(-1)).toEqual(['usb.storage.blocked']);
+
+      await m.guard.addAllowlistEntry({ ...entry, id: 'revocable' });
+      expect(m.fixture.authorized('1-1')).toBe('1');
+      expect(await m.guard.removeAllowlistEntry('revocable')).toBe(true);
+      expect(m.fixture.authorized('1-1')).toBe('0');
+      await m.close();
+    });
+
+    it('judges a card swapped into a reader it allowed, and stops a plain one', async () => {
+      const m = await machine(basildon);
+      await m.plug('encrypted-stick');
+      expect(m.fixture.authorized('1-2')).toBe('1');
+      m.fixture.changeMedia('1-2', DEVICES['plain-stick'].device.disk!.image);
+      for (let i = 0; i < 200 && m.fixture.authorized('1-2') !== '0'; i++) {
+        await new Promise((r) => setTimeout(r, 5));
+        await m.guard.settled();
+      }
+      expect(m.fixture.authorized('1-2')).toBe('0');
+      expect(m.events.filter((e) => e.type === 'usb.storage.blocked')).toMatchObject([{ data: { reason: 'unencrypted' } }]);
+      await m.close();
+    });
   });
 });
