@@ -228,7 +228,7 @@ export class LinuxUsbPlatform implements UsbPlatform {
     let blocks = await this.tree.blockDevicesOf(device.key);
     while (!blocks.some((b) => !b.partition) && Date.now() < deadline && !this.stopped) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 100);
+        const timer = setTimeout(resolve, 25);
         this.blockWaiters.push(() => (clearTimeout(timer), resolve()));
       });
       await this.present(device);
