@@ -10,6 +10,7 @@ import { DEFAULT_LINK_TUNING, Link } from './link/link';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
 import { PolicyKeeper } from './policy-keeper';
 import { TrayServer } from './tray/tray-server';
+import { type SignedInUsers, UserTrays, bothSinks } from './tray/user-trays';
 import { type NoticeSink, UsbGuard } from './usb/usb-guard';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
@@ -28,6 +29,8 @@ export interface AgentDeps {
   notices?: NoticeSink;
   /** The tray channel's socket or pipe; absent with no `notices`: notices are only logged. */
   trayPath?: string;
+  /** A tray socket for each signed-in user (Linux, macOS): its folder and who is signed in. */
+  userTrays?: { dir: string; users: SignedInUsers };
 }
 
 export interface RunningAgent {
@@ -57,6 +60,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const guards: UsbGuard[] = [];
   const trays: TrayServer[] = [];
   const timers: NodeJS.Timeout[] = [];
+  const closers: Array<() => Promise<void>> = [];
   const seenCommands = new Set<string>();
   const record = async (draft: EventDraft): Promise<void> => {
     await outbox.append(draft);
@@ -162,13 +166,14 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     data: { agentVersion: deps.version, platform: deps.platform, hostname: hostname().slice(0, 256) },
   });
   let notices = deps.notices;
+  const answer = async (a: { noticeId: string; action: Parameters<UsbGuard['answer']>[1]; text?: string | undefined; target?: string | undefined }) =>
+    guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? {
+      ok: false as const,
+      code: 'INV_ERR_NOT_SUPPORTED' as const,
+      message: 'no rule here answers notices',
+    };
   if (!notices && deps.trayPath) {
-    const tray = new TrayServer({
-      path: deps.trayPath,
-      logger,
-      onAnswer: async (a) =>
-        guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? { ok: false, code: 'INV_ERR_NOT_SUPPORTED', message: 'no rule here answers notices' },
-    });
+    const tray = new TrayServer({ path: deps.trayPath, logger, onAnswer: answer });
     try {
       await tray.listen();
       trays.push(tray);
@@ -177,6 +182,15 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       // Enforcement must not depend on the channel that explains it (a path too long for a socket, say).
       log.error('the tray channel could not be opened; notices are only logged', { path: deps.trayPath, error: String(e) });
     }
+  }
+  if (deps.userTrays) {
+    const userTrays = new UserTrays({ ...deps.userTrays, logger, onAnswer: answer });
+    const sync = () => userTrays.sync().catch((e: unknown) => log.error('could not open the users’ tray sockets', { error: String(e) }));
+    await sync();
+    // Someone signs in or out: their socket comes or goes within a few seconds.
+    timers.push(setInterval(() => void sync(), 5_000));
+    closers.push(() => userTrays.close());
+    notices = notices ? bothSinks(notices, userTrays) : userTrays;
   }
   if (deps.usb) {
     const identity = new IdentityFile(config.dataDir);
@@ -216,6 +230,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       for (const t of timers) clearInterval(t);
       await guards[0]?.stop().catch((e: unknown) => log.error('USB control did not stop cleanly', { error: String(e) }));
       await trays[0]?.close();
+      for (const close of closers) await close().catch(() => undefined);
       await record({ type: 'agent.stopped', severity: 'info', time: now(), data: { reason } }).catch(() => undefined);
       // Give the link a moment to deliver the last events; whatever is left stays in the outbox for next time.
       await waitFor(() => outbox.pendingCount === 0 || link.currentState !== 'ready', 1500);

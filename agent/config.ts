@@ -33,6 +33,8 @@ export const agentConfigSchema = z.strictObject({
     .strictObject({
       /** The local channel to the tray: a Unix socket (default `<dataDir>/tray.sock`, inside the root-only data folder) or, on Windows, a named pipe. */
       socket: z.string().min(1).max(1024).optional(),
+      /** Linux: a socket per signed-in user in this folder, owned by that user (needs root). `off` to have none. */
+      userSockets: z.union([z.literal('off'), z.string().min(1).max(512)]).default('/run/invigilator/trays'),
     })
     .prefault({}),
   usb: z

@@ -1,4 +1,4 @@
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, chown, rm } from 'node:fs/promises';
 import { type Server, type Socket, createServer } from 'node:net';
 import { ERRORS, type ErrorCode } from '../../shared/errors';
 import { PROTOCOL_VERSION, type TrayNotice, type TrayToAgent, decodeTrayToAgent, encode } from '../../shared/protocol';
@@ -12,8 +12,14 @@ export interface TrayServerOptions {
   /** A Unix socket path, or a Windows named pipe (`\\.\pipe\invigilator-tray`). */
   path: string;
   logger: Logger;
-  /** Carries out an answer to a notice (ask for permission, an offline code). */
-  onAnswer: (answer: TrayAnswer) => Promise<AnswerResult>;
+  /** Carries out an answer to a notice (ask for permission, an offline code); `uid` is the socket owner's, when it is a user's socket. */
+  onAnswer: (answer: TrayAnswer, from: { uid?: number }) => Promise<AnswerResult>;
+  /**
+   * A user's own socket: created mode 0600 and owned by this uid, so the OS
+   * lets only that user (and root) connect. Who a tray speaks for is then
+   * known from which socket it came through, never from what it says.
+   */
+  owner?: { uid: number; gid: number };
   maxClients?: number;
 }
 
@@ -55,7 +61,10 @@ export class TrayServer implements NoticeSink {
         resolve();
       });
     });
-    if (unix) await chmod(path, 0o600);
+    if (unix) {
+      await chmod(path, 0o600);
+      if (this.options.owner) await chown(path, this.options.owner.uid, this.options.owner.gid);
+    }
     server.on('error', (e) => this.log.error('tray channel failed', { error: e.message }));
     this.server = server;
   }
@@ -136,7 +145,7 @@ export class TrayServer implements NoticeSink {
   private async onAnswer(socket: Socket, answer: TrayAnswer): Promise<void> {
     if (answer.action === 'dismiss' && !answer.noticeId.startsWith('usb-')) return this.withdraw(answer.noticeId);
     const result = await this.options
-      .onAnswer(answer)
+      .onAnswer(answer, this.options.owner ? { uid: this.options.owner.uid } : {})
       .catch((e: unknown): AnswerResult => ({ ok: false, code: 'INV_ERR_INTERNAL', message: String(e).slice(0, 200) }));
     if (result.ok) return;
     // The person at the computer is told in plain words; the code is for whoever reads the logs.

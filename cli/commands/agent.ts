@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
+import { LogindUsers } from '../../agent/tray/user-trays';
 import { NodeUsbHotplug } from '../../agent/usb/node-usb-hotplug';
 import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
 import { checkCollectorUrl } from '../../agent/link/collector-url';
@@ -68,7 +69,13 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
       : { platform: usbPlatformFor(platform, config.usb, logger), control: config.usb.control, hotplug: new NodeUsbHotplug(logger) };
   // Inside the data folder (root only) the socket needs no ACL of its own; Windows has no Unix sockets in its services' folders.
   const trayPath = config.tray.socket ?? (platform === 'win32' ? '\\\\.\\pipe\\invigilator-tray' : join(dataDir, 'tray.sock'));
+  // Each signed-in user's tray gets its own socket, which only that user can open (docs/architecture.md).
+  const userTrays =
+    platform === 'linux' && config.tray.userSockets !== 'off' && process.getuid?.() === 0
+      ? { dir: config.tray.userSockets, users: new LogindUsers() }
+      : undefined;
   const agent = await startAgent({
+    ...(userTrays ? { userTrays } : {}),
     config: { ...config, dataDir },
     fallbackPolicy: fallback,
     logger,

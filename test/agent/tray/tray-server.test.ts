@@ -118,4 +118,17 @@ describe('the tray channel', () => {
     await good.until(() => good.received.length === 1);
     good.socket.destroy();
   });
+  it('survives a tray that dies in the middle of a message, and gives a restarted tray the notices still up', async () => {
+    server.show(notice('usb-7'));
+    const dying = await Client.open(path);
+    dying.send({ v: 1, type: 'tray.hello', trayVersion: '0.1.0' });
+    dying.socket.write('{"v":1,"type":"tray.answer","noticeId":"usb-7","act');
+    dying.socket.destroy();
+    const restarted = await Client.open(path);
+    restarted.send({ v: 1, type: 'tray.hello', trayVersion: '0.1.0' });
+    await restarted.until(() => restarted.received.length === 1);
+    expect(restarted.received[0]).toMatchObject({ type: 'tray.notice', noticeId: 'usb-7' });
+    expect(answers).toEqual([]);
+    restarted.socket.destroy();
+  });
 });

@@ -1,0 +1,110 @@
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TrayNotice } from '../../shared/protocol';
+import type { Logger } from '../../node-common/logging';
+import type { NoticeSink } from '../usb/usb-guard';
+import { type AnswerResult, TrayServer, type TrayServerOptions } from './tray-server';
+
+/** The users signed in on this computer, by uid; the sessions issue brings a richer view. */
+export interface SignedInUsers {
+  list(): Promise<number[]>;
+}
+
+/**
+ * systemd-logind keeps one file per signed-in user in `/run/systemd/users`,
+ * named by uid: enough to give each of them a tray socket. (Sessions, their
+ * seats and locks arrive with the sessions issue.)
+ */
+export class LogindUsers implements SignedInUsers {
+  constructor(private readonly dir = '/run/systemd/users') {}
+
+  async list(): Promise<number[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    return names.filter((n) => /^\d{1,10}$/.test(n)).map(Number);
+  }
+}
+
+/**
+ * One tray socket per signed-in user: `<dir>/<uid>.sock`, owned by that user,
+ * mode 0600, in a folder only root can write. The OS refuses every other user
+ * (EACCES), so a tray cannot act for someone else, and a user cannot pose as
+ * the agent because only root can create sockets there. Notices go to every
+ * signed-in user's tray until sessions tell whose screen a device was plugged
+ * into.
+ */
+export class UserTrays implements NoticeSink {
+  private readonly servers = new Map<number, TrayServer>();
+  private readonly shown = new Map<string, TrayNotice>();
+
+  constructor(
+    private readonly options: {
+      dir: string;
+      users: SignedInUsers;
+      logger: Logger;
+      onAnswer: TrayServerOptions['onAnswer'];
+      /** The user's primary group for the socket; defaults to the uid's own number (Debian's user private groups). */
+      gidFor?: (uid: number) => number;
+    },
+  ) {}
+
+  /** Brings the sockets in line with who is signed in now. */
+  async sync(): Promise<void> {
+    await mkdir(this.options.dir, { recursive: true, mode: 0o755 });
+    const info = await stat(this.options.dir);
+    if (info.uid !== process.getuid?.() || (info.mode & 0o022) !== 0) {
+      // A folder someone else can write could hold their socket in our name.
+      throw new Error(`${this.options.dir} must belong to root and be writable by it alone`);
+    }
+    const wanted = new Set((await this.options.users.list()).filter((uid) => uid !== 0));
+    for (const [uid, server] of this.servers) {
+      if (wanted.has(uid)) continue;
+      this.servers.delete(uid);
+      await server.close();
+    }
+    for (const uid of wanted) {
+      if (this.servers.has(uid)) continue;
+      const server = new TrayServer({
+        path: join(this.options.dir, `${uid}.sock`),
+        logger: this.options.logger,
+        owner: { uid, gid: this.options.gidFor?.(uid) ?? uid },
+        onAnswer: (answer) => this.options.onAnswer(answer, { uid }),
+      });
+      try {
+        await server.listen();
+        for (const n of this.shown.values()) server.show(n);
+        this.servers.set(uid, server);
+      } catch (e) {
+        this.options.logger.error('could not open a tray socket for a user', { uid, error: String(e) });
+      }
+    }
+  }
+
+  get uids(): number[] {
+    return [...this.servers.keys()].sort((a, b) => a - b);
+  }
+
+  show(notice: TrayNotice): void {
+    this.shown.set(notice.noticeId, notice);
+    for (const s of this.servers.values()) s.show(notice);
+  }
+
+  withdraw(noticeId: string): void {
+    this.shown.delete(noticeId);
+    for (const s of this.servers.values()) s.withdraw(noticeId);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.servers.values()) await s.close();
+    this.servers.clear();
+  }
+}
+
+/** Several sinks as one: the root socket for administrators' tools and the users' trays. */
+export function bothSinks(a: NoticeSink, b: NoticeSink): NoticeSink {
+  return {
+    show: (n) => (a.show(n), b.show(n)),
+    withdraw: (id) => (a.withdraw(id), b.withdraw(id)),
+  };
+}
+
+export type { AnswerResult };

@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserTrays } from '../../../agent/tray/user-trays';
+import type { TrayNotice } from '../../../shared/protocol';
+import { tempDir } from '../../support/cli';
+import { silentLogger } from '../../support/harness';
+
+const AMY = 1000;
+const SOMEONE_ELSE = 65534;
+const asRoot = process.getuid?.() === 0;
+if (!asRoot) process.stdout.write('user-trays: skipping: the per-user socket tests change owners and run clients as other users, which needs root\n');
+const describeAsRoot = asRoot ? describe : describe.skip;
+
+const notice: TrayNotice = { v: 1, type: 'tray.notice', noticeId: 'usb-1', kind: 'usb-blocked', title: 'Stopped', body: 'Take it out.', actions: ['dismiss'] };
+
+/** A tray client in its own process, running as `uid`: prints what it received, or the error code it got. */
+function clientAs(uid: number, socket: string, send: unknown[] = []): Promise<string> {
+  const script = `
+    const s = require('node:net').connect(${JSON.stringify(socket)});
+    let out = '';
+    s.on('connect', () => { s.write(JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1' }) + '\\n'); for (const m of ${JSON.stringify(send)}) s.write(JSON.stringify(m) + '\\n'); });
+    s.on('data', (d) => { out += d; });
+    s.on('error', (e) => { console.log('ERROR ' + e.code); process.exit(0); });
+    setTimeout(() => { console.log(out.trim()); process.exit(0); }, 400);
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('error', reject);
+    child.on('exit', () => resolve(stdout.trim()));
+  });
+}
+
+describeAsRoot('a tray socket for each signed-in user', () => {
+  it("lets each user's tray in through its own socket only, and knows whose answer it is", async () => {
+    // Arrange: a logind-style users folder saying Amy is signed in, and a sockets folder only root can write.
+    const root = tempDir('user-trays');
+    chmodSync(root, 0o755);
+    const usersDir = join(root, 'users');
+    mkdirSync(usersDir);
+    writeFileSync(join(usersDir, String(AMY)), '');
+    const answers: Array<{ uid?: number; noticeId: string }> = [];
+    const trays = new UserTrays({
+      dir: join(root, 'trays'),
+      users: { list: async () => [AMY] },
+      logger: silentLogger(),
+      onAnswer: async (a, from) => {
+        answers.push({ ...from, noticeId: a.noticeId });
+        return { ok: true };
+      },
+    });
+    await trays.sync();
+    trays.show(notice);
+    const socket = join(root, 'trays', `${AMY}.sock`);
+
+    // Act and assert: Amy's tray gets the notice and its answer is Amy's; anyone else is refused by the OS.
+    expect(statSync(socket)).toMatchObject({ uid: AMY });
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    const amy = await clientAs(AMY, socket, [{ v: 1, type: 'tray.answer', noticeId: 'usb-1', action: 'ask-permission', text: 'art' }]);
+    expect(JSON.parse(amy)).toMatchObject({ type: 'tray.notice', noticeId: 'usb-1' });
+    expect(answers).toEqual([{ uid: AMY, noticeId: 'usb-1' }]);
+    expect(await clientAs(SOMEONE_ELSE, socket)).toBe('ERROR EACCES');
+    await trays.close();
+  });
+
+  it('opens a socket when a user signs in and removes it when they sign out', async () => {
+    const root = tempDir('user-trays');
+    let signedIn = [AMY];
+    const trays = new UserTrays({
+      dir: join(root, 'trays'),
+      users: { list: async () => signedIn },
+      logger: silentLogger(),
+      onAnswer: async () => ({ ok: true }),
+    });
+    await trays.sync();
+    expect(trays.uids).toEqual([AMY]);
+    signedIn = [];
+    await trays.sync();
+    expect(trays.uids).toEqual([]);
+    await trays.close();
+  });
+
+  it('refuses a sockets folder that someone else could write', async () => {
+    const root = tempDir('user-trays');
+    mkdirSync(join(root, 'trays'), { mode: 0o777 });
+    chmodSync(join(root, 'trays'), 0o777);
+    const trays = new UserTrays({ dir: join(root, 'trays'), users: { list: async () => [AMY] }, logger: silentLogger(), onAnswer: async () => ({ ok: true }) });
+    await expect(trays.sync()).rejects.toThrow(/must belong to root/);
+  });
+});
