@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Policy } from '../shared/policy/schema';
+import { settingsFor } from '../shared/policy/resolve';
 import type { Command, Platform } from '../shared/protocol';
 import type { ErrorCode } from '../shared/errors';
 import type { Logger } from '../node-common/logging';
@@ -184,7 +185,17 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     }
   }
   if (deps.userTrays) {
-    const userTrays = new UserTrays({ ...deps.userTrays, logger, onAnswer: answer });
+    const userTrays = new UserTrays({
+      ...deps.userTrays,
+      logger,
+      onAnswer: answer,
+      graceSeconds: () => settingsFor(policy.current, 'logoff', policy.current.roles.default).trayGraceSeconds,
+      // Sessions arrive with their issue; until then a user's session is named by their uid.
+      onMissing: (uid, sinceSeconds) => {
+        log.warn('a signed-in user has no tray', { uid, sinceSeconds });
+        record({ type: 'tray.missing', severity: 'warning', time: now(), data: { sessionId: `uid-${uid}`, sinceSeconds } }).catch(() => undefined);
+      },
+    });
     const sync = () => userTrays.sync().catch((e: unknown) => log.error('could not open the users’ tray sockets', { error: String(e) }));
     await sync();
     // Someone signs in or out: their socket comes or goes within a few seconds.

@@ -94,6 +94,13 @@ export class TrayServer implements NoticeSink {
     for (const c of this.clients) if (this.greeted.has(c)) c.write(line);
   }
 
+  /** Trays that have said hello and are still connected. */
+  get trays(): number {
+    let n = 0;
+    for (const c of this.clients) if (this.greeted.has(c) && !c.destroyed) n++;
+    return n;
+  }
+
   private accept(socket: Socket): void {
     this.clients.add(socket);
     let pending = '';

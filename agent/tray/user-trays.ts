@@ -44,8 +44,16 @@ export class UserTrays implements NoticeSink {
       onAnswer: TrayServerOptions['onAnswer'];
       /** The user's primary group for the socket; defaults to the uid's own number (Debian's user private groups). */
       gidFor?: (uid: number) => number;
+      /** How long a signed-in user may be without a tray before it is reported (the policy's `trayGraceSeconds`). */
+      graceSeconds?: () => number;
+      /** A signed-in user has had no tray for the grace period: it never started, or it was killed. */
+      onMissing?: (uid: number, sinceSeconds: number) => void;
+      now?: () => number;
     },
   ) {}
+
+  /** Per user: since when they have had no tray, and whether that absence was reported. */
+  private readonly absent = new Map<number, { since: number; reported: boolean }>();
 
   /** Brings the sockets in line with who is signed in now. */
   async sync(): Promise<void> {
@@ -59,8 +67,10 @@ export class UserTrays implements NoticeSink {
     for (const [uid, server] of this.servers) {
       if (wanted.has(uid)) continue;
       this.servers.delete(uid);
+      this.absent.delete(uid);
       await server.close();
     }
+    this.checkMissing();
     for (const uid of wanted) {
       if (this.servers.has(uid)) continue;
       const server = new TrayServer({
@@ -73,8 +83,31 @@ export class UserTrays implements NoticeSink {
         await server.listen();
         for (const n of this.shown.values()) server.show(n);
         this.servers.set(uid, server);
+        this.absent.set(uid, { since: this.now(), reported: false });
       } catch (e) {
         this.options.logger.error('could not open a tray socket for a user', { uid, error: String(e) });
+      }
+    }
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** Called on every sync: a user whose tray has not said hello within the grace period, or went away, is reported once per absence. */
+  private checkMissing(): void {
+    const grace = (this.options.graceSeconds?.() ?? 120) * 1000;
+    const now = this.now();
+    for (const [uid, server] of this.servers) {
+      if (server.trays > 0) {
+        this.absent.delete(uid);
+        continue;
+      }
+      const absence = this.absent.get(uid) ?? { since: now, reported: false };
+      this.absent.set(uid, absence);
+      if (!absence.reported && now - absence.since >= grace) {
+        absence.reported = true;
+        this.options.onMissing?.(uid, Math.floor((now - absence.since) / 1000));
       }
     }
   }

@@ -89,4 +89,42 @@ describeAsRoot('a tray socket for each signed-in user', () => {
     const trays = new UserTrays({ dir: join(root, 'trays'), users: { list: async () => [AMY] }, logger: silentLogger(), onAnswer: async () => ({ ok: true }) });
     await expect(trays.sync()).rejects.toThrow(/must belong to root/);
   });
+  it('reports a signed-in user whose tray has not said hello within the grace period, once per absence', async () => {
+    const root = tempDir('user-trays');
+    chmodSync(root, 0o755);
+    const clock = { now: 1_000_000 };
+    const missing: Array<[number, number]> = [];
+    const trays = new UserTrays({
+      dir: join(root, 'trays'),
+      users: { list: async () => [AMY] },
+      logger: silentLogger(),
+      onAnswer: async () => ({ ok: true }),
+      graceSeconds: () => 120,
+      now: () => clock.now,
+      onMissing: (uid, since) => missing.push([uid, since]),
+    });
+    await trays.sync();
+    clock.now += 119_000;
+    await trays.sync();
+    expect(missing).toEqual([]);
+    clock.now += 2_000;
+    await trays.sync();
+    await trays.sync();
+    expect(missing).toEqual([[AMY, 121]]);
+
+    // The tray starts: no longer missing. It is killed: reported again after another grace period.
+    const socket = join(root, 'trays', `${AMY}.sock`);
+    const connected = clientAs(AMY, socket);
+    await new Promise((r) => setTimeout(r, 250));
+    await trays.sync();
+    await connected;
+    await trays.sync();
+    clock.now += 121_000;
+    await trays.sync();
+    expect(missing).toEqual([
+      [AMY, 121],
+      [AMY, 121],
+    ]);
+    await trays.close();
+  });
 });
