@@ -60,6 +60,8 @@ module.exports = tseslint.config(
     },
   },
   { files: ['shared/**/*.ts'], rules: { 'no-restricted-globals': ['error', ...RUNTIME_GLOBALS] } },
+  // The tray's windows run in a browser page (Chromium, sandboxed): browser globals, still no Node.
+  { files: ['tray-ui/renderer/**/*.ts'], languageOptions: { globals: globals.browser } },
   {
     files: ['**/*.js'],
     languageOptions: {
