@@ -112,6 +112,11 @@ export class UserTrays implements NoticeSink {
     }
   }
 
+  /** Trays connected for a user now. */
+  traysOf(uid: number): number {
+    return this.servers.get(uid)?.trays ?? 0;
+  }
+
   get uids(): number[] {
     return [...this.servers.keys()].sort((a, b) => a - b);
   }

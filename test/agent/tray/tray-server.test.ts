@@ -41,7 +41,7 @@ class Client {
     this.socket.write(`${typeof message === 'string' ? message : JSON.stringify(message)}\n`);
   }
   async until(check: () => boolean): Promise<void> {
-    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 800 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
     if (!check()) throw new Error(`not reached; received ${JSON.stringify(this.received)}`);
   }
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserTrays } from '../../../agent/tray/user-trays';
@@ -20,9 +21,10 @@ function clientAs(uid: number, socket: string, send: unknown[] = []): Promise<st
     const s = require('node:net').connect(${JSON.stringify(socket)});
     let out = '';
     s.on('connect', () => { s.write(JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1' }) + '\\n'); for (const m of ${JSON.stringify(send)}) s.write(JSON.stringify(m) + '\\n'); });
-    s.on('data', (d) => { out += d; });
+    // Done once the agent's first line has arrived (and the answers have had time to be read), or after 3 s.
+    s.on('data', (d) => { out += d; if (out.includes('\\n')) setTimeout(() => { console.log(out.trim()); process.exit(0); }, 100); });
     s.on('error', (e) => { console.log('ERROR ' + e.code); process.exit(0); });
-    setTimeout(() => { console.log(out.trim()); process.exit(0); }, 400);
+    setTimeout(() => { console.log(out.trim()); process.exit(0); }, 3000);
   `;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', script], { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -31,6 +33,11 @@ function clientAs(uid: number, socket: string, send: unknown[] = []): Promise<st
     child.on('error', reject);
     child.on('exit', () => resolve(stdout.trim()));
   });
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!check()) throw new Error('condition not reached within 4 s');
 }
 
 describeAsRoot('a tray socket for each signed-in user', () => {
@@ -60,6 +67,7 @@ describeAsRoot('a tray socket for each signed-in user', () => {
     expect(statSync(socket).mode & 0o777).toBe(0o600);
     const amy = await clientAs(AMY, socket, [{ v: 1, type: 'tray.answer', noticeId: 'usb-1', action: 'ask-permission', text: 'art' }]);
     expect(JSON.parse(amy)).toMatchObject({ type: 'tray.notice', noticeId: 'usb-1' });
+    await until(() => answers.length > 0);
     expect(answers).toEqual([{ uid: AMY, noticeId: 'usb-1' }]);
     expect(await clientAs(SOMEONE_ELSE, socket)).toBe('ERROR EACCES');
     await trays.close();
@@ -113,11 +121,12 @@ describeAsRoot('a tray socket for each signed-in user', () => {
     expect(missing).toEqual([[AMY, 121]]);
 
     // The tray starts: no longer missing. It is killed: reported again after another grace period.
-    const socket = join(root, 'trays', `${AMY}.sock`);
-    const connected = clientAs(AMY, socket);
-    await new Promise((r) => setTimeout(r, 250));
+    const tray = connect(join(root, 'trays', `${AMY}.sock`));
+    tray.write(`${JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1' })}\n`);
+    await until(() => trays.traysOf(AMY) === 1);
     await trays.sync();
-    await connected;
+    tray.destroy();
+    await until(() => trays.traysOf(AMY) === 0);
     await trays.sync();
     clock.now += 121_000;
     await trays.sync();

@@ -206,7 +206,7 @@ describe('parsePlist', () => {
       return seed % n;
     };
     const pieces = ['<', '>', '/', '&', ';', '<dict>', '</array>', '<key>', '&#x0;', '&#xD800;', '"', '<!--', ']]>', '\u0000'];
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 1000; i++) {
       let text = real;
       for (let j = 0; j < 1 + random(4); j++) {
         const at = random(text.length);

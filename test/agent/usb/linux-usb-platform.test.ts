@@ -197,6 +197,6 @@ describe('udev events through a real `udevadm monitor` process', () => {
 });
 
 async function waitFor(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
-  if (!check()) throw new Error('condition not reached within 2 s');
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!check()) throw new Error('condition not reached within 5 s');
 }

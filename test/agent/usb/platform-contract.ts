@@ -28,7 +28,7 @@ export interface UsbPlatformRig {
 
 /** Waits for a change the rig has delivered; bounded so a broken adapter fails the test instead of hanging it. */
 async function nextChange(changes: UsbChange[], predicate: (c: UsbChange) => boolean): Promise<UsbChange> {
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < 1000; i++) {
     const found = changes.find(predicate);
     if (found) return found;
     await new Promise((r) => setTimeout(r, 5));

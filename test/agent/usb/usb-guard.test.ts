@@ -59,7 +59,7 @@ async function machine(
   await guard.settled();
   const plug = async (name: keyof typeof DEVICES, override: Partial<(typeof DEVICES)['plain-stick']['device']> = {}, port = DEVICES[name].port) => {
     fixture.plug(port, { ...DEVICES[name].device, ...override });
-    for (let i = 0; i < 200 && !events.some((e) => e.type === 'usb.connected' && (e.data as { device: { port?: string } }).device.port === port); i++) {
+    for (let i = 0; i < 1000 && !events.some((e) => e.type === 'usb.connected' && (e.data as { device: { port?: string } }).device.port === port); i++) {
       await new Promise((r) => setTimeout(r, 5));
       await guard.settled();
     }
@@ -235,7 +235,7 @@ describe('the USB guard on Linux', () => {
       await m.plug('encrypted-stick');
       expect(m.fixture.authorized('1-2')).toBe('1');
       m.fixture.changeMedia('1-2', DEVICES['plain-stick'].device.disk!.image);
-      for (let i = 0; i < 200 && m.fixture.authorized('1-2') !== '0'; i++) {
+      for (let i = 0; i < 1000 && m.fixture.authorized('1-2') !== '0'; i++) {
         await new Promise((r) => setTimeout(r, 5));
         await m.guard.settled();
       }

@@ -182,7 +182,7 @@ describe('the win32 adapter beyond the contract', () => {
     const changes: UsbChange[] = [];
     expect(await platform.start((c) => changes.push(c))).toEqual([]);
     rows = fixture('pnp/plain-stick.json');
-    for (let i = 0; i < 200 && changes.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 1000 && changes.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(changes[0]).toMatchObject({ kind: 'arrived', device: { vendorId: '0781', serial: '4C530001230101110453' } });
     await platform.stop();
   });
