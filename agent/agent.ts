@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Policy } from '../shared/policy/schema';
 import { settingsFor } from '../shared/policy/resolve';
-import type { Command, Platform } from '../shared/protocol';
+import { type Command, PROTOCOL_VERSION, type Platform } from '../shared/protocol';
 import type { ErrorCode } from '../shared/errors';
 import type { Logger } from '../node-common/logging';
 import type { AgentConfig } from './config';
@@ -63,9 +63,34 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const timers: NodeJS.Timeout[] = [];
   const closers: Array<() => Promise<void>> = [];
   const seenCommands = new Set<string>();
+  let lastEvent: { type: string; time: string } | null = null;
+  let statusTimer: NodeJS.Timeout | undefined;
   const record = async (draft: EventDraft): Promise<void> => {
     await outbox.append(draft);
     for (const l of links) l.notify();
+    lastEvent = { type: draft.type, time: draft.time };
+    // A burst of events updates the tray once, a second later.
+    statusTimer ??= setTimeout(() => {
+      statusTimer = undefined;
+      publishStatus();
+    }, 1000).unref();
+  };
+  let notices: NoticeSink | undefined = deps.notices;
+  /** What the tray icon and status window show: connected or not, which policy, the last event. */
+  const publishStatus = (): void => {
+    const link = links[0];
+    const current = policy.current;
+    const policyUrl = Object.values(current.clauses).find((c) => c.url)?.url;
+    notices?.status?.({
+      v: PROTOCOL_VERSION,
+      type: 'tray.status',
+      state: link?.currentState === 'ready' ? 'protected' : 'disconnected',
+      policyName: current.name,
+      policyRevision: current.revision,
+      connectedSince: link?.connectedSince?.toISOString() ?? null,
+      lastEvent,
+      ...(policyUrl ? { policyUrl } : {}),
+    });
   };
 
   for (const c of report.corrupt) {
@@ -134,7 +159,11 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     onPermissionDecision: (decision) => {
       guards[0]?.onDecision(decision).catch((e: unknown) => log.error('could not handle a permission decision', { error: String(e) }));
     },
-    onReady: () => guards[0]?.resendPendingRequests(),
+    onReady: () => {
+      guards[0]?.resendPendingRequests();
+      publishStatus();
+    },
+    onDown: () => publishStatus(),
   });
 
   /** Carries out one command; resolves to the coded error when it could not. */
@@ -166,7 +195,6 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     time: now(),
     data: { agentVersion: deps.version, platform: deps.platform, hostname: hostname().slice(0, 256) },
   });
-  let notices = deps.notices;
   const answer = async (a: { noticeId: string; action: Parameters<UsbGuard['answer']>[1]; text?: string | undefined; target?: string | undefined }) =>
     guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? {
       ok: false as const,
@@ -228,6 +256,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     timers.push(setInterval(() => void usb.checkExpiries().catch((e: unknown) => log.error('checking USB exceptions failed', { error: String(e) })), 60_000));
   }
   // Only now: a usb-allow or a decision arriving before the guard had loaded its state would have been lost.
+  publishStatus();
   link.start();
   log.info('agent started', { dataDir: config.dataDir, collector: config.collector.url, policy: policy.current.id, pending: outbox.pendingCount });
 
@@ -239,6 +268,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     record,
     stop: async (reason: string) => {
       for (const t of timers) clearInterval(t);
+      clearTimeout(statusTimer);
       await guards[0]?.stop().catch((e: unknown) => log.error('USB control did not stop cleanly', { error: String(e) }));
       await trays[0]?.close();
       for (const close of closers) await close().catch(() => undefined);

@@ -37,6 +37,8 @@ export interface LinkOptions {
   onPermissionDecision?: (decision: Extract<CollectorToAgent, { type: 'permission.decision' }>) => void;
   /** Authenticated and ready: anything kept while the link was down can be sent now. */
   onReady?: () => void;
+  /** The connection went away (the tray shows "not connected to the school"). */
+  onDown?: () => void;
   batchSize: number;
   /** Batches sent and not yet acknowledged, at most. */
   window: number;
@@ -163,6 +165,7 @@ export class Link {
       this.ws = undefined;
       this.connectedSince = undefined;
       if (this.state === 'stopped') return;
+      this.options.onDown?.();
       this.log.info('collector connection closed', { code, reason: reason.toString().slice(0, 100) });
       this.scheduleReconnect();
     });

@@ -1,7 +1,7 @@
 import { chmod, chown, rm } from 'node:fs/promises';
 import { type Server, type Socket, createServer } from 'node:net';
 import { ERRORS, type ErrorCode } from '../../shared/errors';
-import { PROTOCOL_VERSION, type TrayNotice, type TrayToAgent, decodeTrayToAgent, encode } from '../../shared/protocol';
+import { PROTOCOL_VERSION, type TrayNotice, type TrayStatus, type TrayToAgent, decodeTrayToAgent, encode } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
 import type { NoticeSink } from '../usb/usb-guard';
 
@@ -41,6 +41,7 @@ export class TrayServer implements NoticeSink {
   private readonly clients = new Set<Socket>();
   private readonly greeted = new WeakSet<Socket>();
   private readonly active = new Map<string, TrayNotice>();
+  private lastStatus: TrayStatus | undefined;
   private readonly log: Logger;
 
   constructor(private readonly options: TrayServerOptions) {
@@ -89,6 +90,11 @@ export class TrayServer implements NoticeSink {
     this.broadcast({ v: PROTOCOL_VERSION, type: 'tray.withdraw', noticeId });
   }
 
+  status(status: TrayStatus): void {
+    this.lastStatus = status;
+    this.broadcast(status);
+  }
+
   private broadcast(message: Parameters<typeof encode>[0]): void {
     const line = `${encode(message)}\n`;
     for (const c of this.clients) if (this.greeted.has(c)) c.write(line);
@@ -129,6 +135,7 @@ export class TrayServer implements NoticeSink {
     if (!this.greeted.has(socket)) {
       if (message.type !== 'tray.hello') return this.refuse(socket, 'INV_ERR_UNEXPECTED_MESSAGE');
       this.greeted.add(socket);
+      if (this.lastStatus) socket.write(`${encode(this.lastStatus)}\n`);
       for (const n of this.active.values()) socket.write(`${encode(n)}\n`);
       return;
     }

@@ -1,6 +1,6 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TrayNotice } from '../../shared/protocol';
+import type { TrayNotice, TrayStatus } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
 import type { NoticeSink } from '../usb/usb-guard';
 import { type AnswerResult, TrayServer, type TrayServerOptions } from './tray-server';
@@ -35,6 +35,7 @@ export class LogindUsers implements SignedInUsers {
 export class UserTrays implements NoticeSink {
   private readonly servers = new Map<number, TrayServer>();
   private readonly shown = new Map<string, TrayNotice>();
+  private lastStatus: TrayStatus | undefined;
 
   constructor(
     private readonly options: {
@@ -81,6 +82,7 @@ export class UserTrays implements NoticeSink {
       });
       try {
         await server.listen();
+        if (this.lastStatus) server.status(this.lastStatus);
         for (const n of this.shown.values()) server.show(n);
         this.servers.set(uid, server);
         this.absent.set(uid, { since: this.now(), reported: false });
@@ -131,6 +133,11 @@ export class UserTrays implements NoticeSink {
     for (const s of this.servers.values()) s.withdraw(noticeId);
   }
 
+  status(status: TrayStatus): void {
+    this.lastStatus = status;
+    for (const s of this.servers.values()) s.status(status);
+  }
+
   async close(): Promise<void> {
     for (const s of this.servers.values()) await s.close();
     this.servers.clear();
@@ -142,6 +149,7 @@ export function bothSinks(a: NoticeSink, b: NoticeSink): NoticeSink {
   return {
     show: (n) => (a.show(n), b.show(n)),
     withdraw: (id) => (a.withdraw(id), b.withdraw(id)),
+    status: (s) => (a.status?.(s), b.status?.(s)),
   };
 }
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { InvigilatorError, ERRORS, type ErrorCode } from '../../shared/errors';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
 import { type Policy, type UsbAllowlistEntry, usbAllowlistEntry } from '../../shared/policy/schema';
-import type { AgentToCollector, NOTICE_ACTIONS, TrayNotice, User } from '../../shared/protocol';
+import type { AgentToCollector, NOTICE_ACTIONS, TrayNotice, TrayStatus, User } from '../../shared/protocol';
 import { PROTOCOL_VERSION } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
 import { OFFLINE_CODE_MAX_MINUTES, checkOfflineCode } from '../../node-common/offline-code';
@@ -21,6 +21,8 @@ type NoticeAction = (typeof NOTICE_ACTIONS)[number];
 export interface NoticeSink {
   show(notice: TrayNotice): void;
   withdraw(noticeId: string): void;
+  /** What the tray icon and status window show; the last one is given to every tray that connects later. */
+  status?(status: TrayStatus): void;
 }
 
 export interface UsbGuardDeps {

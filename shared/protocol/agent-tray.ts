@@ -79,3 +79,4 @@ export const AGENT_TO_TRAY = [trayNotice, trayWithdraw, trayStatus] as const;
 export const agentToTray = z.discriminatedUnion('type', AGENT_TO_TRAY);
 export type AgentToTray = z.infer<typeof agentToTray>;
 export type TrayNotice = z.infer<typeof trayNotice>;
+export type TrayStatus = z.infer<typeof trayStatus>;
