@@ -1,10 +1,10 @@
-import { hostname } from 'node:os';
+import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import type { Policy } from '../shared/policy/schema';
-import { settingsFor } from '../shared/policy/resolve';
+import { citeClause, settingsFor } from '../shared/policy/resolve';
 import { type Command, PROTOCOL_VERSION, type Platform } from '../shared/protocol';
 import type { ErrorCode } from '../shared/errors';
-import type { Logger } from '../node-common/logging';
+import { type Logger, recentWarnings } from '../node-common/logging';
 import type { AgentConfig } from './config';
 import { IdentityFile } from './identity';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
@@ -201,8 +201,41 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       code: 'INV_ERR_NOT_SUPPORTED' as const,
       message: 'no rule here answers notices',
     };
+  const recent = recentWarnings(logger);
+  closers.push(async () => recent.detach());
+  /**
+   * A problem reported from the tray: recorded with what IT support needs to
+   * start (this computer, the agent's state, its last warnings), and for a
+   * suspected virus the on-screen warning Basildon 3.7 asks for, when the
+   * policy says so.
+   */
+  const takeProblemReport = async (r: { kind: 'broken' | 'virus' | 'upsetting'; text: string }, from: { uid?: number }): Promise<void> => {
+    const systemDetails = [
+      `computer: ${hostname()} (${deps.platform} ${release()})`,
+      `agent: ${deps.version}; link: ${links[0]?.currentState ?? 'none'}; unsent events: ${outbox.pendingCount}`,
+      `policy: ${policy.current.id} revision ${policy.current.revision}`,
+      ...(from.uid !== undefined ? [`reported from the tray of uid ${from.uid}`] : []),
+      'recent warnings and errors:',
+      ...recent.lines(),
+    ].join('\n');
+    const severity = r.kind === 'virus' ? 'alert' : r.kind === 'upsetting' ? 'warning' : 'notice';
+    await record({ type: 'problem.reported', severity, time: now(), data: { kind: r.kind, text: r.text, systemDetails: systemDetails.slice(0, 16384) } });
+    const current = policy.current;
+    if (r.kind === 'virus' && current.failsafe.virusWarningNotice) {
+      notices?.show({
+        v: PROTOCOL_VERSION,
+        type: 'tray.notice',
+        noticeId: `virus-${Date.now()}`,
+        kind: 'virus-warning',
+        title: 'Please do not use this computer for now',
+        body: `Someone thinks this computer may have a virus. ${current.notices.contact.charAt(0).toUpperCase()}${current.notices.contact.slice(1)} has been told. Please tell a grown-up and wait.`,
+        ...(current.failsafe.clause ? { clause: citeClause(current, current.failsafe.clause) } : {}),
+        actions: ['dismiss'],
+      });
+    }
+  };
   if (!notices && deps.trayPath) {
-    const tray = new TrayServer({ path: deps.trayPath, logger, onAnswer: answer });
+    const tray = new TrayServer({ path: deps.trayPath, logger, onAnswer: answer, onReport: takeProblemReport });
     try {
       await tray.listen();
       trays.push(tray);
@@ -217,6 +250,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       ...deps.userTrays,
       logger,
       onAnswer: answer,
+      onReport: takeProblemReport,
       graceSeconds: () => settingsFor(policy.current, 'logoff', policy.current.roles.default).trayGraceSeconds,
       // Sessions arrive with their issue; until then a user's session is named by their uid.
       onMissing: (uid, sinceSeconds) => {

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import winston from 'winston';
@@ -72,4 +73,24 @@ export async function closeLogger(logger: Logger): Promise<void> {
     logger.end();
     setTimeout(resolve, 2000).unref();
   });
+}
+
+/**
+ * The last warnings and errors a logger wrote, kept in memory, so a problem
+ * report from the person at the computer can say what went wrong lately
+ * without anyone opening the log files.
+ */
+export function recentWarnings(logger: Logger, max = 20): { lines(): string[]; detach(): void } {
+  const kept: string[] = [];
+  const stream = new Writable({
+    objectMode: true,
+    write(info: { level?: unknown; message?: unknown; component?: unknown }, _encoding, done) {
+      kept.push(`${new Date().toISOString()} ${String(info.level)} [${String(info.component ?? '')}] ${String(info.message).slice(0, 300)}`);
+      if (kept.length > max) kept.shift();
+      done();
+    },
+  });
+  const transport = new winston.transports.Stream({ stream, level: 'warn' });
+  logger.add(transport);
+  return { lines: () => [...kept], detach: () => void logger.remove(transport) };
 }

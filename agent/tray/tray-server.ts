@@ -20,6 +20,8 @@ export interface TrayServerOptions {
    * known from which socket it came through, never from what it says.
    */
   owner?: { uid: number; gid: number };
+  /** "Report a problem" from the person at the computer. */
+  onReport?: (report: Extract<TrayToAgent, { type: 'tray.report' }>, from: { uid?: number }) => Promise<void>;
   maxClients?: number;
 }
 
@@ -144,9 +146,13 @@ export class TrayServer implements NoticeSink {
         return;
       case 'tray.answer':
         return this.onAnswer(socket, message);
-      case 'tray.idle':
       case 'tray.report':
-        // Idle logoff and problem reports arrive with the sessions and tray issues.
+        await this.options
+          .onReport?.(message, this.options.owner ? { uid: this.options.owner.uid } : {})
+          .catch((e: unknown) => this.log.error('could not take a problem report', { error: String(e) }));
+        return;
+      case 'tray.idle':
+        // Idle logoff arrives with the sessions issue.
         this.log.info('tray message not handled yet', { type: message.type });
         return;
       default: {

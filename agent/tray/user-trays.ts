@@ -43,6 +43,7 @@ export class UserTrays implements NoticeSink {
       users: SignedInUsers;
       logger: Logger;
       onAnswer: TrayServerOptions['onAnswer'];
+      onReport?: TrayServerOptions['onReport'];
       /** The user's primary group for the socket; defaults to the uid's own number (Debian's user private groups). */
       gidFor?: (uid: number) => number;
       /** How long a signed-in user may be without a tray before it is reported (the policy's `trayGraceSeconds`). */
@@ -79,6 +80,9 @@ export class UserTrays implements NoticeSink {
         logger: this.options.logger,
         owner: { uid, gid: this.options.gidFor?.(uid) ?? uid },
         onAnswer: (answer) => this.options.onAnswer(answer, { uid }),
+        ...(this.options.onReport
+          ? { onReport: (report: Parameters<NonNullable<TrayServerOptions['onReport']>>[0]) => this.options.onReport!(report, { uid }) }
+          : {}),
       });
       try {
         await server.listen();

@@ -2,12 +2,13 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { preset } from '../../shared/policy/presets';
-import { tempDir } from '../support/cli';
+import { eventually, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';
 
 /** A tray on the agent's real socket, keeping the last status it was sent. */
 function trayOn(path: string) {
   const statuses: Array<Record<string, unknown>> = [];
+  const notices: Array<Record<string, unknown>> = [];
   const socket = connect(path, () => socket.write(`${JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1' })}\n`));
   let buffer = '';
   socket.setEncoding('utf8');
@@ -18,6 +19,7 @@ function trayOn(path: string) {
     for (const l of lines) {
       const m = JSON.parse(l) as Record<string, unknown>;
       if (m.type === 'tray.status') statuses.push(m);
+      if (m.type === 'tray.notice') notices.push(m);
     }
   });
   const until = async (check: (s: Record<string, unknown>) => boolean) => {
@@ -28,7 +30,8 @@ function trayOn(path: string) {
     }
     throw new Error(`no such status; last: ${JSON.stringify(statuses[statuses.length - 1])}`);
   };
-  return { socket, until };
+  const send = (m: unknown) => socket.write(`${JSON.stringify(m)}\n`);
+  return { socket, until, notices, send };
 }
 
 describe('the status the agent gives the tray', () => {
@@ -61,5 +64,38 @@ describe('the status the agent gives the tray', () => {
     expect(down.connectedSince).toBeNull();
     tray.socket.destroy();
     await agent.stop('test over');
+  });
+  it("records a problem report with the computer's details and its recent warnings, and puts up the virus warning", async () => {
+    const c = await startTestCollector({ policy: preset('basildon-primary')! });
+    const dataDir = tempDir('tray-report');
+    const agent = await startAgent({
+      config: {
+        collector: { url: c.agentUrl, enrollmentToken: await c.enrollmentToken(), allowInsecure: false },
+        dataDir,
+        logLevel: 'error',
+        policy: 'basildon-primary',
+        outbox: { capBytes: 256 * 1024 * 1024 },
+      },
+      fallbackPolicy: preset('basildon-primary')!,
+      logger: silentLogger(),
+      platform: 'linux',
+      version: '0.0.0-test',
+      trayPath: join(dataDir, 'tray.sock'),
+    });
+    const tray = trayOn(join(dataDir, 'tray.sock'));
+    await tray.until((s) => s.state === 'protected');
+    tray.send({ v: 1, type: 'tray.report', kind: 'virus', text: 'A window says my files are locked' });
+
+    const reported = await eventually(async () => (await c.store.queryEvents({ type: 'problem.reported', limit: 10 })).events[0]);
+    expect(reported).toMatchObject({ severity: 'alert', data: { kind: 'virus', text: 'A window says my files are locked' } });
+    const details = (reported.data as { systemDetails: string }).systemDetails;
+    expect(details).toMatch(/^computer: /);
+    expect(details).toContain('policy: basildon-primary revision 1');
+    expect(details).toContain('recent warnings and errors:');
+    await eventually(() => (tray.notices.some((n) => n.kind === 'virus-warning') ? true : undefined));
+    expect(tray.notices.find((n) => n.kind === 'virus-warning')).toMatchObject({ clause: { id: 'bps-malware' } });
+    tray.socket.destroy();
+    await agent.stop('test over');
+    await c.close();
   });
 });
