@@ -2,7 +2,7 @@ import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import type { Policy } from '../shared/policy/schema';
 import { citeClause, settingsFor } from '../shared/policy/resolve';
-import { type Command, PROTOCOL_VERSION, type Platform } from '../shared/protocol';
+import { type Command, PROTOCOL_VERSION, type Platform, type TrayToAgent } from '../shared/protocol';
 import type { ErrorCode } from '../shared/errors';
 import { type Logger, recentWarnings } from '../node-common/logging';
 import type { AgentConfig } from './config';
@@ -10,8 +10,12 @@ import { IdentityFile } from './identity';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
 import { PolicyKeeper } from './policy-keeper';
-import { TrayServer } from './tray/tray-server';
-import { type SignedInUsers, UserTrays, bothSinks } from './tray/user-trays';
+import { type AnswerResult, TrayServer, type TrayPeer } from './tray/tray-server';
+import { UserTrays, bothSinks } from './tray/user-trays';
+import { AgreementKeeper } from './aup/agreement-keeper';
+import type { SessionControl } from './sessions/session-control';
+import type { SessionDirectory, SignedInUsers } from './sessions/session-directory';
+import { IdleReports } from './sessions/idle-reports';
 import { type NoticeSink, UsbGuard } from './usb/usb-guard';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
@@ -32,6 +36,8 @@ export interface AgentDeps {
   trayPath?: string;
   /** A tray socket for each signed-in user (Linux, macOS): its folder and who is signed in. */
   userTrays?: { dir: string; users: SignedInUsers };
+  /** Who is signed in, and how to sign someone out: this OS's adapters. Absent: no agreement, sessions unknown. */
+  sessions?: { directory: SessionDirectory; control: SessionControl };
 }
 
 export interface RunningAgent {
@@ -39,6 +45,10 @@ export interface RunningAgent {
   readonly link: Link;
   readonly policy: PolicyKeeper;
   readonly usb: UsbGuard | undefined;
+  /** The acceptable-use agreements answered on this computer; absent without a session adapter. */
+  readonly agreements: AgreementKeeper | undefined;
+  /** The idle time each user's tray last reported. */
+  readonly idle: IdleReports;
   /** Records an event: durably in the outbox first, then the link sends it. */
   record(draft: EventDraft): Promise<void>;
   stop(reason: string): Promise<void>;
@@ -126,7 +136,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
         .then((result) =>
           result.ok
             ? record({ type: 'policy.applied', severity: 'notice', time: now(), data: { policyId: pushed.id, version: pushed.revision } }).then(() =>
-                guards[0]?.reconsiderAll(),
+                Promise.all([guards[0]?.reconsiderAll(), agreements?.onPolicyChanged()]).then(() => undefined),
               )
             : record({
                 type: 'policy.rejected',
@@ -195,12 +205,34 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     time: now(),
     data: { agentVersion: deps.version, platform: deps.platform, hostname: hostname().slice(0, 256) },
   });
-  const answer = async (a: { noticeId: string; action: Parameters<UsbGuard['answer']>[1]; text?: string | undefined; target?: string | undefined }) =>
-    guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? {
-      ok: false as const,
-      code: 'INV_ERR_NOT_SUPPORTED' as const,
-      message: 'no rule here answers notices',
-    };
+  const idle = new IdleReports();
+  const personal: UserTrays[] = [];
+  const agreements = deps.sessions
+    ? new AgreementKeeper({
+        dataDir: config.dataDir,
+        policy: () => policy.current,
+        notices: {
+          showTo: (uid, n) => personal[0]?.showTo(uid, n),
+          withdraw: (id) => personal[0]?.withdraw(id),
+        },
+        record,
+        sessions: deps.sessions.directory,
+        control: deps.sessions.control,
+        logger,
+      })
+    : undefined;
+  await agreements?.load();
+  /** An answer from a tray goes to the rule whose notice it answers. */
+  const answer = async (a: Extract<TrayToAgent, { type: 'tray.answer' }>, from: TrayPeer): Promise<AnswerResult> => {
+    if (agreements?.isMine(a.noticeId)) return agreements.answer(a, from);
+    return (
+      guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? {
+        ok: false as const,
+        code: 'INV_ERR_NOT_SUPPORTED' as const,
+        message: 'no rule here answers notices',
+      }
+    );
+  };
   const recent = recentWarnings(logger);
   closers.push(async () => recent.detach());
   /**
@@ -209,12 +241,12 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
    * suspected virus the on-screen warning Basildon 3.7 asks for, when the
    * policy says so.
    */
-  const takeProblemReport = async (r: { kind: 'broken' | 'virus' | 'upsetting'; text: string }, from: { uid?: number }): Promise<void> => {
+  const takeProblemReport = async (r: { kind: 'broken' | 'virus' | 'upsetting'; text: string }, from: TrayPeer): Promise<void> => {
     const systemDetails = [
       `computer: ${hostname()} (${deps.platform} ${release()})`,
       `agent: ${deps.version}; link: ${links[0]?.currentState ?? 'none'}; unsent events: ${outbox.pendingCount}`,
       `policy: ${policy.current.id} revision ${policy.current.revision}`,
-      ...(from.uid !== undefined ? [`reported from the tray of uid ${from.uid}`] : []),
+      ...(from.uid !== undefined ? [`reported from the tray of uid ${from.uid}${from.sessionId ? `, session ${from.sessionId}` : ''}`] : []),
       'recent warnings and errors:',
       ...recent.lines(),
     ].join('\n');
@@ -246,18 +278,29 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     }
   }
   if (deps.userTrays) {
+    const directory = deps.sessions?.directory;
     const userTrays = new UserTrays({
       ...deps.userTrays,
       logger,
       onAnswer: answer,
       onReport: takeProblemReport,
+      onIdle: (seconds, from) => idle.report(from, seconds),
+      onHello: (from) => void agreements?.onHello(from).catch((e: unknown) => log.error('could not put the agreement to a user', { error: String(e) })),
+      ...(directory
+        ? { verifySession: async (uid: number, sessionId: string) => (await directory.sessions()).some((s) => s.uid === uid && s.sessionId === sessionId) }
+        : {}),
       graceSeconds: () => settingsFor(policy.current, 'logoff', policy.current.roles.default).trayGraceSeconds,
-      // Sessions arrive with their issue; until then a user's session is named by their uid.
       onMissing: (uid, sinceSeconds) => {
         log.warn('a signed-in user has no tray', { uid, sinceSeconds });
-        record({ type: 'tray.missing', severity: 'warning', time: now(), data: { sessionId: `uid-${uid}`, sinceSeconds } }).catch(() => undefined);
+        void (async () => {
+          // The user's desktop session, when the OS names one; otherwise the user stands for it.
+          const mine = (await directory?.sessions().catch(() => []))?.filter((s) => s.uid === uid) ?? [];
+          const sessionId = (mine.find((s) => s.kind === 'graphical') ?? mine[0])?.sessionId ?? `uid-${uid}`;
+          await record({ type: 'tray.missing', severity: 'warning', time: now(), data: { sessionId, sinceSeconds } });
+        })().catch(() => undefined);
       },
     });
+    personal.push(userTrays);
     const sync = () => userTrays.sync().catch((e: unknown) => log.error('could not open the users’ tray sockets', { error: String(e) }));
     await sync();
     // Someone signs in or out: their socket comes or goes within a few seconds.
@@ -299,6 +342,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     link,
     policy,
     usb: guards[0],
+    agreements,
+    idle,
     record,
     stop: async (reason: string) => {
       for (const t of timers) clearInterval(t);

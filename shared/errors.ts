@@ -62,6 +62,8 @@ export const ERRORS = {
   INV_ERR_OFFLINE_CODE_EXPIRED: 'the offline code has expired',
   INV_ERR_OFFLINE_CODE_USED: 'the offline code has been used already',
   INV_ERR_OFFLINE_CODE_THROTTLED: 'too many wrong offline codes; wait before trying again',
+  INV_ERR_SESSION_UNKNOWN: 'no such session of this user on this computer',
+  INV_ERR_SIGN_OUT_FAILED: 'the operating system did not end the session',
   INV_ERR_INTERNAL: 'an internal error occurred',
 } as const;
 

@@ -6,22 +6,39 @@ import type { Logger } from '../../node-common/logging';
 import type { NoticeSink } from '../usb/usb-guard';
 
 type TrayAnswer = Extract<TrayToAgent, { type: 'tray.answer' }>;
+type TrayReport = Extract<TrayToAgent, { type: 'tray.report' }>;
 export type AnswerResult = { ok: true } | { ok: false; code: ErrorCode; message: string };
+
+/**
+ * Who is at the other end of a tray connection, as the OS says: the uid from
+ * the socket's owner (only that user can open it), the session checked against
+ * the OS's own list. Empty on the root-only socket.
+ */
+export interface TrayPeer {
+  uid?: number;
+  sessionId?: string;
+}
 
 export interface TrayServerOptions {
   /** A Unix socket path, or a Windows named pipe (`\\.\pipe\invigilator-tray`). */
   path: string;
   logger: Logger;
-  /** Carries out an answer to a notice (ask for permission, an offline code); `uid` is the socket owner's, when it is a user's socket. */
-  onAnswer: (answer: TrayAnswer, from: { uid?: number }) => Promise<AnswerResult>;
+  /** Carries out an answer to a notice (ask for permission, an offline code, agree). */
+  onAnswer: (answer: TrayAnswer, from: TrayPeer) => Promise<AnswerResult>;
   /**
    * A user's own socket: created mode 0600 and owned by this uid, so the OS
    * lets only that user (and root) connect. Who a tray speaks for is then
    * known from which socket it came through, never from what it says.
    */
   owner?: { uid: number; gid: number };
+  /** Whether `sessionId` is a session of `uid` on this computer; a tray claiming another's session is cut off. */
+  verifySession?: (uid: number, sessionId: string) => Promise<boolean>;
+  /** A tray has said hello (and its session, if it named one, was checked). */
+  onHello?: (from: TrayPeer) => void;
+  /** Seconds since the user last touched the keyboard or mouse, as the tray sees it. */
+  onIdle?: (idleSeconds: number, from: TrayPeer) => void;
   /** "Report a problem" from the person at the computer. */
-  onReport?: (report: Extract<TrayToAgent, { type: 'tray.report' }>, from: { uid?: number }) => Promise<void>;
+  onReport?: (report: TrayReport, from: TrayPeer) => Promise<void>;
   maxClients?: number;
 }
 
@@ -33,15 +50,15 @@ const MAX_ACTIVE_NOTICES = 50;
 /**
  * The agent's end of the local channel to the tray: one JSON message per
  * line, each decoded through the same untrusted-input boundary as everything
- * else. The socket is created readable by its owner (root) only: who a tray
- * speaks for must come from the OS, and peer credentials for user sessions
- * arrive with the tray issue. Until then a root process (an administrator's
- * tool, the test rig) is the only client.
+ * else. A server listens on one socket: a user's own (see UserTrays), or the
+ * root-only one for administrators' tools. Who a tray speaks for is the
+ * socket's owner, never a field of a message.
  */
 export class TrayServer implements NoticeSink {
   private server: Server | undefined;
   private readonly clients = new Set<Socket>();
-  private readonly greeted = new WeakSet<Socket>();
+  /** Connections that have said hello, and who they are. */
+  private readonly peers = new WeakMap<Socket, TrayPeer>();
   private readonly active = new Map<string, TrayNotice>();
   private lastStatus: TrayStatus | undefined;
   private readonly log: Logger;
@@ -99,13 +116,13 @@ export class TrayServer implements NoticeSink {
 
   private broadcast(message: Parameters<typeof encode>[0]): void {
     const line = `${encode(message)}\n`;
-    for (const c of this.clients) if (this.greeted.has(c)) c.write(line);
+    for (const c of this.clients) if (this.peers.has(c)) c.write(line);
   }
 
   /** Trays that have said hello and are still connected. */
   get trays(): number {
     let n = 0;
-    for (const c of this.clients) if (this.greeted.has(c) && !c.destroyed) n++;
+    for (const c of this.clients) if (this.peers.has(c) && !c.destroyed) n++;
     return n;
   }
 
@@ -134,26 +151,21 @@ export class TrayServer implements NoticeSink {
     const decoded = decodeTrayToAgent(line, { maxBytes: MAX_LINE_BYTES, maxDepth: 8 });
     if (!decoded.ok) return this.refuse(socket, decoded.problems[0]?.code ?? 'INV_ERR_SCHEMA_INVALID');
     const message = decoded.value;
-    if (!this.greeted.has(socket)) {
+    const peer = this.peers.get(socket);
+    if (!peer) {
       if (message.type !== 'tray.hello') return this.refuse(socket, 'INV_ERR_UNEXPECTED_MESSAGE');
-      this.greeted.add(socket);
-      if (this.lastStatus) socket.write(`${encode(this.lastStatus)}\n`);
-      for (const n of this.active.values()) socket.write(`${encode(n)}\n`);
-      return;
+      return this.greet(socket, message.sessionId);
     }
     switch (message.type) {
       case 'tray.hello':
         return;
       case 'tray.answer':
-        return this.onAnswer(socket, message);
+        return this.onAnswer(socket, message, peer);
       case 'tray.report':
-        await this.options
-          .onReport?.(message, this.options.owner ? { uid: this.options.owner.uid } : {})
-          .catch((e: unknown) => this.log.error('could not take a problem report', { error: String(e) }));
+        await this.options.onReport?.(message, peer).catch((e: unknown) => this.log.error('could not take a problem report', { error: String(e) }));
         return;
       case 'tray.idle':
-        // Idle logoff arrives with the sessions issue.
-        this.log.info('tray message not handled yet', { type: message.type });
+        this.options.onIdle?.(message.idleSeconds, peer);
         return;
       default: {
         const unhandled: never = message;
@@ -162,10 +174,30 @@ export class TrayServer implements NoticeSink {
     }
   }
 
-  private async onAnswer(socket: Socket, answer: TrayAnswer): Promise<void> {
+  /** Hello: the session a tray names must be its own user's, as the OS lists them. */
+  private async greet(socket: Socket, sessionId: string | undefined): Promise<void> {
+    const uid = this.options.owner?.uid;
+    const peer: TrayPeer = uid === undefined ? {} : { uid };
+    if (sessionId !== undefined && uid !== undefined) {
+      const verify = this.options.verifySession;
+      const ok = verify ? await verify(uid, sessionId).catch(() => false) : false;
+      if (!ok) {
+        this.log.warn("a tray named a session that is not its user's; disconnected", { uid, code: 'INV_ERR_SESSION_UNKNOWN' });
+        return this.refuse(socket, 'INV_ERR_SESSION_UNKNOWN');
+      }
+      peer.sessionId = sessionId;
+    }
+    if (socket.destroyed) return;
+    this.peers.set(socket, peer);
+    if (this.lastStatus) socket.write(`${encode(this.lastStatus)}\n`);
+    for (const n of this.active.values()) socket.write(`${encode(n)}\n`);
+    this.options.onHello?.(peer);
+  }
+
+  private async onAnswer(socket: Socket, answer: TrayAnswer, peer: TrayPeer): Promise<void> {
     if (answer.action === 'dismiss' && !answer.noticeId.startsWith('usb-')) return this.withdraw(answer.noticeId);
     const result = await this.options
-      .onAnswer(answer, this.options.owner ? { uid: this.options.owner.uid } : {})
+      .onAnswer(answer, peer)
       .catch((e: unknown): AnswerResult => ({ ok: false, code: 'INV_ERR_INTERNAL', message: String(e).slice(0, 200) }));
     if (result.ok) return;
     // The person at the computer is told in plain words; the code is for whoever reads the logs.

@@ -1,40 +1,23 @@
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TrayNotice, TrayStatus } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
 import type { NoticeSink } from '../usb/usb-guard';
+import type { SignedInUsers } from '../sessions/session-directory';
 import { type AnswerResult, TrayServer, type TrayServerOptions } from './tray-server';
-
-/** The users signed in on this computer, by uid; the sessions issue brings a richer view. */
-export interface SignedInUsers {
-  list(): Promise<number[]>;
-}
-
-/**
- * systemd-logind keeps one file per signed-in user in `/run/systemd/users`,
- * named by uid: enough to give each of them a tray socket. (Sessions, their
- * seats and locks arrive with the sessions issue.)
- */
-export class LogindUsers implements SignedInUsers {
-  constructor(private readonly dir = '/run/systemd/users') {}
-
-  async list(): Promise<number[]> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
-    return names.filter((n) => /^\d{1,10}$/.test(n)).map(Number);
-  }
-}
 
 /**
  * One tray socket per signed-in user: `<dir>/<uid>.sock`, owned by that user,
  * mode 0600, in a folder only root can write. The OS refuses every other user
  * (EACCES), so a tray cannot act for someone else, and a user cannot pose as
- * the agent because only root can create sockets there. Notices go to every
- * signed-in user's tray until sessions tell whose screen a device was plugged
- * into.
+ * the agent because only root can create sockets there. Notices about the
+ * computer (a blocked stick) go to every signed-in user's tray; notices about
+ * one person (their agreement to the policy) go to theirs alone.
  */
 export class UserTrays implements NoticeSink {
   private readonly servers = new Map<number, TrayServer>();
-  private readonly shown = new Map<string, TrayNotice>();
+  /** Notices up now, and whose they are (undefined: everyone's), for sockets opened later. */
+  private readonly shown = new Map<string, { notice: TrayNotice; uid: number | undefined }>();
   private lastStatus: TrayStatus | undefined;
 
   constructor(
@@ -44,6 +27,9 @@ export class UserTrays implements NoticeSink {
       logger: Logger;
       onAnswer: TrayServerOptions['onAnswer'];
       onReport?: TrayServerOptions['onReport'];
+      onHello?: TrayServerOptions['onHello'];
+      onIdle?: TrayServerOptions['onIdle'];
+      verifySession?: TrayServerOptions['verifySession'];
       /** The user's primary group for the socket; defaults to the uid's own number (Debian's user private groups). */
       gidFor?: (uid: number) => number;
       /** How long a signed-in user may be without a tray before it is reported (the policy's `trayGraceSeconds`). */
@@ -79,15 +65,16 @@ export class UserTrays implements NoticeSink {
         path: join(this.options.dir, `${uid}.sock`),
         logger: this.options.logger,
         owner: { uid, gid: this.options.gidFor?.(uid) ?? uid },
-        onAnswer: (answer) => this.options.onAnswer(answer, { uid }),
-        ...(this.options.onReport
-          ? { onReport: (report: Parameters<NonNullable<TrayServerOptions['onReport']>>[0]) => this.options.onReport!(report, { uid }) }
-          : {}),
+        onAnswer: this.options.onAnswer,
+        ...(this.options.onReport ? { onReport: this.options.onReport } : {}),
+        ...(this.options.onHello ? { onHello: this.options.onHello } : {}),
+        ...(this.options.onIdle ? { onIdle: this.options.onIdle } : {}),
+        ...(this.options.verifySession ? { verifySession: this.options.verifySession } : {}),
       });
       try {
         await server.listen();
         if (this.lastStatus) server.status(this.lastStatus);
-        for (const n of this.shown.values()) server.show(n);
+        for (const { notice, uid: owner } of this.shown.values()) if (owner === undefined || owner === uid) server.show(notice);
         this.servers.set(uid, server);
         this.absent.set(uid, { since: this.now(), reported: false });
       } catch (e) {
@@ -128,8 +115,14 @@ export class UserTrays implements NoticeSink {
   }
 
   show(notice: TrayNotice): void {
-    this.shown.set(notice.noticeId, notice);
+    this.shown.set(notice.noticeId, { notice, uid: undefined });
     for (const s of this.servers.values()) s.show(notice);
+  }
+
+  /** A notice for one person only: their trays see it, nobody else's. */
+  showTo(uid: number, notice: TrayNotice): void {
+    this.shown.set(notice.noticeId, { notice, uid });
+    this.servers.get(uid)?.show(notice);
   }
 
   withdraw(noticeId: string): void {

@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
-import { LogindUsers } from '../../agent/tray/user-trays';
+import { LogindSessions } from '../../agent/sessions/session-directory';
+import { CommandSessionControl } from '../../agent/sessions/session-control';
+import { createExecFileRunner } from '../../agent/usb/command-runner';
 import { NodeUsbHotplug } from '../../agent/usb/node-usb-hotplug';
 import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
 import { checkCollectorUrl } from '../../agent/link/collector-url';
@@ -70,12 +72,13 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   // Inside the data folder (root only) the socket needs no ACL of its own; Windows has no Unix sockets in its services' folders.
   const trayPath = config.tray.socket ?? (platform === 'win32' ? '\\\\.\\pipe\\invigilator-tray' : join(dataDir, 'tray.sock'));
   // Each signed-in user's tray gets its own socket, which only that user can open (docs/architecture.md).
-  const userTrays =
-    platform === 'linux' && config.tray.userSockets !== 'off' && process.getuid?.() === 0
-      ? { dir: config.tray.userSockets, users: new LogindUsers() }
-      : undefined;
+  // Sessions are read from logind on Linux; the Windows and macOS adapters are not built yet (docs/architecture.md).
+  const logind = platform === 'linux' ? new LogindSessions() : undefined;
+  const sessions = logind ? { directory: logind, control: new CommandSessionControl(platform, createExecFileRunner()) } : undefined;
+  const userTrays = logind && config.tray.userSockets !== 'off' && process.getuid?.() === 0 ? { dir: config.tray.userSockets, users: logind } : undefined;
   const agent = await startAgent({
     ...(userTrays ? { userTrays } : {}),
+    ...(sessions ? { sessions } : {}),
     config: { ...config, dataDir },
     fallbackPolicy: fallback,
     logger,

@@ -11,7 +11,15 @@ const msg = <T extends string, S extends z.core.$ZodLooseShape>(type: T, shape: 
 
 // ---- tray -> agent ---------------------------------------------------------
 
-export const trayHello = msg('tray.hello', { trayVersion: name });
+export const trayHello = msg('tray.hello', {
+  trayVersion: name,
+  /**
+   * The OS session the tray runs in (\`XDG_SESSION_ID\`, the Windows session
+   * number). A claim the agent checks: it must be a session of the user the
+   * OS says is at the other end, or the connection is refused.
+   */
+  sessionId: identifier.optional(),
+});
 export const trayIdle = msg('tray.idle', { idleSeconds: nonNegativeInt });
 
 export const NOTICE_ACTIONS = ['dismiss', 'ask-permission', 'still-here', 'sign-out-here', 'sign-out-other', 'agree', 'decline', 'enter-code'] as const;

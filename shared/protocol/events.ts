@@ -136,8 +136,9 @@ export const EVENT_DATA = {
   'tray.missing': z.strictObject({ ...session, sinceSeconds: nonNegativeInt }),
   'permission.requested': z.strictObject({ requestId: identifier, kind: permissionKind, subject: name, reason: text() }),
   'permission.decided': z.strictObject({ requestId: identifier, decision: z.enum(['approved', 'refused']), expiresAt: timestamp.optional() }),
-  'aup.agreed': z.strictObject({ ...session, policyId: identifier, version: nonNegativeInt }),
-  'aup.declined': z.strictObject({ ...session, policyId: identifier, version: nonNegativeInt }),
+  /** Who agreed to which policy revision; the event's time is when. `user` is the account name the OS gives for `uid`. */
+  'aup.agreed': z.strictObject({ ...session, user: name, uid: nonNegativeInt, policyId: identifier, version: nonNegativeInt }),
+  'aup.declined': z.strictObject({ ...session, user: name, uid: nonNegativeInt, policyId: identifier, version: nonNegativeInt, signedOut: z.boolean() }),
   'problem.reported': z.strictObject({ kind: z.enum(['broken', 'virus', 'upsetting']), text: text(), systemDetails: text(16384).optional() }),
   'command.completed': z.strictObject({ commandId: identifier, ok: z.boolean(), code: name.optional() }),
 } as const;

@@ -64,8 +64,8 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'tray.missing': { ...session, sinceSeconds: 130 },
   'permission.requested': { requestId: 'r-1', kind: 'usb-device', subject: 'SanDisk Cruzer Blade', reason: 'My homework is on it' },
   'permission.decided': { requestId: 'r-1', decision: 'approved', expiresAt: '2026-11-30T16:00:00.000Z' },
-  'aup.agreed': { ...session, policyId: 'basildon-primary', version: 1 },
-  'aup.declined': { ...session, policyId: 'basildon-primary', version: 1 },
+  'aup.agreed': { ...session, user: 'amy', uid: 1000, policyId: 'basildon-primary', version: 1 },
+  'aup.declined': { ...session, user: 'amy', uid: 1000, policyId: 'basildon-primary', version: 1, signedOut: true },
   'problem.reported': { kind: 'virus', text: 'A window says my files are locked' },
   'command.completed': { commandId: 'c-1', ok: true },
 };

@@ -30,6 +30,8 @@ export interface AgentClientOptions {
   path: string;
   /** Sent in tray.hello. */
   trayVersion: string;
+  /** The OS session this tray runs in, sent in tray.hello; the agent checks it is the user's own. */
+  sessionId?: string;
   timers?: TimeoutTimers;
   /** First reconnect delay, doubled on each failure up to `maxBackoffMs`. */
   initialBackoffMs?: number;
@@ -109,7 +111,8 @@ export class AgentClient implements AgentConnection {
     socket.on('connect', () => {
       if (this.socket !== socket) return;
       this.backoffMs = this.options.initialBackoffMs ?? 500;
-      socket.write(`${encode({ v: PROTOCOL_VERSION, type: 'tray.hello', trayVersion: this.options.trayVersion })}\n`);
+      const { trayVersion, sessionId } = this.options;
+      socket.write(`${encode({ v: PROTOCOL_VERSION, type: 'tray.hello', trayVersion, ...(sessionId ? { sessionId } : {}) })}\n`);
       this.setStatus('connected');
     });
     socket.on('data', (chunk: string) => {

@@ -11,7 +11,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { AgentClient } from './agent-client';
 import type { ElectronApi } from './electron-api';
-import { parseTasklistSession, signOutCommand, traySocketPath } from './session';
+import { parseTasklistSession, signOutCommand, traySessionId, traySocketPath } from './session';
 import { TrayApp } from './tray-app';
 
 const TRAY_VERSION = '0.1.0';
@@ -38,6 +38,7 @@ function main(): void {
   const agent = new AgentClient({
     path: traySocketPath(facts),
     trayVersion: TRAY_VERSION,
+    ...(traySessionId(facts) ? { sessionId: traySessionId(facts)! } : {}),
     onDropped: (code) => log('dropped a line from the agent', { code }),
   });
   const app = new TrayApp({

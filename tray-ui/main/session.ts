@@ -15,10 +15,9 @@ export interface SessionFacts {
 /**
  * Linux and macOS: `/run/invigilator/trays/<uid>.sock`, one socket per user
  * that only that user can open. Windows: `\\.\pipe\invigilator-tray-<session id>`,
- * one pipe per session whose access is limited to that session's user. The
- * agent's side of these per-user channels is being built separately; until it
- * lands, `INVIGILATOR_TRAY_SOCKET` points the tray at another socket (the
- * agent's root-only `<dataDir>/tray.sock`, a test's).
+ * one pipe per session whose access is limited to that session's user (the
+ * agent's Windows end is not built yet: docs/architecture.md).
+ * `INVIGILATOR_TRAY_SOCKET` points the tray at another socket (a test's).
  */
 export function traySocketPath(facts: SessionFacts): string {
   const override = facts.env.INVIGILATOR_TRAY_SOCKET;
@@ -31,6 +30,19 @@ export function traySocketPath(facts: SessionFacts): string {
   }
   if (facts.uid === undefined || !Number.isInteger(facts.uid) || facts.uid < 0) throw new Error('the user id is unknown; set INVIGILATOR_TRAY_SOCKET');
   return `/run/invigilator/trays/${facts.uid}.sock`;
+}
+
+/**
+ * The session this tray runs in, as the OS names it, for tray.hello: logind's
+ * `XDG_SESSION_ID` on Linux, the session number on Windows, none on macOS
+ * (there the user is the session). The agent checks the claim; this only
+ * saves it guessing when a user is signed in twice.
+ */
+export function traySessionId(facts: SessionFacts): string | undefined {
+  if (facts.platform === 'win32') return facts.windowsSessionId === undefined ? undefined : String(facts.windowsSessionId);
+  if (facts.platform === 'darwin') return undefined;
+  const id = facts.env.XDG_SESSION_ID;
+  return id && /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(id) ? id : undefined;
 }
 
 /** The command that ends this user's session: a program and its arguments, run without a shell. */

@@ -16,11 +16,12 @@ const describeAsRoot = asRoot ? describe : describe.skip;
 const notice: TrayNotice = { v: 1, type: 'tray.notice', noticeId: 'usb-1', kind: 'usb-blocked', title: 'Stopped', body: 'Take it out.', actions: ['dismiss'] };
 
 /** A tray client in its own process, running as `uid`: prints what it received, or the error code it got. */
-function clientAs(uid: number, socket: string, send: unknown[] = []): Promise<string> {
+function clientAs(uid: number, socket: string, send: unknown[] = [], hello: Record<string, unknown> = {}): Promise<string> {
   const script = `
     const s = require('node:net').connect(${JSON.stringify(socket)});
     let out = '';
-    s.on('connect', () => { s.write(JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1' }) + '\\n'); for (const m of ${JSON.stringify(send)}) s.write(JSON.stringify(m) + '\\n'); });
+    s.on('close', () => { console.log(out.trim() || 'CLOSED'); process.exit(0); });
+    s.on('connect', () => { s.write(JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1', ...${JSON.stringify(hello)} }) + '\\n'); for (const m of ${JSON.stringify(send)}) s.write(JSON.stringify(m) + '\\n'); });
     // Done once the agent's first line has arrived (and the answers have had time to be read), or after 3 s.
     s.on('data', (d) => { out += d; if (out.includes('\\n')) setTimeout(() => { console.log(out.trim()); process.exit(0); }, 100); });
     s.on('error', (e) => { console.log('ERROR ' + e.code); process.exit(0); });
@@ -134,6 +135,39 @@ describeAsRoot('a tray socket for each signed-in user', () => {
       [AMY, 121],
       [AMY, 121],
     ]);
+    await trays.close();
+  });
+
+  it('knows which session a tray is in, cuts off a tray that names a session not its own, and keeps personal notices personal', async () => {
+    // Arrange: Amy is signed in as session 3; session 5 is somebody else's.
+    const root = tempDir('user-trays');
+    chmodSync(root, 0o755);
+    const hellos: unknown[] = [];
+    const idle: unknown[] = [];
+    const trays = new UserTrays({
+      dir: join(root, 'trays'),
+      users: { list: async () => [AMY, SOMEONE_ELSE] },
+      logger: silentLogger(),
+      onAnswer: async () => ({ ok: true }),
+      verifySession: async (uid, sessionId) => (uid === AMY && sessionId === '3') || (uid === SOMEONE_ELSE && sessionId === '5'),
+      onHello: (from) => hellos.push(from),
+      onIdle: (seconds, from) => idle.push({ seconds, ...from }),
+    });
+    await trays.sync();
+    const amySocket = join(root, 'trays', `${AMY}.sock`);
+    trays.showTo(SOMEONE_ELSE, { ...notice, noticeId: 'aup-65534', kind: 'aup-agreement' });
+    trays.showTo(AMY, { ...notice, noticeId: 'aup-1000', kind: 'aup-agreement' });
+
+    // Act and assert: claiming the other user's session ends the connection before anything is sent.
+    expect(await clientAs(AMY, amySocket, [], { sessionId: '5' })).toBe('CLOSED');
+    expect(hellos).toEqual([]);
+
+    // Her own session: she gets her notice only, and her idle time arrives as hers.
+    const amy = await clientAs(AMY, amySocket, [{ v: 1, type: 'tray.idle', idleSeconds: 42 }], { sessionId: '3' });
+    expect(amy.split('\n').map((l) => JSON.parse(l).noticeId)).toEqual(['aup-1000']);
+    await until(() => idle.length > 0);
+    expect(hellos).toEqual([{ uid: AMY, sessionId: '3' }]);
+    expect(idle).toEqual([{ seconds: 42, uid: AMY, sessionId: '3' }]);
     await trays.close();
   });
 });

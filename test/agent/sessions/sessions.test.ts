@@ -1,0 +1,109 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LogindSessions, parseLogindSession } from '../../../agent/sessions/session-directory';
+import { CommandSessionControl, signOutCommand } from '../../../agent/sessions/session-control';
+import { IdleReports } from '../../../agent/sessions/idle-reports';
+import type { CommandRunner } from '../../../agent/usb/command-runner';
+import { tempDir } from '../../support/cli';
+
+/**
+ * The shape of a logind session file, as systemd-logind's session_save()
+ * writes it (src/login/logind-session.c, systemd 252 in Debian 12); the
+ * values are Amy's desktop on a lab PC.
+ */
+const AMY_DESKTOP = `# This is private data. Do not parse.
+UID=1000
+USER=amy
+ACTIVE=1
+IS_DISPLAY=1
+STATE=active
+REMOTE=0
+TYPE=x11
+ORIGINAL_TYPE=x11
+CLASS=user
+SCOPE=session-3.scope
+FIFO=/run/systemd/sessions/3.ref
+SEAT=seat0
+DISPLAY=:0
+SERVICE=lightdm
+DESKTOP=xfce
+VTNR=7
+LEADER=1234
+REALTIME=1795420800000000
+MONOTONIC=12345678
+`;
+const GREETER = AMY_DESKTOP.replace('UID=1000', 'UID=113').replace('USER=amy', 'USER=lightdm').replace('CLASS=user', 'CLASS=greeter');
+const SSH = AMY_DESKTOP.replace('UID=1000', 'UID=1001').replace('USER=amy', 'USER=ben').replace('TYPE=x11', 'TYPE=tty').replace('REMOTE=0', 'REMOTE=1');
+
+describe('who is signed in, from logind', () => {
+  it("reads each person's session and leaves out greeters and logind's own files", async () => {
+    // Arrange: a sessions folder as logind keeps it, with its .ref FIFO names beside the files.
+    const dir = tempDir('logind');
+    writeFileSync(join(dir, '3'), AMY_DESKTOP);
+    writeFileSync(join(dir, '3.ref'), '');
+    writeFileSync(join(dir, 'c1'), GREETER);
+    writeFileSync(join(dir, '7'), SSH);
+    mkdirSync(join(dir, 'not-a-session.d'));
+
+    // Act
+    const logind = new LogindSessions(dir);
+    const sessions = await logind.sessions();
+
+    // Assert
+    expect(sessions).toEqual([
+      { sessionId: '3', uid: 1000, user: 'amy', active: true, remote: false, kind: 'graphical', since: '2026-11-23T08:00:00.000Z' },
+      { sessionId: '7', uid: 1001, user: 'ben', active: true, remote: true, kind: 'text', since: '2026-11-23T08:00:00.000Z' },
+    ]);
+    expect(await logind.list()).toEqual([1000, 1001]);
+  });
+
+  it('ignores files that are not sessions: no uid, a hostile name, a closing session, an absent folder', async () => {
+    expect(parseLogindSession('3', 'USER=amy\n')).toBeUndefined();
+    expect(parseLogindSession('../../etc', AMY_DESKTOP)).toBeUndefined();
+    expect(parseLogindSession('3', AMY_DESKTOP.replace('STATE=active', 'STATE=closing'))).toBeUndefined();
+    expect(parseLogindSession('3', 'UID=1000\n' + 'X'.repeat(20_000))).toBeUndefined();
+    expect(await new LogindSessions(join(tempDir('logind'), 'missing')).sessions()).toEqual([]);
+  });
+});
+
+describe('signing a session out', () => {
+  /** A runner that records what it was asked to run and answers with the given exit code. */
+  function recordingRunner(code = 0) {
+    const calls: Array<{ file: string; args: string[] }> = [];
+    const runner: CommandRunner = { run: async (file, args) => (calls.push({ file, args }), { stdout: '', code }) };
+    return { runner, calls };
+  }
+
+  it("uses each OS's own command, without a shell", async () => {
+    expect(signOutCommand('linux', { sessionId: '3', uid: 1000 })).toEqual({ file: 'loginctl', args: ['terminate-session', '3'] });
+    expect(signOutCommand('win32', { sessionId: '2', uid: 0 })).toEqual({ file: 'logoff.exe', args: ['2'] });
+    expect(signOutCommand('darwin', { sessionId: 'console', uid: 501 })).toEqual({ file: '/bin/launchctl', args: ['bootout', 'gui/501'] });
+
+    const { runner, calls } = recordingRunner();
+    await new CommandSessionControl('linux', runner).signOut({ sessionId: '3', uid: 1000 });
+    expect(calls).toEqual([{ file: 'loginctl', args: ['terminate-session', '3'] }]);
+  });
+
+  it('refuses a session id that could be read as an option or a path, and reports a command that failed', async () => {
+    expect(() => signOutCommand('linux', { sessionId: '--all', uid: 1000 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
+    expect(() => signOutCommand('linux', { sessionId: '3 4', uid: 1000 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
+    expect(() => signOutCommand('win32', { sessionId: 'console', uid: 0 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
+    const { runner } = recordingRunner(1);
+    await expect(new CommandSessionControl('linux', runner).signOut({ sessionId: '3', uid: 1000 })).rejects.toMatchObject({ code: 'INV_ERR_SIGN_OUT_FAILED' });
+  });
+});
+
+describe('idle time as the trays report it', () => {
+  it('keeps the latest report per session and counts the time since', () => {
+    let now = 1_000_000;
+    const idle = new IdleReports(() => now);
+    idle.report({ uid: 1000, sessionId: '3' }, 30);
+    idle.report({ uid: 1000, sessionId: '3' }, 0);
+    idle.report({ uid: 1001 }, 90);
+    now += 45_000;
+    expect(idle.idleSecondsOf('3')).toBe(45);
+    expect(idle.idleSecondsOf('uid-1001')).toBe(135);
+    expect(idle.idleSecondsOf('9')).toBeUndefined();
+    expect(idle.all()).toHaveLength(2);
+  });
+});

@@ -1,0 +1,78 @@
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { startAgent } from '../../agent/agent';
+import type { SessionRef } from '../../agent/sessions/session-control';
+import { LogindSessions } from '../../agent/sessions/session-directory';
+import { preset } from '../../shared/policy/presets';
+import { eventually, tempDir } from '../support/cli';
+import { silentLogger, startTestCollector } from '../support/harness';
+
+const AMY = 1000;
+const asRoot = process.getuid?.() === 0;
+if (!asRoot) process.stdout.write('aup-agreement: skipping: the agent gives each user a socket they own, which needs root\n');
+const describeAsRoot = asRoot ? describe : describe.skip;
+
+/** A tray in Amy's session: says hello naming session 3, keeps the notices it is sent. */
+function amysTray(path: string) {
+  const notices: Array<Record<string, unknown>> = [];
+  const socket = connect(path, () => socket.write(`${JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1', sessionId: '3' })}\n`));
+  let buffer = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => {
+    buffer += d;
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    for (const l of lines) {
+      const m = JSON.parse(l) as Record<string, unknown>;
+      if (m.type === 'tray.notice') notices.push(m);
+    }
+  });
+  return { socket, notices, send: (m: unknown) => socket.write(`${JSON.stringify(m)}\n`) };
+}
+
+describeAsRoot('the acceptable-use agreement, from tray to collector', () => {
+  it("is put to Amy when her tray starts; declining is recorded at the collector and signs her out (Basildon's policy)", async () => {
+    // Arrange: a collector, and an agent on a computer where logind says Amy has a desktop session 3.
+    const c = await startTestCollector({ policy: preset('basildon-primary')! });
+    const dataDir = tempDir('aup-e2e');
+    const logind = tempDir('logind');
+    writeFileSync(join(logind, '3'), `UID=${AMY}\nUSER=amy\nACTIVE=1\nREMOTE=0\nTYPE=x11\nCLASS=user\n`);
+    const sessions = new LogindSessions(logind);
+    // Logging a user off cannot happen here; the command it would run is checked in sessions.test.ts.
+    const signedOut: SessionRef[] = [];
+    const agent = await startAgent({
+      config: {
+        collector: { url: c.agentUrl, enrollmentToken: await c.enrollmentToken(), allowInsecure: false },
+        dataDir,
+        logLevel: 'error',
+        policy: 'basildon-primary',
+        outbox: { capBytes: 256 * 1024 * 1024 },
+      },
+      fallbackPolicy: preset('basildon-primary')!,
+      logger: silentLogger(),
+      platform: 'linux',
+      version: '0.0.0-test',
+      userTrays: { dir: join(dataDir, 'trays'), users: sessions },
+      sessions: { directory: sessions, control: { signOut: async (s) => void signedOut.push(s) } },
+    });
+
+    // Act: Amy's tray connects and is shown the agreement; she declines.
+    const tray = amysTray(join(dataDir, 'trays', `${AMY}.sock`));
+    const agreement = await eventually(() => tray.notices.find((n) => n.kind === 'aup-agreement'));
+    expect(agreement).toMatchObject({ actions: ['agree', 'decline'], clause: { id: 'bps-monitoring' } });
+    tray.send({ v: 1, type: 'tray.answer', noticeId: agreement.noticeId, action: 'decline' });
+
+    // Assert: the network manager sees who declined which version, and the sign-out.
+    const declined = await eventually(async () => (await c.store.queryEvents({ type: 'aup.declined', limit: 10 })).events[0]);
+    expect(declined.data).toEqual({ sessionId: '3', user: 'amy', uid: AMY, policyId: 'basildon-primary', version: 1, signedOut: true });
+    const logoff = await eventually(async () => (await c.store.queryEvents({ type: 'session.logoff', limit: 10 })).events[0]);
+    expect(logoff.data).toEqual({ sessionId: '3', reason: 'aup-declined', confirmed: true });
+    expect(signedOut).toEqual([{ sessionId: '3', uid: AMY }]);
+    expect(agent.agreements?.answerOf(AMY)?.decision).toBe('declined');
+
+    tray.socket.destroy();
+    await agent.stop('test over');
+    await c.close();
+  });
+});
