@@ -1,6 +1,7 @@
 // Builds the tray windows: compiles tray-ui/renderer with tsconfig.renderer.json
 // (ES modules for the browser, no bundler) and copies each window's .html and
-// .css beside the compiled scripts in dist/tray-ui/renderer.
+// .css beside the compiled scripts in dist/tray-ui/renderer, and the icons to
+// dist/tray-ui/icons.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -27,3 +28,10 @@ function copy(dir) {
 }
 copy(src);
 console.log(`tray-ui renderer: compiled, ${copied} .html/.css files copied to ${path.relative(root, out)}`);
+
+// The tray icons, rendered from their SVGs by tray-ui/icons/render-icons.js and committed.
+const iconsOut = path.join(root, 'dist', 'tray-ui', 'icons');
+fs.mkdirSync(iconsOut, { recursive: true });
+const icons = fs.readdirSync(path.join(root, 'tray-ui', 'icons')).filter((n) => n.endsWith('.png'));
+for (const name of icons) fs.copyFileSync(path.join(root, 'tray-ui', 'icons', name), path.join(iconsOut, name));
+console.log(`tray-ui icons: ${icons.length} copied to ${path.relative(root, iconsOut)}`);
