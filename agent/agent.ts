@@ -16,6 +16,7 @@ import { AgreementKeeper } from './aup/agreement-keeper';
 import type { SessionControl } from './sessions/session-control';
 import type { SessionDirectory, SignedInUsers } from './sessions/session-directory';
 import { IdleReports } from './sessions/idle-reports';
+import { handleTrayMissing } from './sessions/tray-missing';
 import { type NoticeSink, UsbGuard } from './usb/usb-guard';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
@@ -292,12 +293,12 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       graceSeconds: () => settingsFor(policy.current, 'logoff', policy.current.roles.default).trayGraceSeconds,
       onMissing: (uid, sinceSeconds) => {
         log.warn('a signed-in user has no tray', { uid, sinceSeconds });
-        void (async () => {
-          // The user's desktop session, when the OS names one; otherwise the user stands for it.
-          const mine = (await directory?.sessions().catch(() => []))?.filter((s) => s.uid === uid) ?? [];
-          const sessionId = (mine.find((s) => s.kind === 'graphical') ?? mine[0])?.sessionId ?? `uid-${uid}`;
-          await record({ type: 'tray.missing', severity: 'warning', time: now(), data: { sessionId, sinceSeconds } });
-        })().catch(() => undefined);
+        const control = deps.sessions?.control;
+        handleTrayMissing(
+          { policy: () => policy.current, record, logger, ...(directory ? { directory } : {}), ...(control ? { control } : {}) },
+          uid,
+          sinceSeconds,
+        ).catch((e: unknown) => log.error('could not handle a missing tray', { error: String(e) }));
       },
     });
     personal.push(userTrays);

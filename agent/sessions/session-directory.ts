@@ -23,7 +23,7 @@ export interface SessionDirectory {
   sessions(): Promise<UserSession[]>;
 }
 
-/** The users signed in on this computer, by uid: one tray socket each. */
+/** The users signed in at this computer's screen, by uid: one tray socket each. */
 export interface SignedInUsers {
   list(): Promise<number[]>;
 }
@@ -81,7 +81,9 @@ export class LogindSessions implements SessionDirectory, SignedInUsers {
     return found.sort((a, b) => a.sessionId.localeCompare(b.sessionId));
   }
 
+  /** Users with a desktop at this computer: an ssh login runs no tray, so it gets no socket and is never reported trayless. */
   async list(): Promise<number[]> {
-    return [...new Set((await this.sessions()).map((s) => s.uid))].sort((a, b) => a - b);
+    const desktops = (await this.sessions()).filter((s) => s.kind === 'graphical' && !s.remote);
+    return [...new Set(desktops.map((s) => s.uid))].sort((a, b) => a - b);
   }
 }

@@ -4,7 +4,13 @@ import { LogindSessions, parseLogindSession } from '../../../agent/sessions/sess
 import { CommandSessionControl, signOutCommand } from '../../../agent/sessions/session-control';
 import { IdleReports } from '../../../agent/sessions/idle-reports';
 import type { CommandRunner } from '../../../agent/usb/command-runner';
+import type { SessionRef } from '../../../agent/sessions/session-control';
+import { handleTrayMissing } from '../../../agent/sessions/tray-missing';
+import type { EventDraft } from '../../../agent/outbox/outbox';
+import { preset } from '../../../shared/policy/presets';
+import type { Policy } from '../../../shared/policy/schema';
 import { tempDir } from '../../support/cli';
+import { silentLogger } from '../../support/harness';
 
 /**
  * The shape of a logind session file, as systemd-logind's session_save()
@@ -54,7 +60,8 @@ describe('who is signed in, from logind', () => {
       { sessionId: '3', uid: 1000, user: 'amy', active: true, remote: false, kind: 'graphical', since: '2026-11-23T08:00:00.000Z' },
       { sessionId: '7', uid: 1001, user: 'ben', active: true, remote: true, kind: 'text', since: '2026-11-23T08:00:00.000Z' },
     ]);
-    expect(await logind.list()).toEqual([1000, 1001]);
+    // Ben's ssh login runs no tray: only Amy gets a tray socket.
+    expect(await logind.list()).toEqual([1000]);
   });
 
   it('ignores files that are not sessions: no uid, a hostile name, a closing session, an absent folder', async () => {
@@ -105,5 +112,50 @@ describe('idle time as the trays report it', () => {
     expect(idle.idleSecondsOf('uid-1001')).toBe(135);
     expect(idle.idleSecondsOf('9')).toBeUndefined();
     expect(idle.all()).toHaveLength(2);
+  });
+});
+
+describe('a user whose tray is missing', () => {
+  const basildon = preset('basildon-primary')!;
+  const strict: Policy = { ...basildon, logoff: { ...basildon.logoff, default: { ...basildon.logoff.default, onTrayMissing: 'logoff' } } };
+
+  function setUp(policy: Policy) {
+    const dir = tempDir('logind');
+    writeFileSync(join(dir, '3'), AMY_DESKTOP);
+    writeFileSync(join(dir, '8'), AMY_DESKTOP.replace('TYPE=x11', 'TYPE=tty').replace('REMOTE=0', 'REMOTE=1'));
+    const events: EventDraft[] = [];
+    const signedOut: SessionRef[] = [];
+    const deps = {
+      policy: () => policy,
+      record: async (e: EventDraft) => void events.push(e),
+      directory: new LogindSessions(dir),
+      control: { signOut: async (s: SessionRef) => void signedOut.push(s) },
+      logger: silentLogger(),
+      now: () => new Date('2026-11-23T09:00:00.000Z'),
+    };
+    return { deps, events, signedOut };
+  }
+
+  it('is reported for her desktop session, not her ssh login, and left signed in where the policy says report', async () => {
+    const t = setUp(basildon);
+    await handleTrayMissing(t.deps, 1000, 125);
+    expect(t.events).toEqual([{ type: 'tray.missing', severity: 'warning', time: '2026-11-23T09:00:00.000Z', data: { sessionId: '3', sinceSeconds: 125 } }]);
+    expect(t.signedOut).toEqual([]);
+  });
+
+  it('signs her desktop session out where the policy says logoff, and records it', async () => {
+    const t = setUp(strict);
+    await handleTrayMissing(t.deps, 1000, 125);
+    expect(t.signedOut).toEqual([{ sessionId: '3', uid: 1000 }]);
+    expect(t.events.map((e) => [e.type, e.data])).toEqual([
+      ['tray.missing', { sessionId: '3', sinceSeconds: 125 }],
+      ['session.logoff', { sessionId: '3', reason: 'tray-missing', confirmed: true }],
+    ]);
+  });
+
+  it('records an unconfirmed logoff when the OS refuses', async () => {
+    const t = setUp(strict);
+    await handleTrayMissing({ ...t.deps, control: { signOut: async () => Promise.reject(new Error('loginctl failed')) } }, 1000, 125);
+    expect(t.events[1]).toMatchObject({ type: 'session.logoff', data: { confirmed: false } });
   });
 });
