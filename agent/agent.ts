@@ -2,7 +2,7 @@ import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import type { Policy } from '../shared/policy/schema';
 import { citeClause, settingsFor } from '../shared/policy/resolve';
-import { type Command, PROTOCOL_VERSION, type Platform, type TrayToAgent } from '../shared/protocol';
+import { type Command, PROTOCOL_VERSION, type Platform, type TrayNotice, type TrayToAgent } from '../shared/protocol';
 import type { ErrorCode } from '../shared/errors';
 import { type Logger, recentWarnings } from '../node-common/logging';
 import type { AgentConfig } from './config';
@@ -17,12 +17,18 @@ import type { SessionControl } from './sessions/session-control';
 import type { SessionDirectory, SignedInUsers } from './sessions/session-directory';
 import { IdleReports } from './sessions/idle-reports';
 import { handleTrayMissing } from './sessions/tray-missing';
+import { LoginLimit } from './sessions/login-limit';
+import { LogoffScheduler } from './sessions/logoff-scheduler';
+import type { IdleHintSource } from './sessions/logind-idle-hint';
+import { carryOutLogoff } from './sessions/remote-logoff';
+import { type GroupSource, roleFor } from './sessions/roles';
+import { type LockSource, SessionWatcher } from './sessions/session-watcher';
 import { type NoticeSink, UsbGuard } from './usb/usb-guard';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
 export interface AgentDeps {
   /** The USB settings are the composition root's: it turns them into `usb`. */
-  config: Omit<AgentConfig, 'usb' | 'tray'>;
+  config: Omit<AgentConfig, 'usb' | 'tray' | 'sessions'>;
   fallbackPolicy: Policy;
   logger: Logger;
   platform: Platform;
@@ -37,8 +43,13 @@ export interface AgentDeps {
   trayPath?: string;
   /** A tray socket for each signed-in user (Linux, macOS): its folder and who is signed in. */
   userTrays?: { dir: string; users: SignedInUsers };
-  /** Who is signed in, and how to sign someone out: this OS's adapters. Absent: no agreement, sessions unknown. */
-  sessions?: { directory: SessionDirectory; control: SessionControl };
+  /**
+   * Who is signed in, and how to sign someone out: this OS's adapters. Absent:
+   * no sessions, login limit, agreement or logoff on this computer.
+   */
+  sessions?: { directory: SessionDirectory; control: SessionControl; groups?: GroupSource; locks?: LockSource; idleHints?: IdleHintSource };
+  /** How often sessions are read and the login limit and logoff rules looked at (default 5 s). */
+  sessionPollMs?: number;
 }
 
 export interface RunningAgent {
@@ -70,6 +81,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   // The link is built after the recovery reports are recorded; until then `record` only writes to disk.
   const links: Link[] = [];
   const guards: UsbGuard[] = [];
+  const limits: LoginLimit[] = [];
+  const logoffs: LogoffScheduler[] = [];
   const trays: TrayServer[] = [];
   const timers: NodeJS.Timeout[] = [];
   const closers: Array<() => Promise<void>> = [];
@@ -170,8 +183,12 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     onPermissionDecision: (decision) => {
       guards[0]?.onDecision(decision).catch((e: unknown) => log.error('could not handle a permission decision', { error: String(e) }));
     },
+    onLoginVerdict: (verdict) => {
+      limits[0]?.onVerdict(verdict).catch((e: unknown) => log.error('could not act on a login verdict', { error: String(e) }));
+    },
     onReady: () => {
       guards[0]?.resendPendingRequests();
+      limits[0]?.onLinkReady();
       publishStatus();
     },
     onDown: () => publishStatus(),
@@ -191,11 +208,13 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
           ? undefined
           : { code: 'INV_ERR_API_NOT_FOUND', message: `no allowlist entry ${command.entryId} on this device` };
       case 'logoff':
+        if (!deps.sessions) break;
+        return carryOutLogoff(command, { directory: deps.sessions.directory, control: deps.sessions.control, record });
       case 'refresh-inventory':
       case 'restore-file':
         break;
     }
-    // Logoff, inventory and restore arrive with their issues; until then say so.
+    // Inventory and restore arrive with their issues, and a computer without a session adapter cannot log off: say so.
     return { code: 'INV_ERR_NOT_SUPPORTED', message: `this agent cannot carry out ${command.kind} yet` };
   }
 
@@ -226,6 +245,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   /** An answer from a tray goes to the rule whose notice it answers. */
   const answer = async (a: Extract<TrayToAgent, { type: 'tray.answer' }>, from: TrayPeer): Promise<AnswerResult> => {
     if (agreements?.isMine(a.noticeId)) return agreements.answer(a, from);
+    if (limits[0]?.isMine(a.noticeId)) return limits[0].answer(a, from);
+    if (logoffs[0]?.isMine(a.noticeId)) return logoffs[0].answer(a.noticeId, a.action, from);
     return (
       guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? {
         ok: false as const,
@@ -308,6 +329,68 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     timers.push(setInterval(() => void sync(), 5_000));
     closers.push(() => userTrays.close());
     notices = notices ? bothSinks(notices, userTrays) : userTrays;
+  }
+  if (deps.sessions) {
+    const { directory, control } = deps.sessions;
+    const groups = deps.sessions.groups;
+    const personalNotices = {
+      showTo: (uid: number, n: TrayNotice) => personal[0]?.showTo(uid, n),
+      withdraw: (id: string) => personal[0]?.withdraw(id),
+    };
+    const limit = new LoginLimit({
+      policy: () => policy.current,
+      link: {
+        sendLogin: (m) => link.sendLogin(m as Parameters<Link['sendLogin']>[0]),
+        get ready() {
+          return link.currentState === 'ready';
+        },
+      },
+      notices: personalNotices,
+      record,
+      control,
+      logger,
+    });
+    limits.push(limit);
+    const watcher = new SessionWatcher({
+      directory,
+      dataDir: config.dataDir,
+      record,
+      roleOf: async (s) => roleFor(policy.current, groups ? await groups.groupsOf(s.user).catch(() => []) : []),
+      ...(deps.sessions.locks ? { locks: deps.sessions.locks } : {}),
+      onStarted: (s, role) => limit.sessionStarted(s, role || policy.current.roles.default),
+      onEnded: (id) => limit.sessionEnded(id),
+      logger,
+    });
+    const logoff = new LogoffScheduler({
+      policy: () => policy.current,
+      sessions: directory,
+      idle,
+      ...(deps.sessions.idleHints ? { idleHints: deps.sessions.idleHints } : {}),
+      control,
+      notices: personalNotices,
+      record,
+      logger,
+      // The role the watcher found at login: asking the OS for groups on every tick would cost a process each time.
+      roleOf: async (s) => watcher.current().find((k) => k.sessionId === s.sessionId)?.role || policy.current.roles.default,
+    });
+    logoffs.push(logoff);
+    let busy = false;
+    const watch = async () => {
+      // A slow OS command must not let polls pile up.
+      if (busy) return;
+      busy = true;
+      try {
+        await watcher.poll();
+        await limit.tick();
+        await logoff.tick();
+      } catch (e) {
+        log.error('watching sessions failed', { error: String(e) });
+      } finally {
+        busy = false;
+      }
+    };
+    await watch();
+    timers.push(setInterval(() => void watch(), deps.sessionPollMs ?? 5_000));
   }
   if (deps.usb) {
     const identity = new IdentityFile(config.dataDir);

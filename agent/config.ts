@@ -37,6 +37,16 @@ export const agentConfigSchema = z.strictObject({
       userSockets: z.union([z.literal('off'), z.string().min(1).max(512)]).default('/run/invigilator/trays'),
     })
     .prefault({}),
+  sessions: z
+    .strictObject({
+      /**
+       * `enforce` signs sessions out (idle, end of day, login limit, remote);
+       * `observe` decides and reports but signs nobody out (`invigilator start`
+       * on a developer's own machine); `off` watches no sessions at all.
+       */
+      control: z.enum(['enforce', 'observe', 'off']).default('enforce'),
+    })
+    .prefault({}),
   usb: z
     .strictObject({
       /** `enforce` on school computers; `observe` decides and reports but touches no device (`invigilator start` on a developer's machine); `off`. */
@@ -68,4 +78,5 @@ export const AGENT_ENV: readonly EnvBinding[] = [
   { variable: 'INVIGILATOR_LOG_LEVEL', path: ['logLevel'] },
   { variable: 'INVIGILATOR_POLICY', path: ['policy'] },
   { variable: 'INVIGILATOR_USB_CONTROL', path: ['usb', 'control'] },
+  { variable: 'INVIGILATOR_SESSIONS_CONTROL', path: ['sessions', 'control'] },
 ];

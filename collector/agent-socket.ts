@@ -2,7 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { type ErrorCode, ERRORS, InvigilatorError } from '../shared/errors';
-import type { Policy } from '../shared/policy/schema';
+import { settingsFor } from '../shared/policy/resolve';
+import type { LoginLimitSettings, Policy } from '../shared/policy/schema';
 import { type AgentToCollector, type CollectorToAgent, PROTOCOL_VERSION, decodeAgentToCollector, encode } from '../shared/protocol';
 import { proofMatches } from '../node-common/device-proof';
 import type { Logger } from '../node-common/logging';
@@ -60,7 +61,11 @@ export interface AgentSocketOptions {
   random?: () => number;
 }
 
-type State = { phase: 'hello' } | { phase: 'challenged'; deviceId: string; nonce: string; meta: DeviceMeta } | { phase: 'ready'; deviceId: string };
+type State =
+  | { phase: 'hello' }
+  | { phase: 'challenged'; deviceId: string; nonce: string; meta: DeviceMeta }
+  /** `hostname` as the device said it in this connection's hello: what other devices' login verdicts show. */
+  | { phase: 'ready'; deviceId: string; hostname: string };
 interface DeviceMeta {
   hostname: string;
   agentVersion: string;
@@ -98,6 +103,7 @@ export class AgentSocket {
     m.describe('invigilator_events_duplicate_total', 'events received again and not stored twice');
     m.describe('invigilator_agent_closes_total', 'agent connections closed, by close code');
     m.describe('invigilator_permission_requests_total', 'permission requests stored for the first time, by kind');
+    m.describe('invigilator_login_claims_total', 'login claims decided, by whether they were granted');
   }
 
   private checkAlive(): void {
@@ -254,16 +260,13 @@ class AgentConnection {
       case 'permission.request':
         return this.onPermissionRequest(message);
       case 'login.claim':
+        return this.onLoginClaim(message);
+      case 'login.evict':
+        return this.onLoginClaim(message, message.target);
       case 'login.renew':
+        return this.onLoginRenew(message);
       case 'login.release':
-        // Decided by later parts of the collector; until then the agent applies its policy's offline rule.
-        this.requireReady();
-        this.send({
-          v: PROTOCOL_VERSION,
-          type: 'error',
-          error: { code: 'INV_ERR_NOT_SUPPORTED', message: `${ERRORS.INV_ERR_NOT_SUPPORTED}: ${message.type}` },
-        });
-        return;
+        return this.onLoginRelease(message);
       default: {
         const unhandled: never = message;
         throw new InvigilatorError('INV_ERR_UNKNOWN_MESSAGE', JSON.stringify(unhandled).slice(0, 80));
@@ -337,7 +340,7 @@ class AgentConnection {
   /** `proved`: the device proved its secret on this connection (rather than enrolling with a token). */
   private async becomeReady(deviceId: string, lastSeq: number, meta: DeviceMeta, proved = false): Promise<void> {
     clearTimeout(this.helloTimer);
-    this.state = { phase: 'ready', deviceId };
+    this.state = { phase: 'ready', deviceId, hostname: meta.hostname };
     this.onAuthenticated();
     this.log.defaultMeta = { ...this.log.defaultMeta, deviceId };
     await this.socket.ingest.connected(deviceId, { ...meta, instance: this.options.instanceId, now: this.iso(), confirmed: proved });
@@ -433,9 +436,138 @@ class AgentConnection {
     this.send({ v: PROTOCOL_VERSION, type: 'ack', upToSeq });
   }
 
+  /**
+   * At most `maxDevices` devices per login (the policy's `loginLimit` for the
+   * claim's role; an unknown role gets the policy's default role). The store
+   * decides atomically; the answer is always a `login.verdict`, or a coded
+   * `error` (the connection stays open) when the claim cannot be decided, so
+   * the agent applies its offline rule. `evict`: the user chose to end one of
+   * their other sessions to sign in here; it is ended in the same decision and
+   * its device is sent a `logoff`.
+   */
+  private async onLoginClaim(
+    claim: Extract<AgentToCollector, { type: 'login.claim' | 'login.evict' }>,
+    evict?: { deviceId: string; sessionId: string },
+  ): Promise<void> {
+    const { deviceId, hostname } = this.requireReadyState();
+    const user = claim.user.name;
+    if (user.trim() === '') return this.refuse('INV_ERR_SCHEMA_RANGE', '$.user.name: a login claim needs the user name');
+    const { role, settings } = this.loginSettings(claim.role);
+    let verdict;
+    try {
+      verdict = await this.options.store.claimLease({
+        deviceId,
+        hostname,
+        user,
+        sessionId: claim.sessionId,
+        role,
+        now: this.iso(),
+        leaseSeconds: settings.leaseSeconds,
+        limit: settings.maxDevices,
+        ...(evict ? { evict } : {}),
+      });
+    } catch (e) {
+      this.log.error('could not decide a login claim', { claimId: claim.claimId, error: String(e) });
+      return this.refuse('INV_ERR_STORE_FAILED', `login claim ${claim.claimId} could not be decided`);
+    }
+    this.options.metrics.inc('invigilator_login_claims_total', { granted: String(verdict.granted) });
+    if (!verdict.granted) {
+      this.log.info('login refused: over the limit', { claimId: claim.claimId, user, role, limit: settings.maxDevices, others: verdict.leases.length });
+    }
+    if (evict && verdict.evicted) await this.queueEvictionLogoff(evict, user, hostname);
+    this.send({
+      v: PROTOCOL_VERSION,
+      type: 'login.verdict',
+      claimId: claim.claimId,
+      granted: verdict.granted,
+      limit: settings.maxDevices,
+      leases: verdict.leases,
+      leaseSeconds: settings.leaseSeconds,
+    });
+  }
+
+  /** The evicted lease is gone; its session is ended by a `logoff`, sent as any other command is. */
+  private async queueEvictionLogoff(evict: { deviceId: string; sessionId: string }, user: string, hostname: string): Promise<void> {
+    const commandId = newId('cmd-');
+    try {
+      await this.options.store.createCommand({
+        id: commandId,
+        deviceId: evict.deviceId,
+        command: {
+          kind: 'logoff',
+          target: { scope: 'session', sessionId: evict.sessionId },
+          reason: `${user} chose to sign in on ${hostname} instead`.slice(0, 500),
+        },
+        createdAt: this.iso(),
+      });
+      await this.options.bus.publish(evict.deviceId);
+      this.log.info('login lease evicted; logoff queued', { evicted: evict, user, commandId });
+    } catch (e) {
+      this.log.error('could not queue the logoff for an evicted login lease', { evicted: evict, error: String(e) });
+    }
+  }
+
+  /**
+   * Extends this device's live leases for the listed sessions by their
+   * role's `leaseSeconds`. A session without a live lease here (expired,
+   * released, another device's, never claimed) is not renewed: the agent is
+   * told with INV_ERR_LEASE_NOT_FOUND and must claim again.
+   */
+  private async onLoginRenew(renew: Extract<AgentToCollector, { type: 'login.renew' }>): Promise<void> {
+    const deviceId = this.requireReady();
+    const wanted = new Set(renew.sessionIds);
+    if (wanted.size === 0) return;
+    const { store } = this.options;
+    const now = this.iso();
+    const renewed = new Set<string>();
+    try {
+      const bySeconds = new Map<number, string[]>();
+      for (const lease of await store.liveLeases({ deviceId, now })) {
+        if (!wanted.has(lease.sessionId)) continue;
+        const seconds = this.loginSettings(lease.role).settings.leaseSeconds;
+        bySeconds.set(seconds, [...(bySeconds.get(seconds) ?? []), lease.sessionId]);
+      }
+      for (const [seconds, sessionIds] of bySeconds) for (const id of await store.renewLeases(deviceId, sessionIds, now, seconds)) renewed.add(id);
+    } catch (e) {
+      this.log.error('could not renew login leases', { error: String(e) });
+      return this.refuse('INV_ERR_STORE_FAILED', 'login leases could not be renewed');
+    }
+    const missing = [...wanted].filter((id) => !renewed.has(id));
+    if (missing.length > 0) {
+      this.refuse('INV_ERR_LEASE_NOT_FOUND', `session ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`);
+    }
+  }
+
+  /** The session ended. Only this device's lease for it can be released; releasing one it does not hold changes nothing. */
+  private async onLoginRelease(release: Extract<AgentToCollector, { type: 'login.release' }>): Promise<void> {
+    const deviceId = this.requireReady();
+    try {
+      await this.options.store.releaseLease(deviceId, release.sessionId);
+    } catch (e) {
+      this.log.error('could not release a login lease', { sessionId: release.sessionId, error: String(e) });
+      this.refuse('INV_ERR_STORE_FAILED', `the lease of session ${release.sessionId} could not be released`);
+    }
+  }
+
+  /** The role the policy knows (else its default role) and that role's login limit settings, from the policy in force now. */
+  private loginSettings(claimedRole: string): { role: string; settings: LoginLimitSettings } {
+    const policy = this.options.policy();
+    const role = policy.roles.definitions.some((d) => d.id === claimedRole) ? claimedRole : policy.roles.default;
+    return { role, settings: settingsFor(policy, 'loginLimit', role) };
+  }
+
+  /** A refused request: a coded `error`, and the connection stays open. */
+  private refuse(code: ErrorCode, detail: string): void {
+    this.send({ v: PROTOCOL_VERSION, type: 'error', error: { code, message: `${ERRORS[code]}: ${detail}`.slice(0, 1000) } });
+  }
+
   private requireReady(): string {
+    return this.requireReadyState().deviceId;
+  }
+
+  private requireReadyState(): { deviceId: string; hostname: string } {
     if (this.state.phase !== 'ready') throw new InvigilatorError('INV_ERR_NOT_AUTHENTICATED');
-    return this.state.deviceId;
+    return this.state;
   }
 
   send(message: CollectorToAgent): boolean {

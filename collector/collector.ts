@@ -23,6 +23,8 @@ export interface CollectorOptions {
   /** Default: a week without a word. */
   silentAfterMs?: number;
   silenceCheckEveryMs?: number;
+  /** How often dead login leases are deleted (they stop counting the moment they expire either way). Default: a minute. */
+  leaseSweepEveryMs?: number;
   logger: Logger;
   policy: Policy;
   version: string;
@@ -78,6 +80,12 @@ export function buildCollector(options: CollectorOptions): Collector {
     checkEveryMs: options.silenceCheckEveryMs ?? 60_000,
     now,
   });
+  const leaseSweep = setInterval(() => {
+    options.store.dropExpiredLeases(new Date(now()).toISOString()).catch((e: unknown) => {
+      options.logger.warn('could not delete expired login leases', { error: String(e) });
+    });
+  }, options.leaseSweepEveryMs ?? 60_000);
+  leaseSweep.unref();
   const serverOptions = { requestTimeout: 30_000, headersTimeout: 10_000 };
   const server = options.tls
     ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, api)
@@ -108,6 +116,7 @@ export function buildCollector(options: CollectorOptions): Collector {
       }),
     close: async () => {
       silence.stop();
+      clearInterval(leaseSweep);
       await agents.close();
       await bus.close();
       await new Promise<void>((resolve) => {

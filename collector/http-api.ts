@@ -83,6 +83,21 @@ const offlineCodeBody = z.strictObject({
 
 const ENTRY_NOTE_MAX = 500;
 
+const sessionQuery = z.strictObject({
+  /** Any case: leases are matched on the user name's lower case. */
+  user: name.min(1).optional(),
+  device: identifier.optional(),
+});
+
+const logoffReason = text(500).optional();
+const logoffBody = z.discriminatedUnion('scope', [
+  z.strictObject({ scope: z.literal('session'), deviceId: identifier, sessionId: identifier, reason: logoffReason }),
+  /** Every device where the user holds a live lease. */
+  z.strictObject({ scope: z.literal('user'), user: name.min(1), reason: logoffReason }),
+  z.strictObject({ scope: z.literal('device'), deviceId: identifier, reason: logoffReason }),
+]);
+type LogoffRequest = z.infer<typeof logoffBody>;
+
 const MAX_BODY_BYTES = 64 * 1024;
 
 class HttpError extends Error {
@@ -176,6 +191,35 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
     return [200, { request: record, entry, commandIds: commands.map((c) => c.id) }];
   }
 
+  /**
+   * Queues `logoff` commands through the existing command path (stored, then
+   * announced; sent by whichever process holds each device, now or when it
+   * next connects; results reported by `command.result`, at /api/commands/ID).
+   */
+  async function logoff(request: LogoffRequest, by: string): Promise<[number, unknown]> {
+    const now = new Date(options.now()).toISOString();
+    const reason = request.reason ?? 'signed out by the network manager';
+    const commands: NewCommand[] = [];
+    if (request.scope === 'user') {
+      const leases = await store.liveLeases({ user: request.user, now });
+      if (leases.length === 0) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND', `no live session of ${request.user}`);
+      // One command per device, naming the user as that device gave the name (in its oldest lease).
+      const byDevice = new Map<string, string>();
+      for (const l of leases) if (!byDevice.has(l.deviceId)) byDevice.set(l.deviceId, l.user);
+      for (const [deviceId, user] of byDevice) {
+        commands.push({ id: newId('cmd-'), deviceId, command: { kind: 'logoff', target: { scope: 'user', user }, reason }, createdAt: now });
+      }
+    } else {
+      if (!(await store.deviceAuth(request.deviceId))) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND', `no device ${request.deviceId}`);
+      const target = request.scope === 'session' ? { scope: 'session' as const, sessionId: request.sessionId } : { scope: 'device' as const };
+      commands.push({ id: newId('cmd-'), deviceId: request.deviceId, command: { kind: 'logoff', target, reason }, createdAt: now });
+    }
+    for (const c of commands) await store.createCommand(c);
+    log.info('logoff requested', { scope: request.scope, by, commands: commands.map((c) => ({ commandId: c.id, deviceId: c.deviceId })) });
+    await announce(commands.map((c) => c.deviceId));
+    return [202, { commands: commands.map((c) => ({ commandId: c.id, deviceId: c.deviceId })) }];
+  }
+
   async function route(req: IncomingMessage, url: URL): Promise<[number, unknown] | [number, string, string]> {
     const path = url.pathname;
     const method = req.method ?? 'GET';
@@ -265,6 +309,24 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
         if (!deviceId || !requestId) throw new HttpError(404, 'INV_ERR_PERMISSION_NOT_FOUND');
         return decide(deviceId, requestId, token.id, body);
       }
+    }
+    if (method === 'GET' && path === '/api/sessions') {
+      await role(req);
+      const query = validate(sessionQuery, Object.fromEntries(url.searchParams));
+      if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
+      const { user, device } = query.value;
+      const sessions = await store.liveLeases({
+        now: new Date(options.now()).toISOString(),
+        ...(user !== undefined ? { user } : {}),
+        ...(device !== undefined ? { deviceId: device } : {}),
+      });
+      return [200, { sessions }];
+    }
+    if (method === 'POST' && path === '/api/sessions/logoff') {
+      const token = await requireAdmin(req);
+      const body = validate(logoffBody, await readJson(req));
+      if (!body.ok) throw badBody(body.problems);
+      return logoff(body.value, token.id);
     }
     const offlineCodes = /^\/api\/devices\/([A-Za-z0-9_-]{1,64})\/offline-codes$/.exec(path);
     if (method === 'POST' && offlineCodes) {
@@ -367,7 +429,7 @@ function allowlistEntryFor(request: PermissionRequestRecord, options: { by: stri
 }
 
 function routeLabel(path: string): string {
-  return ['/health', '/metrics', '/api/devices', '/api/events', '/api/enrollment-tokens'].includes(path)
+  return ['/health', '/metrics', '/api/devices', '/api/events', '/api/enrollment-tokens', '/api/sessions', '/api/sessions/logoff'].includes(path)
     ? path
     : path.startsWith('/api/')
       ? '/api/other'

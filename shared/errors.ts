@@ -64,6 +64,18 @@ export const ERRORS = {
   INV_ERR_OFFLINE_CODE_THROTTLED: 'too many wrong offline codes; wait before trying again',
   INV_ERR_SESSION_UNKNOWN: 'no such session of this user on this computer',
   INV_ERR_SIGN_OUT_FAILED: 'the operating system did not end the session',
+  // Login limit.
+  INV_ERR_LEASE_NOT_FOUND: 'this device holds no live login lease for that session; claim it again',
+  INV_ERR_LOGOFF_NOT_CANCELLABLE: 'the policy does not let this logoff be put off',
+  // Software control: files and the quarantine.
+  INV_ERR_QUARANTINE_FAILED: 'the file could not be moved into quarantine; it was left where it was',
+  INV_ERR_QUARANTINE_UNKNOWN: 'no quarantined file has that id on this computer',
+  INV_ERR_QUARANTINE_RESTORED: 'that quarantined file has already been restored',
+  INV_ERR_QUARANTINE_DAMAGED: 'the quarantined file or its record is not what was quarantined',
+  INV_ERR_RESTORE_TARGET_EXISTS: 'something already exists where the file would be restored',
+  INV_ERR_RESTORE_FOLDER_MISSING: 'the folder the file came from no longer exists',
+  INV_ERR_RESTORE_UNSAFE_PATH: 'the file cannot be restored there safely (the path goes through a link, or its owner cannot write there)',
+  INV_ERR_RESTORE_FAILED: 'the file could not be restored; it is still in quarantine',
   INV_ERR_INTERNAL: 'an internal error occurred',
 } as const;
 

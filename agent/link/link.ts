@@ -35,6 +35,8 @@ export interface LinkOptions {
   onCommand: (commandId: string, command: Command) => void;
   /** The network manager answered a permission request. May arrive more than once: handle by request id. */
   onPermissionDecision?: (decision: Extract<CollectorToAgent, { type: 'permission.decision' }>) => void;
+  /** The collector's answer to a login claim. */
+  onLoginVerdict?: (verdict: Extract<CollectorToAgent, { type: 'login.verdict' }>) => void;
   /** Authenticated and ready: anything kept while the link was down can be sent now. */
   onReady?: () => void;
   /** The connection went away (the tray shows "not connected to the school"). */
@@ -223,8 +225,7 @@ export class Link {
         this.options.onPermissionDecision?.(message);
         return;
       case 'login.verdict':
-        // Handled once login limits are built; logged so nothing vanishes.
-        this.log.info('collector decision received', { type: message.type });
+        this.options.onLoginVerdict?.(message);
         return;
       case 'error':
         this.log.warn('collector reported an error', { code: message.error.code, message: message.error.message });
@@ -268,6 +269,11 @@ export class Link {
   /** Sends a permission request; false while the link is down (the caller keeps it and sends it again on `onReady`). */
   sendPermissionRequest(request: Extract<Parameters<typeof encode>[0], { type: 'permission.request' }>): boolean {
     return this.state === 'ready' && this.send(request);
+  }
+
+  /** A login claim, renewal, release or eviction; false when the collector cannot be reached now. */
+  sendLogin(message: Extract<Parameters<typeof encode>[0], { type: 'login.claim' | 'login.renew' | 'login.release' | 'login.evict' }>): boolean {
+    return this.state === 'ready' && this.send(message);
   }
 
   private send(message: Parameters<typeof encode>[0]): boolean {

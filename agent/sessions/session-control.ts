@@ -49,3 +49,17 @@ export class CommandSessionControl implements SessionControl {
     if (result.code !== 0) throw new InvigilatorError('INV_ERR_SIGN_OUT_FAILED', `${file} exited with ${result.code}`);
   }
 }
+
+/**
+ * `sessions.control: observe`: every decision is made and recorded, nobody is
+ * signed out. The sign-out is refused with a code, so each `session.logoff`
+ * says `confirmed: false` and nobody reading the events is misled.
+ */
+export class ObservingSessionControl implements SessionControl {
+  constructor(private readonly logger: { info(message: string, fields?: Record<string, unknown>): void }) {}
+
+  async signOut(session: SessionRef): Promise<void> {
+    this.logger.info('would sign out a session (sessions.control is observe)', { sessionId: session.sessionId, uid: session.uid });
+    throw new InvigilatorError('INV_ERR_SIGN_OUT_FAILED', 'sessions.control is observe: nobody is signed out');
+  }
+}

@@ -1,5 +1,6 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { descriptorText } from '../../shared/usb/descriptor-text';
 
 /** One person's sign-in on this computer, as the OS sees it. */
 export interface UserSession {
@@ -52,7 +53,8 @@ export function parseLogindSession(sessionId: string, text: string): UserSession
   return {
     sessionId,
     uid: Number(uid),
-    user: (fields.get('USER') ?? '').slice(0, 256),
+    // A name is display only, but it reaches the tray and the dashboard: no control or direction characters.
+    user: descriptorText(fields.get('USER') ?? '', 256) ?? '',
     active: fields.get('ACTIVE') === '1',
     remote: fields.get('REMOTE') === '1',
     kind: type === 'x11' || type === 'wayland' || type === 'mir' ? 'graphical' : type === 'tty' ? 'text' : 'other',

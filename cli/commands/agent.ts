@@ -1,9 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
-import { LogindSessions } from '../../agent/sessions/session-directory';
-import { CommandSessionControl } from '../../agent/sessions/session-control';
 import { createExecFileRunner } from '../../agent/usb/command-runner';
+import { sessionsFor } from '../sessions-for';
 import { NodeUsbHotplug } from '../../agent/usb/node-usb-hotplug';
 import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
 import { checkCollectorUrl } from '../../agent/link/collector-url';
@@ -30,6 +29,7 @@ Options:
   --data-dir DIR             identity, outbox, policy and logs (env INVIGILATOR_DATA_DIR)
   --log-level LEVEL          error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
   --usb-control MODE         enforce, observe or off (env INVIGILATOR_USB_CONTROL)
+  --sessions-control MODE    enforce, observe or off (env INVIGILATOR_SESSIONS_CONTROL)
   -h, --help                 this help
 
 Command line beats environment beats the config file. SIGINT or SIGTERM
@@ -43,6 +43,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     'data-dir': { type: 'string' },
     'log-level': { type: 'string' },
     'usb-control': { type: 'string' },
+    'sessions-control': { type: 'string' },
   });
   if (values.help) {
     io.out(AGENT_HELP);
@@ -57,6 +58,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
       dataDir: values['data-dir'],
       logLevel: values['log-level'],
       'usb.control': values['usb-control'],
+      'sessions.control': values['sessions-control'],
     },
   });
   if (typeof settings === 'number') return settings;
@@ -72,10 +74,12 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   // Inside the data folder (root only) the socket needs no ACL of its own; Windows has no Unix sockets in its services' folders.
   const trayPath = config.tray.socket ?? (platform === 'win32' ? '\\\\.\\pipe\\invigilator-tray' : join(dataDir, 'tray.sock'));
   // Each signed-in user's tray gets its own socket, which only that user can open (docs/architecture.md).
-  // Sessions are read from logind on Linux; the Windows and macOS adapters are not built yet (docs/architecture.md).
-  const logind = platform === 'linux' ? new LogindSessions() : undefined;
-  const sessions = logind ? { directory: logind, control: new CommandSessionControl(platform, createExecFileRunner()) } : undefined;
-  const userTrays = logind && config.tray.userSockets !== 'off' && process.getuid?.() === 0 ? { dir: config.tray.userSockets, users: logind } : undefined;
+  const sessions = config.sessions.control === 'off' ? undefined : sessionsFor(platform, createExecFileRunner(), logger, config.sessions.control);
+  // Per-user sockets are built for Linux only; Windows and macOS need their own channel (docs/architecture.md).
+  const userTrays =
+    sessions && platform === 'linux' && config.tray.userSockets !== 'off' && process.getuid?.() === 0
+      ? { dir: config.tray.userSockets, users: sessions.users }
+      : undefined;
   const agent = await startAgent({
     ...(userTrays ? { userTrays } : {}),
     ...(sessions ? { sessions } : {}),

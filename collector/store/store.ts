@@ -144,6 +144,65 @@ export interface NewCommand {
   createdAt: string;
 }
 
+/**
+ * A login lease: a user signed in on a device, in one session, until
+ * `expiresAt` unless renewed. Keyed by (deviceId, sessionId).
+ */
+export interface LeaseRecord {
+  deviceId: string;
+  sessionId: string;
+  /** The user's name as the device gave it; leases are matched on its lower case. */
+  user: string;
+  role: string;
+  hostname: string;
+  /** When the lease was first granted. */
+  since: string;
+  expiresAt: string;
+}
+
+/** Another lease of the same user, as a verdict lists it. */
+export interface LeaseSummary {
+  deviceId: string;
+  hostname: string;
+  sessionId: string;
+  since: string;
+}
+
+export interface LeaseClaim {
+  deviceId: string;
+  hostname: string;
+  /** As the device gave it: kept for display, compared in lower case. */
+  user: string;
+  sessionId: string;
+  role: string;
+  /** ISO time: the collector's clock, never the device's. */
+  now: string;
+  leaseSeconds: number;
+  /** Most distinct devices the user may hold live leases on; null: no limit (the lease is still recorded). */
+  limit: number | null;
+  /**
+   * A lease of the same user to end first, in the same transaction (the user
+   * chose to sign out there to sign in here). Ignored unless it is that user's
+   * live lease.
+   */
+  evict?: { deviceId: string; sessionId: string };
+}
+
+export interface LeaseVerdict {
+  granted: boolean;
+  /** The user's other live leases (every one but the claimed session's), oldest first, at most 1000. */
+  leases: LeaseSummary[];
+  /** The `evict` lease was this user's, live, and is gone. */
+  evicted: boolean;
+}
+
+export interface LeaseQuery {
+  /** Compared in lower case. */
+  user?: string;
+  deviceId?: string;
+  now: string;
+}
+
 export interface InsertResult {
   /** Events new to the store; the rest were resends of events it already held. */
   inserted: number;
@@ -247,4 +306,29 @@ export interface CollectorStore {
   /** The send failed after the claim, or the device asked again: the decision is to be sent (again). */
   undoDecisionDelivery(deviceId: string, requestId: string): Promise<void>;
   hasApiToken(role: 'admin' | 'readonly'): Promise<boolean>;
+
+  /**
+   * Decides a login claim and records the lease if it is granted, atomically:
+   * however many claims race, on however many collector processes, a user
+   * never holds live leases on more than `limit` distinct devices. Leases with
+   * `expiresAt` <= `now` are dead and do not count. Granted when the claimed
+   * session already holds this user's live lease (the lease is extended,
+   * `since` kept), when the user holds a live lease on this device already
+   * (another session there), when `limit` is null, or when the user's live
+   * leases are on fewer than `limit` other devices. A live lease of another
+   * user on the same (device, session) is stale (the device says the session
+   * is now this user's) and is removed. Only a granted claim creates a lease.
+   */
+  claimLease(claim: LeaseClaim): Promise<LeaseVerdict>;
+  /**
+   * Extends the device's live leases among `sessionIds` to `now` + `leaseSeconds`;
+   * a dead lease is never revived. Returns the session ids renewed.
+   */
+  renewLeases(deviceId: string, sessionIds: readonly string[], now: string, leaseSeconds: number): Promise<string[]>;
+  /** Ends the device's lease for the session; false when it had none. */
+  releaseLease(deviceId: string, sessionId: string): Promise<boolean>;
+  /** Live leases, by user (any case) and/or device, oldest first. */
+  liveLeases(query: LeaseQuery): Promise<LeaseRecord[]>;
+  /** Deletes dead leases; returns how many. */
+  dropExpiredLeases(now: string): Promise<number>;
 }

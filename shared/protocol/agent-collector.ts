@@ -50,6 +50,20 @@ export const commandResult = msg('command.result', { commandId: identifier, ok: 
 export const loginClaim = msg('login.claim', { claimId: identifier, user, sessionId: identifier, role: roleId, at: timestamp });
 export const loginRenew = msg('login.renew', { sessionIds: z.array(identifier).max(PROTOCOL_LIMITS.maxListLength) });
 export const loginRelease = msg('login.release', { sessionId: identifier });
+/**
+ * A refused user chose to sign out one of their other sessions: the claim
+ * again, with the lease to end. The collector checks the lease is this user's,
+ * queues a logoff for its device, frees the place and answers with a new
+ * `login.verdict` for the claim.
+ */
+export const loginEvict = msg('login.evict', {
+  claimId: identifier,
+  user,
+  sessionId: identifier,
+  role: roleId,
+  at: timestamp,
+  target: z.strictObject({ deviceId: identifier, sessionId: identifier }),
+});
 
 export const permissionRequest = msg('permission.request', {
   requestId: identifier,
@@ -60,7 +74,7 @@ export const permissionRequest = msg('permission.request', {
   reason: text(),
 });
 
-export const AGENT_TO_COLLECTOR = [hello, authProof, eventBatch, commandResult, loginClaim, loginRenew, loginRelease, permissionRequest] as const;
+export const AGENT_TO_COLLECTOR = [hello, authProof, eventBatch, commandResult, loginClaim, loginRenew, loginRelease, loginEvict, permissionRequest] as const;
 export const agentToCollector = z.discriminatedUnion('type', AGENT_TO_COLLECTOR);
 export type AgentToCollector = z.infer<typeof agentToCollector>;
 

@@ -63,7 +63,8 @@ const fileInfo = z.strictObject({
   sizeBytes: nonNegativeInt.optional(),
 });
 
-const session = { sessionId: identifier };
+/** A session on the device that sent the event; `user` is the account signed in, where the agent knows it. */
+const session = { sessionId: identifier, user: name.optional() };
 
 const lease = z.strictObject({ deviceId: identifier, hostname: name, sessionId: identifier, since: timestamp });
 

@@ -314,4 +314,180 @@ export function storeContract(makeStore: () => Promise<{ store: CollectorStore; 
       expect(await store.apiToken('hash-8')).toBeUndefined();
     });
   });
+
+  describe('login leases', () => {
+    /** The fake clock: every call names its own `now`; nothing sleeps. */
+    const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
+    const claim = (deviceId: string, sessionId: string, overrides: Partial<Parameters<CollectorStore['claimLease']>[0]> = {}) =>
+      store.claimLease({
+        deviceId,
+        hostname: `HOST-${deviceId}`,
+        user: 'amy.p',
+        sessionId,
+        role: 'pupil',
+        now: T0,
+        leaseSeconds: 300,
+        limit: 2,
+        ...overrides,
+      });
+    const live = async (query: Omit<Parameters<CollectorStore['liveLeases']>[0], 'now'> = {}, now = T0) =>
+      (await store.liveLeases({ ...query, now })).map((l) => `${l.deviceId}/${l.sessionId}`);
+
+    it("grant up to the limit of distinct devices and refuse the next, listing the user's other leases", async () => {
+      expect(await claim('dev-1', 's-1')).toEqual({ granted: true, leases: [], evicted: false });
+      expect(await claim('dev-2', 's-2', { now: at(10) })).toEqual({
+        granted: true,
+        leases: [{ deviceId: 'dev-1', hostname: 'HOST-dev-1', sessionId: 's-1', since: T0 }],
+        evicted: false,
+      });
+
+      const refused = await claim('dev-3', 's-3', { now: at(20) });
+
+      expect(refused).toEqual({
+        granted: false,
+        leases: [
+          { deviceId: 'dev-1', hostname: 'HOST-dev-1', sessionId: 's-1', since: T0 },
+          { deviceId: 'dev-2', hostname: 'HOST-dev-2', sessionId: 's-2', since: at(10) },
+        ],
+        evicted: false,
+      });
+      // A refused claim leaves no lease behind.
+      expect(await live({ user: 'amy.p' }, at(20))).toEqual(['dev-1/s-1', 'dev-2/s-2']);
+    });
+
+    it('count devices, not sessions: another session on a device already held is granted', async () => {
+      await claim('dev-1', 's-1');
+      await claim('dev-2', 's-1');
+
+      const secondSessionHere = await claim('dev-1', 's-7');
+
+      expect(secondSessionHere.granted).toBe(true);
+      expect(secondSessionHere.leases.map((l) => `${l.deviceId}/${l.sessionId}`)).toEqual(['dev-1/s-1', 'dev-2/s-1']);
+      expect((await claim('dev-3', 's-1')).granted).toBe(false);
+    });
+
+    it('treat a repeated claim as the same lease: granted again and extended, `since` kept', async () => {
+      await claim('dev-1', 's-1');
+      await claim('dev-2', 's-2');
+
+      const again = await claim('dev-1', 's-1', { now: at(200) });
+
+      expect(again.granted).toBe(true);
+      expect(await store.liveLeases({ deviceId: 'dev-1', now: at(200) })).toEqual([
+        { deviceId: 'dev-1', sessionId: 's-1', user: 'amy.p', role: 'pupil', hostname: 'HOST-dev-1', since: T0, expiresAt: at(500) },
+      ]);
+    });
+
+    it('compare user names in any case and keep the name as the device gave it', async () => {
+      await claim('dev-1', 's-1', { user: 'Amy.P' });
+      await claim('dev-2', 's-1', { user: 'AMY.P' });
+
+      expect((await claim('dev-3', 's-1', { user: 'amy.p' })).granted).toBe(false);
+      expect((await store.liveLeases({ user: 'aMy.p', now: T0 })).map((l) => l.user)).toEqual(['Amy.P', 'AMY.P']);
+      expect((await claim('dev-3', 's-1', { user: 'bob' })).granted).toBe(true);
+    });
+
+    it('always grant, and still record, when there is no limit', async () => {
+      for (const device of ['dev-1', 'dev-2', 'dev-3', 'dev-4']) expect((await claim(device, 's-1', { limit: null })).granted).toBe(true);
+
+      expect(await live({ user: 'amy.p' })).toEqual(['dev-1/s-1', 'dev-2/s-1', 'dev-3/s-1', 'dev-4/s-1']);
+    });
+
+    it('stop counting a lease once it expires, at exactly expiresAt', async () => {
+      await claim('dev-1', 's-1', { leaseSeconds: 60 });
+      await claim('dev-2', 's-1', { leaseSeconds: 600 });
+      expect((await claim('dev-3', 's-1', { now: at(59) })).granted).toBe(false);
+
+      const afterExpiry = await claim('dev-3', 's-1', { now: at(60) });
+
+      expect(afterExpiry).toEqual({
+        granted: true,
+        leases: [{ deviceId: 'dev-2', hostname: 'HOST-dev-2', sessionId: 's-1', since: T0 }],
+        evicted: false,
+      });
+      expect(await live({}, at(60))).toEqual(['dev-2/s-1', 'dev-3/s-1']);
+    });
+
+    it("renew only the device's own live leases, and never revive a dead one", async () => {
+      await claim('dev-1', 's-1', { leaseSeconds: 60 });
+      await claim('dev-1', 's-2', { leaseSeconds: 60, user: 'bob' });
+      await claim('dev-2', 's-1', { leaseSeconds: 60, user: 'cat' });
+
+      // dev-2 names dev-1's sessions: they are not its own, so nothing changes.
+      expect(await store.renewLeases('dev-2', ['s-2'], at(30), 60)).toEqual([]);
+      expect((await store.renewLeases('dev-1', ['s-1', 's-2', 's-1', 's-nobody'], at(30), 60)).sort()).toEqual(['s-1', 's-2']);
+      expect(await live({}, at(75))).toEqual(['dev-1/s-1', 'dev-1/s-2']);
+
+      expect(await store.renewLeases('dev-2', ['s-1'], at(75), 60)).toEqual([]);
+      expect(await live({ deviceId: 'dev-2' }, at(75))).toEqual([]);
+      expect(await store.renewLeases('dev-1', [], at(75), 60)).toEqual([]);
+    });
+
+    it("release only the naming device's lease, freeing its place", async () => {
+      await claim('dev-1', 's-1');
+      await claim('dev-2', 's-1');
+
+      expect(await store.releaseLease('dev-3', 's-1')).toBe(false);
+      expect(await live({ user: 'amy.p' })).toEqual(['dev-1/s-1', 'dev-2/s-1']);
+      expect(await store.releaseLease('dev-1', 's-1')).toBe(true);
+      expect(await store.releaseLease('dev-1', 's-1')).toBe(false);
+
+      expect((await claim('dev-3', 's-1')).granted).toBe(true);
+    });
+
+    it('list live leases by user, by device, or all, and drop the dead ones', async () => {
+      await claim('dev-1', 's-1', { leaseSeconds: 60 });
+      await claim('dev-1', 's-2', { user: 'bob', now: at(1) });
+      await claim('dev-2', 's-1', { user: 'Bob', now: at(2) });
+
+      expect(await live()).toEqual(['dev-1/s-1', 'dev-1/s-2', 'dev-2/s-1']);
+      expect(await live({ user: 'BOB' })).toEqual(['dev-1/s-2', 'dev-2/s-1']);
+      expect(await live({ deviceId: 'dev-1' })).toEqual(['dev-1/s-1', 'dev-1/s-2']);
+      expect(await live({ user: 'bob', deviceId: 'dev-2' })).toEqual(['dev-2/s-1']);
+      expect(await live({ user: 'nobody' })).toEqual([]);
+
+      expect(await store.dropExpiredLeases(at(60))).toBe(1);
+      expect(await store.dropExpiredLeases(at(60))).toBe(0);
+      expect(await live({}, T0)).toEqual(['dev-1/s-2', 'dev-2/s-1']);
+    });
+
+    it("replace another user's lease on a session the device now says is this user's", async () => {
+      await claim('dev-1', 's-1', { user: 'bob' });
+
+      expect((await claim('dev-1', 's-1', { user: 'amy.p', now: at(5) })).granted).toBe(true);
+
+      expect(await store.liveLeases({ deviceId: 'dev-1', now: at(5) })).toEqual([expect.objectContaining({ sessionId: 's-1', user: 'amy.p', since: at(5) })]);
+      expect(await live({ user: 'bob' }, at(5))).toEqual([]);
+    });
+
+    it("end the user's chosen other lease and grant in one step, and only a lease of that user", async () => {
+      await claim('dev-1', 's-1');
+      await claim('dev-2', 's-1');
+      await claim('dev-4', 's-1', { user: 'bob' });
+
+      const notHers = await claim('dev-3', 's-1', { evict: { deviceId: 'dev-4', sessionId: 's-1' } });
+      expect(notHers).toMatchObject({ granted: false, evicted: false });
+      expect(await live({ user: 'bob' })).toEqual(['dev-4/s-1']);
+
+      const evicting = await claim('dev-3', 's-1', { now: at(5), evict: { deviceId: 'dev-1', sessionId: 's-1' } });
+
+      expect(evicting).toEqual({ granted: true, evicted: true, leases: [{ deviceId: 'dev-2', hostname: 'HOST-dev-2', sessionId: 's-1', since: T0 }] });
+      expect(await live({ user: 'amy.p' }, at(5))).toEqual(['dev-2/s-1', 'dev-3/s-1']);
+    });
+
+    it('grant exactly `limit` devices per user when claims race', async () => {
+      const users = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+      const claims = users.flatMap((user, i) =>
+        ['dev-a', 'dev-b', 'dev-c'].map((deviceId, d) => claim(deviceId, `s-${i}`, { user: d === 1 ? user.toUpperCase() : user })),
+      );
+
+      const verdicts = await Promise.all(claims);
+
+      expect(verdicts.filter((v) => v.granted)).toHaveLength(2 * users.length);
+      const leases = await store.liveLeases({ now: T0 });
+      const perUser = new Map<string, number>();
+      for (const l of leases) perUser.set(l.user.toLowerCase(), (perUser.get(l.user.toLowerCase()) ?? 0) + 1);
+      expect([...perUser.values()]).toEqual(Array(users.length).fill(2));
+    });
+  });
 }

@@ -107,6 +107,16 @@ export const AGENT_TO_COLLECTOR_SAMPLES: { [K in AgentToCollector['type']]: Extr
   'login.claim': { v: 1, type: 'login.claim', claimId: 'k-1', user: { name: 'amy.p' }, sessionId: 's-1', role: 'pupil', at: T },
   'login.renew': { v: 1, type: 'login.renew', sessionIds: ['s-1'] },
   'login.release': { v: 1, type: 'login.release', sessionId: 's-1' },
+  'login.evict': {
+    v: 1,
+    type: 'login.evict',
+    claimId: 'k-2',
+    user: { name: 'amy.p' },
+    sessionId: 's-1',
+    role: 'pupil',
+    at: T,
+    target: { deviceId: 'dev-2', sessionId: 's-9' },
+  },
   'permission.request': {
     v: 1,
     type: 'permission.request',

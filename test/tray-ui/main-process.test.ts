@@ -469,6 +469,22 @@ describe('the tray main process', () => {
       ]);
     });
 
+    it('is reported every 5 seconds while a logoff countdown is up, so that moving the mouse stops it in time', async () => {
+      tray = await startTray();
+      tray.electron.idleSeconds = 880;
+      tray.agent.deliver(notice('logoff-3', 'logoff-countdown', { deadline: '2026-11-23T10:01:00.000Z', actions: ['still-here'] }));
+      tray.time.advance(5_000);
+      tray.electron.idleSeconds = 0;
+      tray.time.advance(5_000);
+      expect(tray.agent.sent).toEqual([
+        { v: 1, type: 'tray.idle', idleSeconds: 880 },
+        { v: 1, type: 'tray.idle', idleSeconds: 0 },
+      ]);
+      tray.agent.deliver({ v: 1, type: 'tray.withdraw', noticeId: 'logoff-3' });
+      tray.time.advance(25_000);
+      expect(tray.agent.sent).toHaveLength(2);
+    });
+
     it('stops with the tray', async () => {
       tray = await startTray();
       tray.app.stop();

@@ -115,6 +115,8 @@ interface OpenWindow {
 }
 
 const MAX_ACTIVE_NOTICES = 50;
+/** How often idle time goes to the agent while a logoff countdown is up. */
+const IDLE_COUNTDOWN_MS = 5_000;
 
 /** The notice the tray shows itself when asked for permission with no blocked device up. */
 const ASK_PERMISSION_NOTICE: TrayNotice = {
@@ -200,7 +202,17 @@ export class TrayApp {
       this.refreshStatusWindow();
     });
     this.agent.start();
-    this.idleTimer = this.timers.setInterval(() => this.reportIdle(), this.options.idleIntervalMs ?? 30_000);
+    const interval = this.options.idleIntervalMs ?? 30_000;
+    const step = Math.min(IDLE_COUNTDOWN_MS, interval);
+    let elapsed = 0;
+    // Every 30 s normally; every 5 s while a logoff countdown is up, so a mouse move stops it before the deadline.
+    this.idleTimer = this.timers.setInterval(() => {
+      elapsed += step;
+      const countdown = [...this.active.values()].some((n) => n.kind === 'logoff-countdown');
+      if (!countdown && elapsed < interval) return;
+      elapsed = 0;
+      this.reportIdle();
+    }, step);
     return true;
   }
 

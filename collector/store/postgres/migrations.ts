@@ -1,3 +1,8 @@
+/** The first key of the two-key advisory locks that serialise one user's login claims (`lock_lease_users`). */
+export const LEASE_LOCK_SPACE = 74_616_802;
+/** Users share this many advisory locks (a power of two). */
+const LEASE_LOCK_BUCKETS = 512;
+
 /** Append only: a released migration is never edited, a new one is added. */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE enrollment_tokens (
@@ -82,4 +87,33 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX permission_requests_status ON permission_requests (status, id);
    CREATE INDEX permission_requests_undelivered ON permission_requests (device_id, decision_delivered_at);`,
+  // Login leases: times are ISO text in one form (isoTime), compared byte by byte (COLLATE "C").
+  // lock_lease_users serialises each user's claims across collector processes; see PostgresStore.claimLease.
+  `CREATE TABLE leases (
+     device_id TEXT NOT NULL,
+     session_id TEXT NOT NULL,
+     user_key TEXT COLLATE "C" NOT NULL,
+     user_name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     hostname TEXT NOT NULL,
+     since TEXT COLLATE "C" NOT NULL,
+     expires_at TEXT COLLATE "C" NOT NULL,
+     PRIMARY KEY (device_id, session_id)
+   );
+   -- No index on expires_at alone: the sweep of dead leases (once a minute) scans; every claim and renewal would pay for one.
+   CREATE INDEX leases_user ON leases (user_key, expires_at);
+   CREATE FUNCTION lock_lease_users(p_user_keys TEXT[]) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+   DECLARE
+     k INTEGER;
+   BEGIN
+     -- One lock per bucket of users (hashtext, the same in every process): a batch of thousands
+     -- of users takes at most ${LEASE_LOCK_BUCKETS} entries of the server's shared lock table. Transaction-scoped,
+     -- so held until commit; taken in ascending order by every collector process, so two batches
+     -- wait for each other instead of deadlocking. The two-key form keeps these locks apart from
+     -- the one-key migration lock.
+     FOR k IN SELECT DISTINCT hashtext(u) & ${LEASE_LOCK_BUCKETS - 1} FROM unnest(p_user_keys) AS u ORDER BY 1 LOOP
+       PERFORM pg_advisory_xact_lock(${LEASE_LOCK_SPACE}, k);
+     END LOOP;
+   END;
+   $fn$;`,
 ];

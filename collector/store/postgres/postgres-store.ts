@@ -12,6 +12,11 @@ import {
   type EventQuery,
   type InsertResult,
   type InstallationRecord,
+  type LeaseClaim,
+  type LeaseQuery,
+  type LeaseRecord,
+  type LeaseSummary,
+  type LeaseVerdict,
   type NewCommand,
   type NewDevice,
   type NewPermissionRequest,
@@ -23,6 +28,8 @@ import {
 import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
+import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
+import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds } from '../lease-claims';
 import { POSTGRES_MIGRATIONS } from './migrations';
 
 const CONNECTED_SQL = `UPDATE devices SET hostname = $1, agent_version = $2, policy_revision = $3, last_seen = $4, silent_since = NULL, connected_to = $5, presence_at = $4,
@@ -433,5 +440,180 @@ export class PostgresStore implements CollectorStore {
 
   async undoDecisionDelivery(deviceId: string, requestId: string): Promise<void> {
     await this.pool.query('UPDATE permission_requests SET decision_delivered_at = NULL WHERE device_id = $1 AND request_id = $2', [deviceId, requestId]);
+  }
+
+  /**
+   * Group commit, as for events: claims arriving together are decided in one
+   * transaction (see decideClaims).
+   */
+  private readonly claims = new ClaimQueue((batch) => this.withDeadlockRetry(() => this.decideClaims(batch)), 2000);
+
+  async claimLease(claim: LeaseClaim): Promise<LeaseVerdict> {
+    return this.claims.submit(claim);
+  }
+
+  /**
+   * One transaction for a batch. First it takes the transaction-scoped
+   * advisory locks of the batch's users (`lock_lease_users`: one per bucket of
+   * users, in ascending order on every process), so each user's claims are
+   * decided one batch at a time across all collector processes; then, round
+   * by round (planRounds: at most
+   * one claim per user and per session in a round), it deletes the users'
+   * dead and stale leases, reads the live ones, decides each claim by the
+   * same rule as SQLite (isGranted) and inserts the granted.
+   * Every statement in READ COMMITTED takes a fresh snapshot, so each sees
+   * everything committed before the locks were granted and every earlier
+   * round of this batch.
+   */
+  private async decideClaims(batch: NormalClaim[]): Promise<LeaseVerdict[]> {
+    const rounds = planRounds(batch);
+    const verdicts: LeaseVerdict[] = new Array<LeaseVerdict>(batch.length);
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT lock_lease_users($1::text[])', [batch.map((c) => c.key)]);
+      for (let round = 0; round <= Math.max(...rounds); round++) {
+        const indexes = rounds.flatMap((r, i) => (r === round ? [i] : []));
+        const claims = indexes.map((i) => batch[i]!);
+        const decided = await this.decideRound(client, claims);
+        indexes.forEach((batchIndex, i) => (verdicts[batchIndex] = decided[i]!));
+      }
+      await client.query('COMMIT');
+      return verdicts;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Claims of distinct users on distinct sessions, decided set-wise. */
+  private async decideRound(client: pg.PoolClient, claims: NormalClaim[]): Promise<LeaseVerdict[]> {
+    const col = <T>(f: (c: NormalClaim) => T) => claims.map(f);
+    const evictions = claims.map(evictionOf);
+    // One statement: the users' dead leases and the claimed sessions' stale ones (another user's: the device
+    // says the session is now this user's) and the chosen evictions are deleted, and the users' live leases read.
+    // The read sees the rows as the statement began, so evicted leases come back marked and are left out below;
+    // no other process can add to these users' leases while the locks are held.
+    const { rows } = await client.query<Pick<LeaseRow, 'device_id' | 'session_id' | 'hostname' | 'since'> & { user_key: string; evicted: boolean }>(
+      `WITH c AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS c(k, n, d, s, ed, es)
+       ), dead AS (
+         DELETE FROM leases l USING c WHERE l.user_key = c.k AND l.expires_at <= c.n
+       ), stale AS (
+         DELETE FROM leases l USING c WHERE l.device_id = c.d AND l.session_id = c.s AND l.user_key <> c.k
+       ), evicted AS (
+         DELETE FROM leases l USING c WHERE l.device_id = c.ed AND l.session_id = c.es AND l.user_key = c.k AND l.expires_at > c.n
+         RETURNING l.user_key, l.device_id, l.session_id
+       )
+       SELECT l.user_key, l.device_id, l.session_id, l.hostname, l.since, false AS evicted
+         FROM leases l JOIN c ON l.user_key = c.k AND l.expires_at > c.n
+       UNION ALL
+       SELECT user_key, device_id, session_id, NULL, NULL, true FROM evicted`,
+      [
+        col((c) => c.key),
+        col((c) => c.now),
+        col((c) => c.deviceId),
+        col((c) => c.sessionId),
+        evictions.map((e) => e?.deviceId ?? null),
+        evictions.map((e) => e?.sessionId ?? null),
+      ],
+    );
+    const slot = (r: { user_key: string; device_id: string; session_id: string }) => `${r.user_key}\n${r.device_id}\n${r.session_id}`;
+    const gone = new Set(rows.filter((r) => r.evicted).map(slot));
+    const evicted = new Set(rows.filter((r) => r.evicted).map((r) => r.user_key));
+    const byUser = new Map<string, LeaseSummary[]>();
+    for (const l of rows) {
+      if (l.evicted || gone.has(slot(l))) continue;
+      let list = byUser.get(l.user_key);
+      if (!list) byUser.set(l.user_key, (list = []));
+      list.push(summaryFromRow(l));
+    }
+    const verdicts = claims.map((c) => {
+      const held = byUser.get(c.key) ?? [];
+      return {
+        granted: isGranted(
+          c,
+          held.map((l) => l.deviceId),
+        ),
+        leases: otherLeases(c, held),
+        evicted: evicted.has(c.key),
+      };
+    });
+    const granted = claims.filter((_, i) => verdicts[i]!.granted);
+    if (granted.length > 0) {
+      const g = <T>(f: (c: NormalClaim) => T) => granted.map(f);
+      await client.query(
+        `INSERT INTO leases (device_id, session_id, user_key, user_name, role, hostname, since, expires_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+         -- The row is this user's lease (claimed again) unless another process gave the session to
+         -- another user since the stale delete above: then it becomes this user's.
+         ON CONFLICT (device_id, session_id) DO UPDATE
+           SET user_key = EXCLUDED.user_key, user_name = EXCLUDED.user_name, role = EXCLUDED.role, hostname = EXCLUDED.hostname,
+               since = CASE WHEN leases.user_key = EXCLUDED.user_key THEN leases.since ELSE EXCLUDED.since END,
+               expires_at = CASE WHEN leases.user_key = EXCLUDED.user_key THEN GREATEST(leases.expires_at, EXCLUDED.expires_at) ELSE EXCLUDED.expires_at END`,
+        [
+          g((c) => c.deviceId),
+          g((c) => c.sessionId),
+          g((c) => c.key),
+          g((c) => c.user),
+          g((c) => c.role),
+          g((c) => c.hostname),
+          g((c) => c.now),
+          g((c) => c.expiresAt),
+        ],
+      );
+    }
+    return verdicts;
+  }
+
+  /** PostgreSQL aborts one of two transactions that wait for each other's rows; the loser is run again. */
+  private async withDeadlockRetry<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (e) {
+        if ((e as { code?: string }).code !== '40P01' || attempt >= attempts) throw e;
+      }
+    }
+  }
+
+  async renewLeases(deviceId: string, sessionIds: readonly string[], now: string, leaseSeconds: number): Promise<string[]> {
+    if (sessionIds.length === 0) return [];
+    const at = isoTime(now);
+    const { rows } = await this.pool.query<{ session_id: string }>(
+      `UPDATE leases SET expires_at = GREATEST(expires_at, $1)
+       WHERE device_id = $2 AND expires_at > $3 AND session_id = ANY($4::text[])
+       RETURNING session_id`,
+      [expiryOf(at, leaseSeconds), deviceId, at, [...new Set(sessionIds)]],
+    );
+    return rows.map((r) => r.session_id);
+  }
+
+  async releaseLease(deviceId: string, sessionId: string): Promise<boolean> {
+    return ((await this.pool.query('DELETE FROM leases WHERE device_id = $1 AND session_id = $2', [deviceId, sessionId])).rowCount ?? 0) > 0;
+  }
+
+  async liveLeases(q: LeaseQuery): Promise<LeaseRecord[]> {
+    const args: string[] = [isoTime(q.now)];
+    const where = ['expires_at > $1'];
+    if (q.user !== undefined) {
+      args.push(userKey(q.user));
+      where.push(`user_key = $${args.length}`);
+    }
+    if (q.deviceId !== undefined) {
+      args.push(q.deviceId);
+      where.push(`device_id = $${args.length}`);
+    }
+    const { rows } = await this.pool.query<LeaseRow>(
+      `SELECT ${LEASE_COLUMNS} FROM leases WHERE ${where.join(' AND ')} ORDER BY since, device_id, session_id`,
+      args,
+    );
+    return rows.map(leaseFromRow);
+  }
+
+  async dropExpiredLeases(now: string): Promise<number> {
+    return (await this.pool.query('DELETE FROM leases WHERE expires_at <= $1', [isoTime(now)])).rowCount ?? 0;
   }
 }

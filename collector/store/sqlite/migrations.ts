@@ -81,4 +81,18 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX permission_requests_status ON permission_requests (status, id);
    CREATE INDEX permission_requests_undelivered ON permission_requests (device_id, decision_delivered_at);`,
+  // Login leases: times are ISO text in one form (isoTime), so they compare as text.
+  `CREATE TABLE leases (
+     device_id TEXT NOT NULL,
+     session_id TEXT NOT NULL,
+     user_key TEXT NOT NULL,
+     user_name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     hostname TEXT NOT NULL,
+     since TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     PRIMARY KEY (device_id, session_id)
+   );
+   -- No index on expires_at alone: the sweep of dead leases (once a minute) scans; every claim and renewal would pay for one.
+   CREATE INDEX leases_user ON leases (user_key, expires_at);`,
 ];

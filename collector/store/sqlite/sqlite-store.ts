@@ -13,6 +13,10 @@ import {
   type EventQuery,
   type InsertResult,
   type InstallationRecord,
+  type LeaseClaim,
+  type LeaseQuery,
+  type LeaseRecord,
+  type LeaseVerdict,
   type NewCommand,
   type NewDevice,
   type NewPermissionRequest,
@@ -25,6 +29,8 @@ import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
 import { decodeCursor, encodeCursor } from '../cursor';
+import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
+import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases } from '../lease-claims';
 import { SQLITE_MIGRATIONS } from './migrations';
 
 interface DeviceRow {
@@ -378,5 +384,86 @@ export class SqliteStore implements CollectorStore {
 
   async undoDecisionDelivery(deviceId: string, requestId: string): Promise<void> {
     this.statement('UPDATE permission_requests SET decision_delivered_at = NULL WHERE device_id = ? AND request_id = ?').run(deviceId, requestId);
+  }
+
+  /**
+   * Group commit, as for events: claims arriving together are decided one
+   * after another, in arrival order, inside one transaction (one fsync for
+   * all of them). One process owns the database and better-sqlite3 runs a
+   * transaction to its end without yielding, so each decision is atomic.
+   */
+  private readonly claims = new ClaimQueue((batch) => this.db.transaction(() => batch.map((c) => this.decideClaim(c)))());
+
+  async claimLease(claim: LeaseClaim): Promise<LeaseVerdict> {
+    return this.claims.submit(claim);
+  }
+
+  /** One claim, inside the batch's transaction. */
+  private decideClaim(c: NormalClaim): LeaseVerdict {
+    const held = this.statement('SELECT device_id, session_id, hostname, since, expires_at FROM leases WHERE user_key = ?').all(c.key) as Array<
+      Pick<LeaseRow, 'device_id' | 'session_id' | 'hostname' | 'since' | 'expires_at'>
+    >;
+    if (held.some((l) => l.expires_at <= c.now)) this.statement('DELETE FROM leases WHERE user_key = ? AND expires_at <= ?').run(c.key, c.now);
+    let live = held.filter((l) => l.expires_at > c.now).map(summaryFromRow);
+    const evict = evictionOf(c);
+    const evicted = evict !== undefined && live.some((l) => l.deviceId === evict.deviceId && l.sessionId === evict.sessionId);
+    if (evicted) {
+      this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ?').run(evict.deviceId, evict.sessionId);
+      live = live.filter((l) => !(l.deviceId === evict.deviceId && l.sessionId === evict.sessionId));
+    }
+    const granted = isGranted(
+      c,
+      live.map((l) => l.deviceId),
+    );
+    // The device says this session is now this user's: another user's lease on it is stale. A granted
+    // claim takes the row over; a refused one deletes it.
+    if (granted) {
+      this.statement(
+        `INSERT INTO leases (device_id, session_id, user_key, user_name, role, hostname, since, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (device_id, session_id) DO UPDATE
+           SET user_key = excluded.user_key, user_name = excluded.user_name, role = excluded.role, hostname = excluded.hostname,
+               since = CASE WHEN leases.user_key = excluded.user_key THEN leases.since ELSE excluded.since END,
+               expires_at = CASE WHEN leases.user_key = excluded.user_key THEN MAX(leases.expires_at, excluded.expires_at) ELSE excluded.expires_at END`,
+      ).run(c.deviceId, c.sessionId, c.key, c.user, c.role, c.hostname, c.now, c.expiresAt);
+    } else {
+      this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ? AND user_key <> ?').run(c.deviceId, c.sessionId, c.key);
+    }
+    return { granted, leases: otherLeases(c, live), evicted };
+  }
+
+  async renewLeases(deviceId: string, sessionIds: readonly string[], now: string, leaseSeconds: number): Promise<string[]> {
+    if (sessionIds.length === 0) return [];
+    const at = isoTime(now);
+    const rows = this.statement(
+      `UPDATE leases SET expires_at = MAX(expires_at, ?)
+       WHERE device_id = ? AND expires_at > ? AND session_id IN (SELECT value FROM json_each(?))
+       RETURNING session_id`,
+    ).all(expiryOf(at, leaseSeconds), deviceId, at, JSON.stringify([...new Set(sessionIds)])) as Array<{ session_id: string }>;
+    return rows.map((r) => r.session_id);
+  }
+
+  async releaseLease(deviceId: string, sessionId: string): Promise<boolean> {
+    return this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ?').run(deviceId, sessionId).changes > 0;
+  }
+
+  async liveLeases(q: LeaseQuery): Promise<LeaseRecord[]> {
+    const where = ['expires_at > ?'];
+    const args: string[] = [isoTime(q.now)];
+    if (q.user !== undefined) {
+      where.push('user_key = ?');
+      args.push(userKey(q.user));
+    }
+    if (q.deviceId !== undefined) {
+      where.push('device_id = ?');
+      args.push(q.deviceId);
+    }
+    const rows = this.statement(`SELECT ${LEASE_COLUMNS} FROM leases WHERE ${where.join(' AND ')} ORDER BY since, device_id, session_id`).all(
+      ...args,
+    ) as LeaseRow[];
+    return rows.map(leaseFromRow);
+  }
+
+  async dropExpiredLeases(now: string): Promise<number> {
+    return this.statement('DELETE FROM leases WHERE expires_at <= ?').run(isoTime(now)).changes;
   }
 }

@@ -1,0 +1,40 @@
+import type { Platform } from '../shared/protocol';
+import type { Logger } from '../node-common/logging';
+import { ConsoleSessions } from '../agent/sessions/darwin/console-sessions';
+import { LoginctlIdleHint } from '../agent/sessions/logind-idle-hint';
+import { IdCommandGroups } from '../agent/sessions/roles';
+import { CommandSessionControl, ObservingSessionControl, type SessionControl } from '../agent/sessions/session-control';
+import { LogindSessions, type SessionDirectory, type SignedInUsers } from '../agent/sessions/session-directory';
+import { LoginctlLocks } from '../agent/sessions/session-watcher';
+import { WtsSessions } from '../agent/sessions/win32/wts-sessions';
+import type { CommandRunner } from '../agent/usb/command-runner';
+
+/**
+ * This OS's session adapters, chosen once: logind on Linux (with screen locks,
+ * idle hints and groups from `id`), `quser` on Windows (no groups yet: every
+ * user has the policy's default role), the console owner and `who` on macOS.
+ */
+export function sessionsFor(platform: Platform, runner: CommandRunner, logger: Logger, mode: 'enforce' | 'observe' = 'enforce') {
+  const control: SessionControl = mode === 'enforce' ? new CommandSessionControl(platform, runner) : new ObservingSessionControl(logger);
+  switch (platform) {
+    case 'linux': {
+      const logind = new LogindSessions();
+      return {
+        directory: logind as SessionDirectory,
+        users: logind as SignedInUsers,
+        control,
+        groups: new IdCommandGroups(runner),
+        locks: new LoginctlLocks(runner),
+        idleHints: new LoginctlIdleHint(runner),
+      };
+    }
+    case 'win32': {
+      const wts = new WtsSessions({ runner, logger });
+      return { directory: wts as SessionDirectory, users: wts as SignedInUsers, control };
+    }
+    case 'darwin': {
+      const console = new ConsoleSessions({ runner, logger });
+      return { directory: console as SessionDirectory, users: console as SignedInUsers, control, groups: new IdCommandGroups(runner) };
+    }
+  }
+}
