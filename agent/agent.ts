@@ -18,6 +18,7 @@ import type { SessionDirectory, SignedInUsers } from './sessions/session-directo
 import { IdleReports } from './sessions/idle-reports';
 import { handleTrayMissing } from './sessions/tray-missing';
 import { LoginLimit } from './sessions/login-limit';
+import { ConfirmedSignOut } from './sessions/confirmed-sign-out';
 import { LogoffScheduler } from './sessions/logoff-scheduler';
 import type { IdleHintSource } from './sessions/logind-idle-hint';
 import { carryOutLogoff } from './sessions/remote-logoff';
@@ -83,6 +84,9 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const guards: UsbGuard[] = [];
   const limits: LoginLimit[] = [];
   const logoffs: LogoffScheduler[] = [];
+  // Sign-outs for the login limit, the agreement, a missing tray and the network manager count once the session has gone;
+  // the logoff scheduler confirms its own.
+  const confirmedSignOut = deps.sessions && new ConfirmedSignOut(deps.sessions.control, deps.sessions.directory);
   const trays: TrayServer[] = [];
   const timers: NodeJS.Timeout[] = [];
   const closers: Array<() => Promise<void>> = [];
@@ -209,7 +213,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
           : { code: 'INV_ERR_API_NOT_FOUND', message: `no allowlist entry ${command.entryId} on this device` };
       case 'logoff':
         if (!deps.sessions) break;
-        return carryOutLogoff(command, { directory: deps.sessions.directory, control: deps.sessions.control, record });
+        return carryOutLogoff(command, { directory: deps.sessions.directory, control: confirmedSignOut ?? deps.sessions.control, record });
       case 'refresh-inventory':
       case 'restore-file':
         break;
@@ -237,7 +241,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
         },
         record,
         sessions: deps.sessions.directory,
-        control: deps.sessions.control,
+        control: confirmedSignOut ?? deps.sessions.control,
         logger,
       })
     : undefined;
@@ -314,7 +318,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       graceSeconds: () => settingsFor(policy.current, 'logoff', policy.current.roles.default).trayGraceSeconds,
       onMissing: (uid, sinceSeconds) => {
         log.warn('a signed-in user has no tray', { uid, sinceSeconds });
-        const control = deps.sessions?.control;
+        const control = confirmedSignOut;
         handleTrayMissing(
           { policy: () => policy.current, record, logger, ...(directory ? { directory } : {}), ...(control ? { control } : {}) },
           uid,
@@ -332,6 +336,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   }
   if (deps.sessions) {
     const { directory, control } = deps.sessions;
+    const confirmed = confirmedSignOut ?? control;
     const groups = deps.sessions.groups;
     const personalNotices = {
       showTo: (uid: number, n: TrayNotice) => personal[0]?.showTo(uid, n),
@@ -347,7 +352,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       },
       notices: personalNotices,
       record,
-      control,
+      control: confirmed,
       logger,
     });
     limits.push(limit);

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { startAgent } from '../../agent/agent';
@@ -54,7 +54,8 @@ describeAsRoot('the acceptable-use agreement, from tray to collector', () => {
       platform: 'linux',
       version: '0.0.0-test',
       userTrays: { dir: join(dataDir, 'trays'), users: sessions },
-      sessions: { directory: sessions, control: { signOut: async (s) => void signedOut.push(s) } },
+      // What logind does on terminate-session: the session's file goes.
+      sessions: { directory: sessions, control: { signOut: async (s) => (signedOut.push(s), rmSync(join(logind, s.sessionId))) } },
     });
 
     // Act: Amy's tray connects and is shown the agreement; she declines.
