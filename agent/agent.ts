@@ -19,6 +19,13 @@ import { IdleReports } from './sessions/idle-reports';
 import { handleTrayMissing } from './sessions/tray-missing';
 import { LoginLimit } from './sessions/login-limit';
 import { ConfirmedSignOut } from './sessions/confirmed-sign-out';
+import type { HomeFolders } from './sessions/home-folders';
+import type { ProcessSource } from './software/process-source';
+import type { ProcessKiller } from './software/process-killer';
+import { SoftwareGuard } from './software/software-guard';
+import { FileGuard } from './software/file-guard';
+import { type SignedInUser, type WatchedFolder, watchedFolders } from './software/file-folders';
+import { auditOnly } from './software/audit-only';
 import { LogoffScheduler } from './sessions/logoff-scheduler';
 import type { IdleHintSource } from './sessions/logind-idle-hint';
 import { carryOutLogoff } from './sessions/remote-logoff';
@@ -29,7 +36,7 @@ import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
 export interface AgentDeps {
   /** The USB settings are the composition root's: it turns them into `usb`. */
-  config: Omit<AgentConfig, 'usb' | 'tray' | 'sessions'>;
+  config: Omit<AgentConfig, 'usb' | 'tray' | 'sessions' | 'software'>;
   fallbackPolicy: Policy;
   logger: Logger;
   platform: Platform;
@@ -49,6 +56,20 @@ export interface AgentDeps {
    * no sessions, login limit, agreement or logoff on this computer.
    */
   sessions?: { directory: SessionDirectory; control: SessionControl; groups?: GroupSource; locks?: LockSource; idleHints?: IdleHintSource };
+  /**
+   * Software control: this OS's process source (and killer, signer lookup),
+   * and where users' homes are. Absent: no software control. `observe`
+   * decides and reports as audit, stopping and quarantining nothing.
+   */
+  software?: {
+    control: 'enforce' | 'observe';
+    processes: ProcessSource;
+    killer?: ProcessKiller;
+    signerOf?: (path: string) => Promise<string | undefined>;
+    homes?: HomeFolders;
+    /** The folders the file watch covers; default: this OS's (file-folders.ts) for the users signed in. */
+    folders?: () => WatchedFolder[];
+  };
   /** How often sessions are read and the login limit and logoff rules looked at (default 5 s). */
   sessionPollMs?: number;
 }
@@ -84,6 +105,12 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const guards: UsbGuard[] = [];
   const limits: LoginLimit[] = [];
   const logoffs: LogoffScheduler[] = [];
+  const softwareGuards: SoftwareGuard[] = [];
+  const fileGuards: FileGuard[] = [];
+  /** The signed-in users' homes, kept up to date by the session watch, for the folders the file watch covers. */
+  let homes: SignedInUser[] = [];
+  /** The sessions the watcher knows, with their users' roles; empty without a session adapter. */
+  let sessionRoles: () => Array<{ uid: number; user: string; role: string }> = () => [];
   // Sign-outs for the login limit, the agreement, a missing tray and the network manager count once the session has gone;
   // the logoff scheduler confirms its own.
   const confirmedSignOut = deps.sessions && new ConfirmedSignOut(deps.sessions.control, deps.sessions.directory);
@@ -154,7 +181,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
         .then((result) =>
           result.ok
             ? record({ type: 'policy.applied', severity: 'notice', time: now(), data: { policyId: pushed.id, version: pushed.revision } }).then(() =>
-                Promise.all([guards[0]?.reconsiderAll(), agreements?.onPolicyChanged()]).then(() => undefined),
+                Promise.all([guards[0]?.reconsiderAll(), agreements?.onPolicyChanged(), softwareGuards[0]?.reconsiderAll()]).then(() => undefined),
               )
             : record({
                 type: 'policy.rejected',
@@ -214,8 +241,13 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       case 'logoff':
         if (!deps.sessions) break;
         return carryOutLogoff(command, { directory: deps.sessions.directory, control: confirmedSignOut ?? deps.sessions.control, record });
+      case 'restore-file': {
+        const files = fileGuards[0];
+        if (!files) break;
+        const restored = await files.restore(command.quarantineId);
+        return restored.ok ? undefined : { code: restored.code, message: restored.message };
+      }
       case 'refresh-inventory':
-      case 'restore-file':
         break;
     }
     // Inventory and restore arrive with their issues, and a computer without a session adapter cannot log off: say so.
@@ -366,6 +398,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       onEnded: (id) => limit.sessionEnded(id),
       logger,
     });
+    sessionRoles = () => watcher.current();
     const logoff = new LogoffScheduler({
       policy: () => policy.current,
       sessions: directory,
@@ -388,6 +421,10 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
         await watcher.poll();
         await limit.tick();
         await logoff.tick();
+        if (deps.software?.homes) {
+          const found = await Promise.all((await directory.sessions()).filter((x) => !x.remote).map((x) => deps.software!.homes!.of(x)));
+          homes = [...new Map(found.filter((h): h is SignedInUser => h !== undefined).map((h) => [h.uid, h])).values()];
+        }
       } catch (e) {
         log.error('watching sessions failed', { error: String(e) });
       } finally {
@@ -396,6 +433,49 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     };
     await watch();
     timers.push(setInterval(() => void watch(), deps.sessionPollMs ?? 5_000));
+  }
+  if (deps.software) {
+    const sw = deps.software;
+    // A developer's own machine (`invigilator start`): every decision is made and reported as audit, nothing is
+    // stopped or quarantined. The process guard has its own observe mode; the file guard is given an audit policy.
+    const filePolicy = () => (sw.control === 'observe' ? auditOnly(policy.current) : policy.current);
+    const roleOfUid = async (uid: number) => sessionRoles().find((k) => k.uid === uid)?.role || policy.current.roles.default;
+    const personalNotices = {
+      showTo: (uid: number, n: TrayNotice) => personal[0]?.showTo(uid, n),
+      withdraw: (id: string) => personal[0]?.withdraw(id),
+    };
+    const processes = new SoftwareGuard({
+      policy: () => policy.current,
+      source: sw.processes,
+      record,
+      notices: personalNotices,
+      roleOf: roleOfUid,
+      logger,
+      selfPids: () => [process.pid],
+      control: sw.control,
+      ...(sw.killer ? { killer: sw.killer } : {}),
+      ...(sw.signerOf ? { signerOf: sw.signerOf } : {}),
+    });
+    const files = new FileGuard({
+      policy: filePolicy,
+      roleOf: roleOfUid,
+      record,
+      notices: personalNotices,
+      dataDir: config.dataDir,
+      folders: sw.folders ?? (() => watchedFolders({ platform: deps.platform, users: homes, env: process.env })),
+      logger,
+      platform: deps.platform,
+      userName: (uid) => sessionRoles().find((k) => k.uid === uid)?.user,
+    });
+    softwareGuards.push(processes);
+    fileGuards.push(files);
+    // Enforcement must not wait on, or fail with, the other rules.
+    await processes.start().catch((e: unknown) => log.error('the process watch did not start', { error: String(e) }));
+    await files.start().catch((e: unknown) => log.error('the file watch did not start', { error: String(e) }));
+    closers.push(
+      () => processes.stop(),
+      () => files.stop(),
+    );
   }
   if (deps.usb) {
     const identity = new IdentityFile(config.dataDir);

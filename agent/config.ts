@@ -47,6 +47,16 @@ export const agentConfigSchema = z.strictObject({
       control: z.enum(['enforce', 'observe', 'off']).default('enforce'),
     })
     .prefault({}),
+  software: z
+    .strictObject({
+      /**
+       * `enforce` stops programs and quarantines downloads as the policy says;
+       * `observe` decides and reports as audit, touching nothing
+       * (`invigilator start` on a developer's own machine); `off`.
+       */
+      control: z.enum(['enforce', 'observe', 'off']).default('enforce'),
+    })
+    .prefault({}),
   usb: z
     .strictObject({
       /** `enforce` on school computers; `observe` decides and reports but touches no device (`invigilator start` on a developer's machine); `off`. */
@@ -79,4 +89,5 @@ export const AGENT_ENV: readonly EnvBinding[] = [
   { variable: 'INVIGILATOR_POLICY', path: ['policy'] },
   { variable: 'INVIGILATOR_USB_CONTROL', path: ['usb', 'control'] },
   { variable: 'INVIGILATOR_SESSIONS_CONTROL', path: ['sessions', 'control'] },
+  { variable: 'INVIGILATOR_SOFTWARE_CONTROL', path: ['software', 'control'] },
 ];

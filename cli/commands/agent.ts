@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { createExecFileRunner } from '../../agent/usb/command-runner';
 import { sessionsFor } from '../sessions-for';
+import { softwareFor } from '../software-for';
 import { NodeUsbHotplug } from '../../agent/usb/node-usb-hotplug';
 import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
 import { checkCollectorUrl } from '../../agent/link/collector-url';
@@ -30,6 +31,7 @@ Options:
   --log-level LEVEL          error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
   --usb-control MODE         enforce, observe or off (env INVIGILATOR_USB_CONTROL)
   --sessions-control MODE    enforce, observe or off (env INVIGILATOR_SESSIONS_CONTROL)
+  --software-control MODE    enforce, observe or off (env INVIGILATOR_SOFTWARE_CONTROL)
   -h, --help                 this help
 
 Command line beats environment beats the config file. SIGINT or SIGTERM
@@ -44,6 +46,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     'log-level': { type: 'string' },
     'usb-control': { type: 'string' },
     'sessions-control': { type: 'string' },
+    'software-control': { type: 'string' },
   });
   if (values.help) {
     io.out(AGENT_HELP);
@@ -59,6 +62,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
       logLevel: values['log-level'],
       'usb.control': values['usb-control'],
       'sessions.control': values['sessions-control'],
+      'software.control': values['software-control'],
     },
   });
   if (typeof settings === 'number') return settings;
@@ -83,6 +87,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const agent = await startAgent({
     ...(userTrays ? { userTrays } : {}),
     ...(sessions ? { sessions } : {}),
+    ...(config.software.control === 'off' ? {} : { software: softwareFor(platform, createExecFileRunner(), logger, config.software.control) }),
     config: { ...config, dataDir },
     fallbackPolicy: fallback,
     logger,

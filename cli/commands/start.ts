@@ -80,8 +80,20 @@ export async function startCommand(argv: string[], io: Io, cliPath: string): Pro
       const agentUrl = `ws://127.0.0.1:${message.port}/agent`;
       // The agent takes its policy from the collector's push, so it needs no --policy of its own. It only
       // observes USB devices and sessions: this is someone's own machine, whose keyboard must keep working
-      // and whose owner must not be signed out at 16:00.
-      const agentArgs = ['agent', '--collector', agentUrl, '--data-dir', join(dataDir, 'agent'), '--usb-control', 'observe', '--sessions-control', 'observe'];
+      // and whose owner must not be signed out at 16:00 or lose a download to the quarantine.
+      const agentArgs = [
+        'agent',
+        '--collector',
+        agentUrl,
+        '--data-dir',
+        join(dataDir, 'agent'),
+        '--usb-control',
+        'observe',
+        '--sessions-control',
+        'observe',
+        '--software-control',
+        'observe',
+      ];
       const agent = fork(cliPath, agentArgs, {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         env: { ...process.env, INVIGILATOR_ENROLLMENT_TOKEN: token },

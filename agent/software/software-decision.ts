@@ -1,0 +1,213 @@
+import type { SoftwareSettings } from '../../shared/policy/schema';
+import type { Platform } from '../../shared/protocol/primitives';
+import { CATALOGUE, type CatalogueEntry, type CatalogueHit, type SoftwareCategory, catalogueHits } from './catalogue';
+import { type FailsafeReason, type SelfIdentity, failsafeReason } from './process-failsafe';
+import { MATCH_STRENGTH, type MatchKind, type MatchSubject, hasDotSegments, matches, normaliseName, normalisePath, strongestField } from './process-match';
+
+/**
+ * The software rule: a pure function of one process and the policy as it
+ * applies to the role of the user who started it. It decides; the guard
+ * acts. The order, first that applies wins:
+ *
+ * 0. The failsafe (process-failsafe.ts): Invigilator, PID 1, kernel threads,
+ *    OS-critical programs where they belong. Nothing in a policy reaches it.
+ * 1. The school's own `rules`, the most specific match first: a rule that
+ *    names a hash beats one naming a signer, which beats a path pattern,
+ *    which beats a name; among equals, the first in the policy. Every field
+ *    a rule names must hold (name AND signer, say), and a fact that is not
+ *    known (no hash: the file could not be read) does not hold.
+ * 2. The curated categories (catalogue.ts) the policy names in `categories`.
+ *    When a program is in several, the strongest action wins (terminate >
+ *    notify > report), then the category listed first in SOFTWARE_CATEGORIES.
+ *    A school's `approved` entry does not override a category: approving
+ *    "Dropbox" while prohibiting personal cloud storage is read as the
+ *    prohibition (say so with a role instead).
+ * 3. In `allowlist` mode, anything not approved: not in `approved`, not part
+ *    of the OS (its executable in a folder only administrators can write,
+ *    after AppLocker's default rules), and not Invigilator. It is terminated
+ *    under the section's `clause`, as category `unapproved`. A process whose
+ *    executable path the OS did not give is not judged unapproved: nothing
+ *    is known of where it came from.
+ *
+ * `audit` mode judges exactly as `allowlist` does (so a school sees what the
+ * allowlist would stop before turning it on) and marks every outcome
+ * `audit: true`: the guard then reports and enforces nothing, the way
+ * AppLocker's "Audit only" and Santa's monitor mode log what they would
+ * have blocked.
+ */
+
+export type SoftwareAction = 'report' | 'notify' | 'terminate';
+export type OutcomeCategory = SoftwareCategory | 'unapproved';
+
+export interface ProcessFacts {
+  pid: number;
+  ppid?: number | undefined;
+  /** The executable's base name (as the OS reported it; `.exe` and case are ignored). */
+  name: string;
+  /** Other names the OS reported (Linux comm): count for denylists, never for approval. */
+  otherNames?: readonly string[] | undefined;
+  path?: string | undefined;
+  sha256?: string | undefined;
+  signer?: string | undefined;
+  kernelThread?: boolean | undefined;
+}
+
+export interface SoftwareDecisionInput {
+  process: ProcessFacts;
+  /** `settingsFor(policy, 'software', role)`. */
+  settings: SoftwareSettings;
+  platform: Platform;
+  self: SelfIdentity;
+  catalogue?: readonly CatalogueEntry[];
+  /** Folders whose programs count as part of the OS in allowlist mode; defaults per OS (OS_FOLDERS). */
+  osFolders?: readonly string[];
+  /** Folders under those that users can write to, and so are not the OS's (OS_WRITABLE_FOLDERS). */
+  osWritableFolders?: readonly string[];
+}
+
+export interface SoftwareOutcome {
+  /** The policy rule's id, `cat-<category>`, `unapproved`, `failsafe` or `none`. */
+  ruleId: string;
+  category?: OutcomeCategory;
+  action: SoftwareAction | 'none';
+  /** Audit mode: nothing is enforced; `action` is what would have been done. */
+  audit: boolean;
+  /** The clause id the outcome rests on. */
+  clause: string;
+  /** How it matched: the rule's strongest field, the catalogue entry, or the allowlist. */
+  matchedBy?: MatchKind | 'catalogue' | 'allowlist';
+  /** The catalogue entry, for a category outcome. */
+  entryId?: string;
+  /** For `failsafe`: why the process is spared. */
+  spared?: FailsafeReason;
+}
+
+/**
+ * Folders whose programs are the OS's or were installed by an administrator
+ * (the school: "programmes provided ... by the school"). Windows: AppLocker's
+ * default rules (everything in the Windows folder and in Program Files; see
+ * MicrosoftDocs "Understanding AppLocker default rules"). Linux: the folders
+ * only root can write. macOS: the System Integrity Protection folders and
+ * /Applications and /Library, which need an administrator.
+ */
+export const OS_FOLDERS: Record<Platform, readonly string[]> = {
+  win32: ['c:/windows/', 'c:/program files/', 'c:/program files (x86)/'],
+  linux: ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/', '/opt/', '/snap/'],
+  darwin: ['/system/', '/usr/', '/bin/', '/sbin/', '/applications/', '/library/'],
+};
+
+/**
+ * Folders inside OS_FOLDERS that ordinary users can write to, so a program
+ * there proves nothing. Windows: the folders AppLocker's docs warn about
+ * (Windows\Temp) and the well-known bypass folders winPEAS checks
+ * (peass-ng/PEASS-ng AppLockerHelper.cs). Linux and macOS: /usr/local is
+ * left approved (root or an administrator writes it), /usr/tmp is not.
+ */
+export const OS_WRITABLE_FOLDERS: Record<Platform, readonly string[]> = {
+  win32: [
+    'c:/windows/temp/',
+    'c:/windows/tasks/',
+    'c:/windows/tracing/',
+    'c:/windows/registration/crmlog/',
+    'c:/windows/system32/spool/drivers/color/',
+    'c:/windows/system32/spool/printers/',
+    'c:/windows/system32/spool/servers/',
+    'c:/windows/system32/fxstmp/',
+    'c:/windows/system32/com/dmp/',
+    'c:/windows/system32/microsoft/crypto/rsa/machinekeys/',
+    'c:/windows/system32/tasks/',
+    'c:/windows/system32/tasks_migrated/',
+    'c:/windows/syswow64/fxstmp/',
+    'c:/windows/syswow64/com/dmp/',
+    'c:/windows/syswow64/tasks/',
+  ],
+  linux: ['/usr/tmp/'],
+  darwin: ['/library/caches/'],
+};
+
+const ACTION_RANK: Record<SoftwareAction, number> = { report: 1, notify: 2, terminate: 3 };
+const CATEGORY_ORDER: readonly SoftwareCategory[] = ['hacking-tool', 'evidence-elimination', 'personal-cloud-storage', 'filter-bypass', 'game'];
+
+/** Whether any rule or approval needs the executable's hash: the guard hashes only then. */
+export function needsHash(settings: SoftwareSettings): boolean {
+  return settings.rules.some((r) => r.match.sha256 !== undefined) || (settings.mode !== 'denylist' && settings.approved.some((m) => m.sha256 !== undefined));
+}
+
+/** Whether any rule or approval needs the executable's signer. */
+export function needsSigner(settings: SoftwareSettings): boolean {
+  return settings.rules.some((r) => r.match.signer !== undefined) || (settings.mode !== 'denylist' && settings.approved.some((m) => m.signer !== undefined));
+}
+
+/** Whether this path is in an OS folder no ordinary user can write to. */
+export function isOsPath(path: string | undefined, platform: Platform, osFolders = OS_FOLDERS[platform], writable = OS_WRITABLE_FOLDERS[platform]): boolean {
+  if (path === undefined) return false;
+  const p = normalisePath(path, platform);
+  if (hasDotSegments(p)) return false;
+  const folders = osFolders.map((f) => normalisePath(f, platform));
+  if (!folders.some((f) => p.startsWith(f))) return false;
+  return !writable.some((w) => p.startsWith(normalisePath(w, platform)));
+}
+
+export function decideSoftware(input: SoftwareDecisionInput): SoftwareOutcome {
+  const { process: p, settings, platform } = input;
+  const audit = settings.mode === 'audit';
+  const none = (extra: Partial<SoftwareOutcome> = {}): SoftwareOutcome => ({ ruleId: 'none', action: 'none', audit, clause: settings.clause, ...extra });
+
+  const spared = failsafeReason({ pid: p.pid, ppid: p.ppid ?? 0, name: p.name, path: p.path, kernelThread: p.kernelThread }, platform, input.self);
+  if (spared) return { ruleId: 'failsafe', action: 'none', audit, clause: settings.clause, spared };
+
+  const exeName = normaliseName(p.name);
+  const names = [exeName, ...(p.otherNames ?? []).map(normaliseName).filter((n) => n !== exeName && n !== '')];
+  const path = p.path === undefined || p.path === '' ? undefined : normalisePath(p.path, platform);
+  const subject: MatchSubject = { names, exeName, path, sha256: p.sha256?.toLowerCase(), signer: p.signer };
+
+  // 1. The school's own rules, most specific first.
+  let best: { rule: SoftwareSettings['rules'][number]; strength: number; kind: MatchKind } | undefined;
+  for (const rule of settings.rules) {
+    if (!matches(rule.match, subject, platform, 'all')) continue;
+    const kind = strongestField(rule.match);
+    const strength = MATCH_STRENGTH[kind];
+    if (!best || strength > best.strength) best = { rule, strength, kind };
+  }
+  if (best) {
+    const { rule, kind } = best;
+    return { ruleId: rule.id, ...(rule.category ? { category: rule.category } : {}), action: rule.action, audit, clause: rule.clause, matchedBy: kind };
+  }
+
+  // 2. The curated categories the policy acts on.
+  const hits = catalogueHits(input.catalogue ?? CATALOGUE, platform, names, path, path?.toLowerCase()).filter((h) => settings.categories[h.category]);
+  const hit = strongestHit(hits, settings);
+  if (hit) {
+    const chosen = settings.categories[hit.category]!;
+    return {
+      ruleId: `cat-${hit.category}`,
+      category: hit.category,
+      action: chosen.action,
+      audit,
+      clause: chosen.clause,
+      matchedBy: 'catalogue',
+      entryId: hit.entry.id,
+    };
+  }
+
+  // 3. Allowlist (and audit, which judges as allowlist does): anything not approved.
+  if (settings.mode === 'denylist') return none();
+  if (path === undefined) return none();
+  if (isOsPath(path, platform, input.osFolders, input.osWritableFolders)) return none();
+  if (settings.approved.some((m) => matches(m, subject, platform, 'exe'))) return none();
+  return { ruleId: 'unapproved', category: 'unapproved', action: 'terminate', audit, clause: settings.clause, matchedBy: 'allowlist' };
+}
+
+function strongestHit(hits: CatalogueHit[], settings: SoftwareSettings): CatalogueHit | undefined {
+  let best: CatalogueHit | undefined;
+  for (const h of hits) {
+    if (!best) {
+      best = h;
+      continue;
+    }
+    const a = ACTION_RANK[settings.categories[h.category]!.action];
+    const b = ACTION_RANK[settings.categories[best.category]!.action];
+    if (a > b || (a === b && CATEGORY_ORDER.indexOf(h.category) < CATEGORY_ORDER.indexOf(best.category))) best = h;
+  }
+  return best;
+}

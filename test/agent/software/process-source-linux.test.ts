@@ -1,0 +1,185 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProcfsProcessSource } from '../../../agent/software/process-source-linux';
+import type { ObservedProcess, ProcessChange } from '../../../agent/software/process-source';
+import { eventually, tempDir } from '../../support/cli';
+
+/** A /proc laid out as the kernel lays it out, for what a real /proc cannot be made to do on demand. */
+class FakeProc {
+  readonly root = tempDir('fake-proc');
+  constructor() {
+    writeFileSync(join(this.root, 'stat'), 'cpu  1 2 3 4\nbtime 1795330000\nprocesses 100\n');
+    mkdirSync(join(this.root, 'self'));
+    writeFileSync(join(this.root, 'meminfo'), '');
+  }
+  /** A process: stat with the given comm, flags and start time, an exe link (unless none), and a status with its uid. */
+  add(pid: number, o: { comm: string; ppid?: number; start: number; flags?: number; exe?: string | null; uid?: number; statMissing?: boolean }) {
+    const dir = join(this.root, String(pid));
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+    const fields = ['S', String(o.ppid ?? 1), '1', '1', '0', '-1', String(o.flags ?? 4194304), ...Array(12).fill('0'), String(o.start), '1000', '10'];
+    if (!o.statMissing) writeFileSync(join(dir, 'stat'), `${pid} (${o.comm}) ${fields.join(' ')}\n`);
+    if (o.exe !== null) symlinkSync(o.exe ?? `/usr/bin/${o.comm}`, join(dir, 'exe'));
+    writeFileSync(join(dir, 'status'), `Name:\t${o.comm}\nUmask:\t0022\nUid:\t${o.uid ?? 1000}\t${o.uid ?? 1000}\t${o.uid ?? 1000}\t${o.uid ?? 1000}\n`);
+  }
+  exec(pid: number, exe: string) {
+    unlinkSync(join(this.root, String(pid), 'exe'));
+    symlinkSync(exe, join(this.root, String(pid), 'exe'));
+  }
+  remove(pid: number) {
+    rmSync(join(this.root, String(pid)), { recursive: true, force: true });
+  }
+}
+
+function collect() {
+  const seen: Array<{ p: ObservedProcess; change: ProcessChange }> = [];
+  return { seen, listener: (p: ObservedProcess, change: ProcessChange) => seen.push({ p, change }) };
+}
+
+describe('the Linux process source (/proc)', () => {
+  const sources: ProcfsProcessSource[] = [];
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    for (const s of sources.splice(0)) await s.stop();
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+
+  describe('on a /proc laid out by hand', () => {
+    function source(fake: FakeProc) {
+      // Polls only when the test says (an interval no test waits for).
+      const s = new ProcfsProcessSource({ procRoot: fake.root, intervalMs: 3_600_000, execSweepPolls: 1 });
+      sources.push(s);
+      return s;
+    }
+
+    it('reports what was running as present, then only new pids as started, each read in full once', async () => {
+      const fake = new FakeProc();
+      fake.add(1, { comm: 'systemd', ppid: 0, start: 1, exe: '/usr/lib/systemd/systemd', uid: 0 });
+      fake.add(300, { comm: 'bash', start: 5000 });
+      const s = source(fake);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      expect(seen.map((x) => [x.p.pid, x.change])).toEqual([
+        [1, 'present'],
+        [300, 'present'],
+      ]);
+      expect(seen[0]!.p).toMatchObject({
+        name: 'systemd',
+        path: '/usr/lib/systemd/systemd',
+        uid: 0,
+        ppid: 0,
+        startKey: '1',
+        readPath: join(fake.root, '1', 'exe'),
+      });
+      // btime + starttime / USER_HZ.
+      expect(seen[1]!.p.startedAtMs).toBe(1795330000 * 1000 + 50_000);
+      fake.add(301, { comm: 'tshark', ppid: 300, start: 6000 });
+      s.pollNow();
+      s.pollNow();
+      expect(seen.map((x) => [x.p.pid, x.change])).toEqual([
+        [1, 'present'],
+        [300, 'present'],
+        [301, 'started'],
+      ]);
+      expect(s.stats.read).toBe(3);
+    });
+
+    it('reads a comm with spaces and parentheses, and keeps it beside the executable name when they differ', async () => {
+      const fake = new FakeProc();
+      const s = source(fake);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      fake.add(400, { comm: 'evil) 1 2 (x', start: 7000, exe: '/usr/bin/python3.12' });
+      s.pollNow();
+      expect(seen[0]!.p).toMatchObject({ pid: 400, name: 'python3.12', comm: 'evil) 1 2 (x', ppid: 1, startKey: '7000' });
+    });
+
+    it('marks kernel threads, which have no executable', async () => {
+      const fake = new FakeProc();
+      fake.add(2, { comm: 'kthreadd', ppid: 0, start: 1, flags: 0x00208040, exe: null, uid: 0 });
+      const s = source(fake);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      expect(seen[0]!.p).toMatchObject({ pid: 2, name: 'kthreadd', kernelThread: true });
+      expect(seen[0]!.p.path).toBeUndefined();
+    });
+
+    it('skips, without a word, a process that exited while it was read (its stat is gone)', async () => {
+      const fake = new FakeProc();
+      fake.add(500, { comm: 'gone', start: 1, statMissing: true });
+      const s = source(fake);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      expect(seen).toEqual([]);
+    });
+
+    it('a pid given to a new process is a new process: its start time tells it apart, before a kill too', async () => {
+      const fake = new FakeProc();
+      fake.add(600, { comm: 'scratch', start: 100 });
+      const s = source(fake);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      const first = seen[0]!.p;
+      fake.remove(600);
+      s.pollNow();
+      fake.add(600, { comm: 'mimikatz', start: 900 });
+      s.pollNow();
+      expect(seen.map((x) => [x.p.pid, x.p.name, x.p.startKey, x.change])).toEqual([
+        [600, 'scratch', '100', 'present'],
+        [600, 'mimikatz', '900', 'started'],
+      ]);
+      expect(await s.isSame(first)).toBe(false);
+      expect(await s.isSame(seen[1]!.p)).toBe(true);
+      fake.remove(600);
+      expect(await s.isSame(seen[1]!.p)).toBe(false);
+    });
+
+    it('notices a process that execs another program (same pid, same start time, new executable)', async () => {
+      const fake = new FakeProc();
+      const s = source(fake);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      fake.add(700, { comm: 'sh', start: 100, exe: '/usr/bin/dash' });
+      s.pollNow();
+      fake.exec(700, '/home/amy/wireshark');
+      s.pollNow();
+      expect(seen.map((x) => [x.p.name, x.change])).toEqual([
+        ['dash', 'started'],
+        ['wireshark', 'exec'],
+      ]);
+    });
+
+    it('keeps going when /proc cannot be listed', async () => {
+      const fake = new FakeProc();
+      const s = source(fake);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      rmSync(fake.root, { recursive: true, force: true });
+      expect(() => s.pollNow()).not.toThrow();
+      expect(seen).toEqual([]);
+    });
+  });
+
+  describe('on the real /proc', () => {
+    it('sees a process this test starts, with its parent, executable, user and start time', async () => {
+      const s = new ProcfsProcessSource({ intervalMs: 100 });
+      sources.push(s);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      expect(seen.some((x) => x.p.pid === process.pid && x.change === 'present')).toBe(true);
+      const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+      children.push(child);
+      const found = await eventually(() => seen.find((x) => x.p.pid === child.pid && x.p.name === 'sleep'));
+      expect(found.change).toBe('started');
+      expect(found.p).toMatchObject({ ppid: process.pid, path: realpathSync('/bin/sleep'), uid: process.getuid!() });
+      expect(found.p.startKey).toMatch(/^\d+$/);
+      expect(Math.abs(found.p.startedAtMs! - Date.now())).toBeLessThan(10 * 60_000);
+      expect(await s.isSame(found.p)).toBe(true);
+      child.kill('SIGKILL');
+      await eventually(() => (child.signalCode ? true : undefined));
+      await eventually(async () => ((await s.isSame(found.p)) ? undefined : true));
+      expect(s.running().some((p) => p.pid === process.pid)).toBe(true);
+    });
+  });
+});

@@ -1,0 +1,322 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EventDraft } from '../../../agent/outbox/outbox';
+import { ExecutableHasher } from '../../../agent/software/executable-hasher';
+import { ProcfsProcessSource } from '../../../agent/software/process-source-linux';
+import type { ObservedProcess, ProcessSource } from '../../../agent/software/process-source';
+import { type SoftwareDecided, SoftwareGuard } from '../../../agent/software/software-guard';
+import { preset } from '../../../shared/policy/presets';
+import type { Policy, SoftwareSettings } from '../../../shared/policy/schema';
+import { validatePolicy } from '../../../shared/policy/validate';
+import { type TrayNotice, eventEnvelope } from '../../../shared/protocol';
+import { validate } from '../../../shared/schema';
+import { eventually, isAlive, tempDir } from '../../support/cli';
+import { silentLogger } from '../../support/harness';
+
+/**
+ * The guard on Linux with the real /proc source and real processes: copies
+ * of /bin/sleep under the names of the programs a school forbids, started
+ * here and stopped (or not) by the guard. The source is narrowed to the
+ * processes this test started, so the guard can never touch anything else
+ * on the machine whatever the policy under test says.
+ */
+
+const SLEEP = realpathSync('/bin/sleep');
+const TAIL = realpathSync('/usr/bin/tail');
+const sha256Of = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Only this test's processes: those it started (before they exec) and those whose executable is in its folder. */
+class OnlyOurs implements ProcessSource {
+  readonly platform = 'linux' as const;
+  constructor(
+    private readonly inner: ProcfsProcessSource,
+    private readonly dir: string,
+    private readonly started: Set<number>,
+  ) {}
+  private ours(p: ObservedProcess): boolean {
+    return this.started.has(p.pid) || (p.path !== undefined && p.path.startsWith(this.dir));
+  }
+  start(listener: Parameters<ProcessSource['start']>[0]) {
+    return this.inner.start((p, change) => {
+      if (this.ours(p)) listener(p, change);
+    });
+  }
+  stop() {
+    return this.inner.stop();
+  }
+  isSame(p: ObservedProcess) {
+    return this.ours(p) ? this.inner.isSame(p) : Promise.resolve(false);
+  }
+  running() {
+    return this.inner.running().filter((p) => this.ours(p));
+  }
+}
+
+function policyWith(base: 'basildon-primary' | 'carrington-infant', software: Partial<SoftwareSettings>): Policy {
+  const policy = preset(base)!;
+  policy.software = { default: { ...policy.software.default, ...software } };
+  const checked = validatePolicy(policy);
+  if (!checked.ok) throw new Error(JSON.stringify(checked.problems));
+  return policy;
+}
+
+const children: ChildProcess[] = [];
+const guards: SoftwareGuard[] = [];
+
+afterEach(async () => {
+  for (const g of guards.splice(0)) await g.stop();
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+async function machine(initial: Policy, options: { selfPids?: number[] } = {}) {
+  const dir = realpathSync(tempDir('software-guard'));
+  const started = new Set<number>();
+  const events: EventDraft[] = [];
+  const notices: Array<{ uid: number; notice: TrayNotice }> = [];
+  const decided: SoftwareDecided[] = [];
+  let policy = initial;
+  const self = options.selfPids ?? [];
+  const source = new OnlyOurs(new ProcfsProcessSource({ intervalMs: 100, execSweepPolls: 5 }), dir, started);
+  const hasher = new ExecutableHasher();
+  const guard = new SoftwareGuard({
+    policy: () => policy,
+    source,
+    record: async (e) => {
+      events.push(e);
+    },
+    notices: { showTo: (uid, notice) => notices.push({ uid, notice }), withdraw: () => undefined },
+    roleOf: async () => 'pupil',
+    logger: silentLogger(),
+    // Not this process: the programs it starts would otherwise be the agent's children, which the failsafe spares.
+    selfPids: () => self,
+    hasher,
+    onDecided: (d) => decided.push(d),
+  });
+  guards.push(guard);
+  await guard.start();
+
+  /** A copy of `binary` at dir/<sub>/<name>, started with `args`. */
+  const run = (name: string, options: { binary?: string; sub?: string; args?: string[] } = {}) => {
+    const folder = join(dir, options.sub ?? 'bin');
+    mkdirSync(folder, { recursive: true });
+    const path = join(folder, name);
+    // A copy already there may be running: it is started again, not overwritten (that would fail with ETXTBSY).
+    if (!existsSync(path)) {
+      copyFileSync(options.binary ?? SLEEP, path);
+      chmodSync(path, 0o755);
+    }
+    const child = spawn(path, options.args ?? ['600'], { stdio: 'ignore' });
+    children.push(child);
+    started.add(child.pid!);
+    return { child, path, pid: child.pid! };
+  };
+  const eventFor = (type: string, pid: number) =>
+    eventually(() => events.find((e) => e.type === type && (e.data as { process?: { pid: number } }).process?.pid === pid), 300, 50);
+  const decidedFor = (pid: number, path?: string) =>
+    eventually(() => decided.find((d) => d.process.pid === pid && (path === undefined || d.process.path === path)), 300, 50);
+  const exited = (child: ChildProcess) =>
+    eventually(() => (child.exitCode !== null || child.signalCode !== null ? (child.signalCode ?? String(child.exitCode)) : undefined), 300, 50);
+  const setPolicy = (p: Policy) => {
+    policy = p;
+  };
+  return { dir, guard, events, notices, decided, run, eventFor, decidedFor, exited, setPolicy, hasher, self };
+}
+
+function envelopeOk(e: EventDraft): boolean {
+  return validate(eventEnvelope, { ...e, id: '00000000-0000-4000-8000-000000000000', seq: 1, deviceId: 'dev-1' }).ok;
+}
+
+const basildon = preset('basildon-primary')!;
+
+describe('the software guard on Linux, with real processes', () => {
+  it('stops a hacking tool by its category, records both events and tells its user why', async () => {
+    const m = await machine(basildon);
+    const { child, pid, path } = m.run('mimikatz');
+    expect(await m.exited(child)).toBe('SIGKILL');
+    const detected = await m.eventFor('software.detected', pid);
+    const terminated = await m.eventFor('software.terminated', pid);
+    expect(detected).toMatchObject({
+      severity: 'alert',
+      data: { ruleId: 'cat-hacking-tool', category: 'hacking-tool', action: 'terminate', audit: false, process: { pid, name: 'mimikatz', path } },
+      clause: { id: 'bps-hacking-tools' },
+      user: { osId: String(process.getuid!()), role: 'pupil' },
+    });
+    expect(terminated).toMatchObject({ data: { ruleId: 'cat-hacking-tool', process: { pid, name: 'mimikatz' } } });
+    expect(m.events.every(envelopeOk)).toBe(true);
+    expect(m.notices).toHaveLength(1);
+    expect(m.notices[0]).toMatchObject({
+      uid: process.getuid!(),
+      notice: {
+        kind: 'software-blocked',
+        title: 'This program has been closed',
+        subject: 'mimikatz',
+        clause: { id: 'bps-hacking-tools' },
+        actions: ['dismiss'],
+      },
+    });
+    expect(m.notices[0]!.notice.body).toContain('spying');
+  });
+
+  it('a report-only rule records the program and leaves it running', async () => {
+    const policy = policyWith('basildon-primary', {
+      rules: [{ id: 'wireshark-report', match: { name: 'wireshark' }, action: 'report', note: 'the computing club may use it', clause: 'bps-hacking-tools' }],
+    });
+    const m = await machine(policy);
+    const { child, pid } = m.run('wireshark');
+    expect(await m.eventFor('software.detected', pid)).toMatchObject({
+      severity: 'notice',
+      data: { ruleId: 'wireshark-report', action: 'report', audit: false },
+    });
+    await m.guard.settled();
+    expect(isAlive(pid)).toBe(true);
+    expect(child.exitCode).toBeNull();
+    expect(m.events.filter((e) => e.type === 'software.terminated')).toEqual([]);
+    expect(m.notices).toEqual([]);
+  });
+
+  it('a hash rule stops a renamed copy of that one binary and nothing else', async () => {
+    const policy = policyWith('basildon-primary', {
+      rules: [{ id: 'that-binary', match: { sha256: sha256Of(SLEEP) }, action: 'terminate', note: 'a known keylogger', clause: 'bps-hacking-tools' }],
+    });
+    const m = await machine(policy);
+    const other = m.run('homework-viewer', { binary: TAIL, args: ['-f', '/dev/null'] });
+    const renamed = m.run('homework');
+    expect(await m.exited(renamed.child)).toBe('SIGKILL');
+    expect(await m.eventFor('software.detected', renamed.pid)).toMatchObject({ data: { ruleId: 'that-binary', process: { sha256: sha256Of(SLEEP) } } });
+    expect((await m.decidedFor(other.pid)).outcome.action).toBe('none');
+    expect(isAlive(other.pid)).toBe(true);
+  });
+
+  it('a path rule stops what runs from that folder, and the same program elsewhere runs', async () => {
+    const m = await machine(basildon);
+    const blockedPath = `${m.dir}/usb-copies/**`;
+    m.setPolicy(
+      policyWith('basildon-primary', {
+        rules: [
+          {
+            id: 'no-usb-copies',
+            match: { pathPattern: blockedPath },
+            action: 'terminate',
+            note: 'programs copied in from outside',
+            clause: 'bps-program-files',
+          },
+        ],
+      }),
+    );
+    const inside = m.run('paint', { sub: 'usb-copies/sub' });
+    const outside = m.run('paint', { sub: 'installed' });
+    expect(await m.exited(inside.child)).toBe('SIGKILL');
+    expect(await m.eventFor('software.terminated', inside.pid)).toMatchObject({ data: { ruleId: 'no-usb-copies' } });
+    expect((await m.decidedFor(outside.pid)).outcome.action).toBe('none');
+    expect(isAlive(outside.pid)).toBe(true);
+  });
+
+  it('allowlist mode stops a program nobody approved and leaves an approved one', async () => {
+    const m = await machine(basildon);
+    m.setPolicy(policyWith('carrington-infant', { approved: [{ pathPattern: `${m.dir}/approved/*` }] }));
+    const unlisted = m.run('game', { sub: 'downloads' });
+    const listed = m.run('scratch', { sub: 'approved' });
+    expect(await m.exited(unlisted.child)).toBe('SIGKILL');
+    expect(await m.eventFor('software.detected', unlisted.pid)).toMatchObject({
+      data: { ruleId: 'unapproved', category: 'unapproved', action: 'terminate' },
+      clause: { id: 'cis-approved-programmes' },
+    });
+    expect((await m.decidedFor(listed.pid)).outcome.action).toBe('none');
+    expect(isAlive(listed.pid)).toBe(true);
+    expect(m.notices.map((n) => n.notice.body)).toEqual([expect.stringContaining('The school has not said yes to it yet.')]);
+  });
+
+  it('audit mode reports what it would have stopped and stops nothing', async () => {
+    const m = await machine(policyWith('carrington-infant', { mode: 'audit' }));
+    const tool = m.run('mimikatz');
+    const game = m.run('game');
+    expect(await m.eventFor('software.detected', tool.pid)).toMatchObject({
+      severity: 'notice',
+      data: { ruleId: 'cat-hacking-tool', action: 'terminate', audit: true },
+    });
+    expect(await m.eventFor('software.detected', game.pid)).toMatchObject({ data: { ruleId: 'unapproved', action: 'terminate', audit: true } });
+    await m.guard.settled();
+    expect(isAlive(tool.pid) && isAlive(game.pid)).toBe(true);
+    expect(m.events.filter((e) => e.type === 'software.terminated')).toEqual([]);
+    expect(m.notices).toEqual([]);
+  });
+
+  describe('the failsafe', () => {
+    it('never stops the agent, even under a rule naming it: a "mimikatz" whose pid is the agent\'s runs on', async () => {
+      const m = await machine(basildon, { selfPids: [] });
+      const agentLike = m.run('mimikatz', { sub: 'agent' });
+      m.self.push(agentLike.pid);
+      const decided = await m.decidedFor(agentLike.pid);
+      expect(decided.outcome).toMatchObject({ ruleId: 'failsafe', action: 'none', spared: 'invigilator' });
+      expect(isAlive(agentLike.pid)).toBe(true);
+      expect(m.events).toEqual([]);
+    });
+
+    it('does not spare a copy of a program named systemd in a temp folder, nor one named like the tray', async () => {
+      const m = await machine(policyWith('carrington-infant', {}));
+      const fakeSystemd = m.run('systemd');
+      const fakeTray = m.run('invigilator-tray');
+      expect(await m.exited(fakeSystemd.child)).toBe('SIGKILL');
+      expect(await m.exited(fakeTray.child)).toBe('SIGKILL');
+      expect(await m.eventFor('software.terminated', fakeSystemd.pid)).toMatchObject({ data: { ruleId: 'unapproved' } });
+    });
+  });
+
+  it('sees a process that execs a forbidden program in place', async () => {
+    const m = await machine(basildon);
+    const folder = join(m.dir, 'bin');
+    mkdirSync(folder, { recursive: true });
+    const tool = join(folder, 'tshark');
+    copyFileSync(SLEEP, tool);
+    chmodSync(tool, 0o755);
+    const { child, pid } = m.run('launcher', { binary: realpathSync('/bin/sh'), args: ['-c', `sleep 0.5; exec '${tool}' 600`] });
+    expect(await m.exited(child)).toBe('SIGKILL');
+    expect(await m.eventFor('software.terminated', pid)).toMatchObject({ data: { ruleId: 'cat-hacking-tool', process: { name: 'tshark', path: tool } } });
+  });
+
+  it('a program relaunched in a loop is stopped every time but explained once', async () => {
+    const m = await machine(basildon);
+    for (let i = 0; i < 3; i++) {
+      const { child, pid } = m.run('ophcrack');
+      expect(await m.exited(child)).toBe('SIGKILL');
+      await m.eventFor('software.terminated', pid);
+    }
+    expect(m.events.filter((e) => e.type === 'software.terminated')).toHaveLength(3);
+    expect(m.notices).toHaveLength(1);
+  });
+
+  it('decides running programs again when the policy changes, without reporting unchanged ones twice', async () => {
+    const m = await machine(basildon);
+    const first = m.run('homework');
+    const other = m.run('wireshark-notes', { binary: TAIL, args: ['-f', '/dev/null'] });
+    await m.decidedFor(first.pid);
+    await m.decidedFor(other.pid);
+    expect(isAlive(first.pid)).toBe(true);
+    m.setPolicy(
+      policyWith('basildon-primary', {
+        rules: [
+          { id: 'no-homework', match: { name: 'homework' }, action: 'terminate', note: 'not this one', clause: 'bps-installation' },
+          { id: 'notes-report', match: { name: 'wireshark-notes' }, action: 'report', note: 'seen', clause: 'bps-installation' },
+        ],
+      }),
+    );
+    await m.guard.reconsiderAll();
+    expect(await m.exited(first.child)).toBe('SIGKILL');
+    await m.guard.reconsiderAll();
+    expect(m.events.filter((e) => e.type === 'software.detected' && (e.data as { ruleId: string }).ruleId === 'notes-report')).toHaveLength(1);
+    expect(isAlive(other.pid)).toBe(true);
+  });
+
+  it('hashes each binary once however often it starts', async () => {
+    const policy = policyWith('basildon-primary', {
+      rules: [{ id: 'some-hash', match: { sha256: 'f'.repeat(64) }, action: 'terminate', note: 'no match', clause: 'bps-hacking-tools' }],
+    });
+    const m = await machine(policy);
+    const runs = [0, 1, 2].map(() => m.run('paint', { sub: 'one' }));
+    for (const r of runs) await m.decidedFor(r.pid);
+    expect(m.hasher.reads).toBe(1);
+    expect(m.decided.filter((d) => runs.some((r) => r.pid === d.process.pid)).every((d) => d.outcome.action === 'none')).toBe(true);
+  });
+});
