@@ -22,6 +22,8 @@ import { MATCH_STRENGTH, type MatchKind, type MatchSubject, hasDotSegments, matc
  *    A school's `approved` entry does not override a category: approving
  *    "Dropbox" while prohibiting personal cloud storage is read as the
  *    prohibition (say so with a role instead).
+ * 2b. An installer (INSTALLER_NAMES) run by a person: the `installs`
+ *    setting's action, as category `installer`.
  * 3. In `allowlist` mode, anything not approved: not in `approved`, not part
  *    of the OS (its executable in a folder only administrators can write,
  *    after AppLocker's default rules), and not Invigilator. It is terminated
@@ -37,7 +39,24 @@ import { MATCH_STRENGTH, type MatchKind, type MatchSubject, hasDotSegments, matc
  */
 
 export type SoftwareAction = 'report' | 'notify' | 'terminate';
-export type OutcomeCategory = SoftwareCategory | 'unapproved';
+export type OutcomeCategory = SoftwareCategory | 'unapproved' | 'installer';
+
+/**
+ * Programs whose running is an attempt to install software, when a person
+ * (not the OS, not an administrator's elevated process) runs them: Basildon
+ * 3.7, users "must not install or attempt to install software of any kind".
+ * Deliberately short: per-application updaters (OneDriveSetup, Teams) run in
+ * the user's session too, and stopping them would break approved software.
+ * Windows: msiexec (an MSI opened by the user), winget and App Installer
+ * (`.msix`); Linux: the package tools a user can run without root (pip,
+ * flatpak, snap, which asks polkit); macOS: Installer.app, which runs as the
+ * user until it asks for a password.
+ */
+export const INSTALLER_NAMES: Record<Platform, readonly string[]> = {
+  win32: ['msiexec', 'winget', 'appinstaller'],
+  linux: ['pip', 'pip3', 'pipx', 'flatpak', 'snap'],
+  darwin: ['installer'],
+};
 
 export interface ProcessFacts {
   pid: number;
@@ -63,6 +82,8 @@ export interface SoftwareDecisionInput {
   osFolders?: readonly string[];
   /** Folders under those that users can write to, and so are not the OS's (OS_WRITABLE_FOLDERS). */
   osWritableFolders?: readonly string[];
+  /** The process is a person's (not a system account's or an administrator's elevated one): only then is an installer an attempt to install. */
+  byPerson?: boolean;
 }
 
 export interface SoftwareOutcome {
@@ -188,6 +209,11 @@ export function decideSoftware(input: SoftwareDecisionInput): SoftwareOutcome {
       matchedBy: 'catalogue',
       entryId: hit.entry.id,
     };
+  }
+
+  // 2b. An attempt to install, by a person (the `installs` setting).
+  if (input.byPerson && settings.installs.action !== 'ignore' && INSTALLER_NAMES[platform].some((n) => names.includes(n))) {
+    return { ruleId: 'installs', category: 'installer', action: settings.installs.action, audit, clause: settings.installs.clause, matchedBy: 'catalogue' };
   }
 
   // 3. Allowlist (and audit, which judges as allowlist does): anything not approved.

@@ -172,7 +172,8 @@ export class SoftwareGuard {
       ...(p.path !== undefined ? { path: p.path } : {}),
       ...(p.kernelThread ? { kernelThread: true } : {}),
     };
-    const decide = () => decideSoftware({ process: facts, settings, platform: this.platform, self, catalogue: this.catalogue });
+    const byPerson = isPersonsProcess(this.platform, p.uid, p.user);
+    const decide = () => decideSoftware({ process: facts, settings, platform: this.platform, self, catalogue: this.catalogue, byPerson });
     let outcome = decide();
     if (outcome.ruleId !== 'failsafe' && p.path !== undefined && (await this.addIdentity(facts, p, settings))) outcome = decide();
 
@@ -370,4 +371,23 @@ export function noticeWords(outcome: SoftwareOutcome, stopped: boolean, contact:
 
 function capitalise(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/**
+ * Whether a process is a person's own: Linux uids from 1000 and macOS uids
+ * from 501 are people's accounts (below are the OS's; root is an
+ * administrator's). On Windows the source gives the session number and the
+ * account name; services run in session 0 or as SYSTEM and the service
+ * accounts.
+ */
+export function isPersonsProcess(platform: Platform, uid: number | undefined, user: string | undefined): boolean {
+  if (uid === undefined) return false;
+  switch (platform) {
+    case 'linux':
+      return uid >= 1000 && uid !== 65534;
+    case 'darwin':
+      return uid >= 501;
+    case 'win32':
+      return uid > 0 && user !== undefined && !/^(nt authority\\)?(system|local service|network service)$/i.test(user.trim());
+  }
 }

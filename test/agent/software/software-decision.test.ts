@@ -355,3 +355,34 @@ describe('the catalogue', () => {
     ]);
   });
 });
+
+describe('an attempt to install (the installs setting)', () => {
+  const staff = settingsFor(preset('basildon-primary')!, 'software', 'staff');
+
+  it("acts on an installer a person runs, with the role's action and clause", () => {
+    expect(decide('win32', basildon, { name: 'msiexec.exe', path: 'C:\\Windows\\System32\\msiexec.exe' }, { byPerson: true })).toMatchObject({
+      ruleId: 'installs',
+      category: 'installer',
+      action: 'terminate',
+      clause: 'bps-installation',
+    });
+    expect(decide('linux', basildon, { name: 'pip3', path: '/usr/bin/pip3' }, { byPerson: true })).toMatchObject({ ruleId: 'installs' });
+    expect(
+      decide('darwin', staff, { name: 'Installer', path: '/System/Library/CoreServices/Installer.app/Contents/MacOS/Installer' }, { byPerson: true }),
+    ).toMatchObject({
+      ruleId: 'installs',
+      action: staff.installs.action,
+    });
+  });
+
+  it("leaves the OS's and administrators' installers alone, and everything when the policy says ignore", () => {
+    expect(decide('win32', basildon, { name: 'msiexec.exe', path: 'C:\\Windows\\System32\\msiexec.exe' }, { byPerson: false }).ruleId).toBe('none');
+    expect(
+      decide('linux', custom({ installs: { action: 'ignore', clause: 'bps-installation' } }), { name: 'pip', path: '/usr/bin/pip' }, { byPerson: true }).ruleId,
+    ).toBe('none');
+    // A per-application updater runs as the user too, and is not on the list.
+    expect(
+      decide('win32', basildon, { name: 'OneDriveSetup.exe', path: 'C:\\Program Files\\Microsoft OneDrive\\OneDriveSetup.exe' }, { byPerson: true }).ruleId,
+    ).toBe('none');
+  });
+});

@@ -159,6 +159,29 @@ describe('the software guard on Linux, with real processes', () => {
     expect(m.notices[0]!.notice.body).toContain('spying');
   });
 
+  it('stops an installer a pupil runs (Basildon: no installing), and leaves the same program run by an administrator', async () => {
+    if (process.getuid?.() !== 0) {
+      process.stdout.write('software-guard: the installer case runs a process as uid 1000, which needs root; checked by the decision table instead\n');
+      return;
+    }
+    const m = await machine(basildon);
+    // A copy of sleep called pip, run by Amy (uid 1000) and by root.
+    chmodSync(m.dir, 0o755);
+    const asRoot = m.run('pip');
+    const path = asRoot.path;
+    chmodSync(join(m.dir, 'bin'), 0o755);
+    const amys = spawn(path, ['600'], { stdio: 'ignore', uid: 1000, gid: 1000 });
+    children.push(amys);
+
+    expect(await m.exited(amys)).toBe('SIGKILL');
+    expect(await m.eventFor('software.detected', amys.pid!)).toMatchObject({
+      data: { ruleId: 'installs', category: 'installer', action: 'terminate' },
+      clause: { id: 'bps-installation' },
+    });
+    expect((await m.decidedFor(asRoot.pid)).outcome.ruleId).toBe('none');
+    expect(isAlive(asRoot.pid)).toBe(true);
+  });
+
   it('a report-only rule records the program and leaves it running', async () => {
     const policy = policyWith('basildon-primary', {
       rules: [{ id: 'wireshark-report', match: { name: 'wireshark' }, action: 'report', note: 'the computing club may use it', clause: 'bps-hacking-tools' }],
