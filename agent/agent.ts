@@ -7,6 +7,7 @@ import type { ErrorCode } from '../shared/errors';
 import { type Logger, recentWarnings } from '../node-common/logging';
 import type { AgentConfig } from './config';
 import { IdentityFile } from './identity';
+import { checkLastRun, markStopped } from './tamper-watch';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
 import { PolicyKeeper } from './policy-keeper';
@@ -33,6 +34,9 @@ import { type GroupSource, roleFor } from './sessions/roles';
 import { type LockSource, SessionWatcher } from './sessions/session-watcher';
 import { type NoticeSink, UsbGuard } from './usb/usb-guard';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
+
+/** A tray restarting (an update, a crash) reconnects within this; one still gone after it was stopped. */
+const TRAY_GONE_GRACE_MS = 3_000;
 
 export interface AgentDeps {
   /** The USB settings are the composition root's: it turns them into `usb`. */
@@ -261,6 +265,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     time: now(),
     data: { agentVersion: deps.version, platform: deps.platform, hostname: hostname().slice(0, 256) },
   });
+  // The last run did not stop cleanly: killed, or crashed.
+  if (await checkLastRun(config.dataDir, record)) log.warn('the last run of the agent did not stop cleanly; reported as agent.tamper');
   const idle = new IdleReports();
   const personal: UserTrays[] = [];
   const agreements = deps.sessions
@@ -343,6 +349,22 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       onAnswer: answer,
       onReport: takeProblemReport,
       onIdle: (seconds, from) => idle.report(from, seconds),
+      onGone: (from) => {
+        // A tray closes at logout; one that goes while its user is still signed in was killed (or crashed).
+        const uid = from.uid;
+        if (uid === undefined) return;
+        setTimeout(() => {
+          void (async () => {
+            if (userTrays.traysOf(uid) > 0) return;
+            const still = (await directory?.sessions().catch(() => []))?.some(
+              (s) => s.uid === uid && (from.sessionId === undefined || s.sessionId === from.sessionId),
+            );
+            if (!still) return;
+            log.warn('a tray went away while its user is still signed in', { uid });
+            await record({ type: 'agent.tamper', severity: 'warning', time: now(), data: { target: 'tray', action: 'killed' } });
+          })().catch(() => undefined);
+        }, TRAY_GONE_GRACE_MS).unref();
+      },
       onHello: (from) => void agreements?.onHello(from).catch((e: unknown) => log.error('could not put the agreement to a user', { error: String(e) })),
       ...(directory
         ? { verifySession: async (uid: number, sessionId: string) => (await directory.sessions()).some((s) => s.uid === uid && s.sessionId === sessionId) }
@@ -521,6 +543,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       await trays[0]?.close();
       for (const close of closers) await close().catch(() => undefined);
       await record({ type: 'agent.stopped', severity: 'info', time: now(), data: { reason } }).catch(() => undefined);
+      await markStopped(config.dataDir).catch(() => undefined);
       // Give the link a moment to deliver the last events; whatever is left stays in the outbox for next time.
       await waitFor(() => outbox.pendingCount === 0 || link.currentState !== 'ready', 1500);
       await link.stop();

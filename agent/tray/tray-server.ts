@@ -35,6 +35,8 @@ export interface TrayServerOptions {
   verifySession?: (uid: number, sessionId: string) => Promise<boolean>;
   /** A tray has said hello (and its session, if it named one, was checked). */
   onHello?: (from: TrayPeer) => void;
+  /** A tray that had said hello has gone: closed at logout, or killed. */
+  onGone?: (from: TrayPeer) => void;
   /** Seconds since the user last touched the keyboard or mouse, as the tray sees it. */
   onIdle?: (idleSeconds: number, from: TrayPeer) => void;
   /** "Report a problem" from the person at the computer. */
@@ -143,7 +145,11 @@ export class TrayServer implements NoticeSink {
       }
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => this.clients.delete(socket));
+    socket.on('close', () => {
+      this.clients.delete(socket);
+      const peer = this.peers.get(socket);
+      if (peer) this.options.onGone?.(peer);
+    });
   }
 
   private async onLine(socket: Socket, line: string): Promise<void> {

@@ -29,6 +29,7 @@ export class UserTrays implements NoticeSink {
       onReport?: TrayServerOptions['onReport'];
       onHello?: TrayServerOptions['onHello'];
       onIdle?: TrayServerOptions['onIdle'];
+      onGone?: TrayServerOptions['onGone'];
       verifySession?: TrayServerOptions['verifySession'];
       /** The user's primary group for the socket; defaults to the uid's own number (Debian's user private groups). */
       gidFor?: (uid: number) => number;
@@ -69,6 +70,7 @@ export class UserTrays implements NoticeSink {
         ...(this.options.onReport ? { onReport: this.options.onReport } : {}),
         ...(this.options.onHello ? { onHello: this.options.onHello } : {}),
         ...(this.options.onIdle ? { onIdle: this.options.onIdle } : {}),
+        ...(this.options.onGone ? { onGone: this.options.onGone } : {}),
         ...(this.options.verifySession ? { verifySession: this.options.verifySession } : {}),
       });
       try {
