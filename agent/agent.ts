@@ -27,6 +27,8 @@ import { SoftwareGuard } from './software/software-guard';
 import { FileGuard } from './software/file-guard';
 import { type SignedInUser, type WatchedFolder, watchedFolders } from './software/file-folders';
 import { auditOnly } from './software/audit-only';
+import { InventoryKeeper } from './software/inventory-keeper';
+import type { InventorySource } from './software/inventory-source';
 import { LogoffScheduler } from './sessions/logoff-scheduler';
 import type { IdleHintSource } from './sessions/logind-idle-hint';
 import { carryOutLogoff } from './sessions/remote-logoff';
@@ -73,6 +75,8 @@ export interface AgentDeps {
     homes?: HomeFolders;
     /** The folders the file watch covers; default: this OS's (file-folders.ts) for the users signed in. */
     folders?: () => WatchedFolder[];
+    /** Where the installed programs are listed (dpkg/rpm, the uninstall keys, app bundles); absent: no inventory. */
+    inventory?: InventorySource;
   };
   /** How often sessions are read and the login limit and logoff rules looked at (default 5 s). */
   sessionPollMs?: number;
@@ -111,6 +115,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const logoffs: LogoffScheduler[] = [];
   const softwareGuards: SoftwareGuard[] = [];
   const fileGuards: FileGuard[] = [];
+  const inventories: InventoryKeeper[] = [];
   /** The signed-in users' homes, kept up to date by the session watch, for the folders the file watch covers. */
   let homes: SignedInUser[] = [];
   /** The sessions the watcher knows, with their users' roles; empty without a session adapter. */
@@ -251,8 +256,12 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
         const restored = await files.restore(command.quarantineId);
         return restored.ok ? undefined : { code: restored.code, message: restored.message };
       }
-      case 'refresh-inventory':
-        break;
+      case 'refresh-inventory': {
+        const inventory = inventories[0];
+        if (!inventory) break;
+        const refreshed = await inventory.refresh();
+        return refreshed.ok ? undefined : { code: refreshed.code, message: refreshed.message };
+      }
     }
     // Inventory and restore arrive with their issues, and a computer without a session adapter cannot log off: say so.
     return { code: 'INV_ERR_NOT_SUPPORTED', message: `this agent cannot carry out ${command.kind} yet` };
@@ -498,6 +507,13 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       () => processes.stop(),
       () => files.stop(),
     );
+    if (sw.inventory) {
+      const inventory = new InventoryKeeper({ source: sw.inventory, dataDir: config.dataDir, record, logger });
+      inventories.push(inventory);
+      // The first look lists every program; it runs in the background so that the agent's start does not wait on dpkg.
+      void inventory.start();
+      closers.push(() => inventory.stop());
+    }
   }
   if (deps.usb) {
     const identity = new IdentityFile(config.dataDir);

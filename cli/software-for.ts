@@ -7,18 +7,22 @@ import { StartTraceProcessSource } from '../agent/software/process-source-win32'
 import { win32SignerOf } from '../agent/software/process-signer-win32';
 import { taskkillKiller } from '../agent/software/process-killer';
 import type { CommandRunner } from '../agent/usb/command-runner';
+import { LinuxPackageInventory } from '../agent/software/inventory-linux';
+import { RegistryInventory } from '../agent/software/inventory-win32';
+import { BundleInventory } from '../agent/software/inventory-darwin';
 import { spawnPowerShellSession } from '../agent/usb/win32/powershell-session';
 
 /**
  * This OS's software-control adapters, chosen once: /proc on Linux, one
  * long-lived PowerShell watching Win32_ProcessStartTrace on Windows (with
- * Authenticode signers and taskkill), `ps` on macOS.
+ * Authenticode signers and taskkill), `ps` on macOS; and where each lists
+ * its installed programs.
  */
 export function softwareFor(platform: Platform, runner: CommandRunner, logger: Logger, control: 'enforce' | 'observe') {
   const homes = new OsHomeFolders(platform, runner);
   switch (platform) {
     case 'linux':
-      return { control, processes: new ProcfsProcessSource({ logger }), homes };
+      return { control, processes: new ProcfsProcessSource({ logger }), homes, inventory: new LinuxPackageInventory(runner) };
     case 'win32': {
       const queries = spawnPowerShellSession();
       return {
@@ -27,9 +31,10 @@ export function softwareFor(platform: Platform, runner: CommandRunner, logger: L
         killer: taskkillKiller(runner),
         signerOf: win32SignerOf(queries),
         homes,
+        inventory: new RegistryInventory(queries),
       };
     }
     case 'darwin':
-      return { control, processes: new PsProcessSource({ runner, logger }), homes };
+      return { control, processes: new PsProcessSource({ runner, logger }), homes, inventory: new BundleInventory({ runner }) };
   }
 }

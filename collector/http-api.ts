@@ -89,6 +89,11 @@ const sessionQuery = z.strictObject({
   device: identifier.optional(),
 });
 
+const softwareQuery = z.strictObject({
+  /** Part of the program's name, in any case. */
+  q: name.min(1).optional(),
+});
+
 const logoffReason = text(500).optional();
 const logoffBody = z.discriminatedUnion('scope', [
   z.strictObject({ scope: z.literal('session'), deviceId: identifier, sessionId: identifier, reason: logoffReason }),
@@ -342,6 +347,16 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       // Never the code itself in the log: it is a credential until it expires.
       log.info('offline code issued', { deviceId, vendorId, productId, serial, validMinutes, expiresAt: issued.expiresAt, by: token.id });
       return [201, { code: issued.code, expiresAt: issued.expiresAt, deviceId, vendorId, productId, serial: serial ?? null }];
+    }
+    const deviceSoftware = /^\/api\/devices\/([A-Za-z0-9_-]{1,64})\/software$/.exec(path);
+    if (method === 'GET' && deviceSoftware) {
+      await role(req);
+      const query = validate(softwareQuery, Object.fromEntries(url.searchParams));
+      if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
+      const deviceId = deviceSoftware[1]!;
+      if (!(await store.deviceAuth(deviceId))) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND', `no device ${deviceId}`);
+      const software = await store.listSoftware(deviceId, query.value.q !== undefined ? { q: query.value.q } : {});
+      return [200, { deviceId, software }];
     }
     const revokeDevice = /^\/api\/devices\/([A-Za-z0-9_-]{1,64})\/revoke$/.exec(path);
     if (method === 'POST' && revokeDevice) {

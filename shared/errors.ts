@@ -76,6 +76,8 @@ export const ERRORS = {
   INV_ERR_RESTORE_FOLDER_MISSING: 'the folder the file came from no longer exists',
   INV_ERR_RESTORE_UNSAFE_PATH: 'the file cannot be restored there safely (the path goes through a link, or its owner cannot write there)',
   INV_ERR_RESTORE_FAILED: 'the file could not be restored; it is still in quarantine',
+  // Software inventory.
+  INV_ERR_INVENTORY_UNREADABLE: 'the list of installed software could not be read',
   INV_ERR_INTERNAL: 'an internal error occurred',
 } as const;
 

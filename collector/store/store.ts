@@ -203,6 +203,22 @@ export interface LeaseQuery {
   now: string;
 }
 
+/** A program installed on a device, as its `software.installed` and `software.removed` events say. */
+export interface SoftwareRecord {
+  name: string;
+  version: string | null;
+  publisher: string | null;
+  /** Where the agent found it: `dpkg`, `rpm`, `registry:hklm`, `registry:hku:<sid>`, `bundles:/Applications`, … */
+  source: string;
+  /** The time (the device's clock) of the event that reported it installed; kept while it stays installed. */
+  since: string;
+}
+
+export interface SoftwareQuery {
+  /** Part of the name, in any case. */
+  q?: string;
+}
+
 export interface InsertResult {
   /** Events new to the store; the rest were resends of events it already held. */
   inserted: number;
@@ -238,7 +254,11 @@ export interface CollectorStore {
   deviceConnected(deviceId: string, seen: DeviceConnection): Promise<void>;
   listDevices(): Promise<DeviceRecord[]>;
 
-  /** Stores each event once, keyed by (device, seq), however often it is sent. Durable when it resolves. */
+  /**
+   * Stores each event once, keyed by (device, seq), however often it is sent. Durable when it resolves.
+   * A newly stored `software.installed` or `software.removed` updates the device's software list in the
+   * same transaction, unless the list already holds a later event about that program (see software-row.ts).
+   */
   insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult>;
   /** The same for batches from many devices in one transaction: one commit, one fsync, for all of them. */
   insertEventBatches(
@@ -248,6 +268,8 @@ export interface CollectorStore {
     connections?: ReadonlyArray<{ deviceId: string; connection: DeviceConnection }>,
   ): Promise<InsertResult[]>;
   queryEvents(query: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }>;
+  /** The programs installed on the device now, sorted by name (any case), then version and source; empty for an unknown device. */
+  listSoftware(deviceId: string, query?: SoftwareQuery): Promise<SoftwareRecord[]>;
   countEvents(): Promise<number>;
 
   /** Forgets it, unless another process has taken the device over since. */

@@ -10,6 +10,26 @@ export function eventFor(deviceId: string, seq: number, overrides: Partial<Event
   return { ...sampleEvent('usb.connected'), id: randomUUID(), deviceId, seq, ...overrides } as EventEnvelope;
 }
 
+/** The time of the event with this seq in the software tests: one minute apart. */
+const at = (seq: number): string => new Date(Date.parse(T0) + seq * 60_000).toISOString();
+
+type ProgramData = { name: string; version?: string | undefined; publisher?: string; source?: string };
+
+function installed(seq: number, p: ProgramData, deviceId = 'dev-a'): EventEnvelope {
+  const data = {
+    name: p.name,
+    ...('version' in p ? (p.version === undefined ? {} : { version: p.version }) : { version: '1.0' }),
+    ...(p.publisher ? { publisher: p.publisher } : {}),
+    source: p.source ?? 'dpkg',
+  };
+  return { id: randomUUID(), deviceId, seq, time: at(seq), type: 'software.installed', severity: 'notice', data } as EventEnvelope;
+}
+
+function removed(seq: number, p: ProgramData, deviceId = 'dev-a'): EventEnvelope {
+  const data = { name: p.name, ...('version' in p ? (p.version === undefined ? {} : { version: p.version }) : { version: '1.0' }), source: p.source ?? 'dpkg' };
+  return { id: randomUUID(), deviceId, seq, time: at(seq), type: 'software.removed', severity: 'notice', data } as EventEnvelope;
+}
+
 async function enroll(store: CollectorStore, id: string): Promise<void> {
   await store.enrollDevice({
     id,
@@ -488,6 +508,116 @@ export function storeContract(makeStore: () => Promise<{ store: CollectorStore; 
       const perUser = new Map<string, number>();
       for (const l of leases) perUser.set(l.user.toLowerCase(), (perUser.get(l.user.toLowerCase()) ?? 0) + 1);
       expect([...perUser.values()]).toEqual(Array(users.length).fill(2));
+    });
+  });
+
+  describe('installed software', () => {
+    beforeEach(async () => {
+      await enroll(store, 'dev-a');
+      await enroll(store, 'dev-b');
+    });
+
+    const list = async (deviceId = 'dev-a', q?: string) =>
+      (await store.listSoftware(deviceId, q === undefined ? {} : { q })).map((p) => `${p.name}${p.version === null ? '' : ` ${p.version}`} (${p.source})`);
+
+    it('follows software.installed and software.removed: upgrades, removals, sorted by name in any case', async () => {
+      await store.insertEvents(
+        'dev-a',
+        [
+          installed(1, { name: 'vlc', version: '3.0.20', publisher: 'VideoLAN' }),
+          installed(2, { name: 'GIMP', version: '2.10.34', publisher: 'The GIMP Team' }),
+          installed(3, { name: 'audacity', version: '3.2.4' }),
+          installed(4, { name: 'Zoom Workplace', version: undefined, source: 'registry:hku:S-1-5-21-1-2-3-1001' }),
+          installed(5, { name: 'bash', version: '5.2.15', source: 'dpkg' }),
+        ],
+        T0,
+      );
+      expect(await list()).toEqual([
+        'audacity 3.2.4 (dpkg)',
+        'bash 5.2.15 (dpkg)',
+        'GIMP 2.10.34 (dpkg)',
+        'vlc 3.0.20 (dpkg)',
+        'Zoom Workplace (registry:hku:S-1-5-21-1-2-3-1001)',
+      ]);
+      // An upgrade is two events; a removal without a version removes the program registered without one.
+      await store.insertEvents(
+        'dev-a',
+        [
+          removed(6, { name: 'vlc', version: '3.0.20' }),
+          installed(7, { name: 'vlc', version: '3.0.21', publisher: 'VideoLAN' }),
+          removed(8, { name: 'Zoom Workplace', version: undefined, source: 'registry:hku:S-1-5-21-1-2-3-1001' }),
+          removed(9, { name: 'never-installed', version: '1' }),
+        ],
+        inAnHour,
+      );
+      expect(await list()).toEqual(['audacity 3.2.4 (dpkg)', 'bash 5.2.15 (dpkg)', 'GIMP 2.10.34 (dpkg)', 'vlc 3.0.21 (dpkg)']);
+      expect((await store.listSoftware('dev-a')).find((p) => p.name === 'vlc')).toEqual({
+        name: 'vlc',
+        version: '3.0.21',
+        publisher: 'VideoLAN',
+        source: 'dpkg',
+        since: at(7),
+      });
+      expect(await list('dev-b')).toEqual([]);
+      expect(await list('dev-nobody')).toEqual([]);
+    });
+
+    it('is unchanged by a resend, however often, even of an install that was later removed', async () => {
+      const first = [installed(1, { name: 'GIMP' }), installed(2, { name: 'vlc' })];
+      const second = [removed(3, { name: 'GIMP' })];
+      await store.insertEvents('dev-a', first, T0);
+      await store.insertEvents('dev-a', second, T0);
+      // The agent lost the ack and sends everything again, in any grouping.
+      await store.insertEvents('dev-a', [...first, ...second], T0);
+      await store.insertEvents('dev-a', first, T0);
+      await Promise.all([store.insertEvents('dev-a', first, T0), store.insertEvents('dev-a', [...first, ...second], T0)]);
+      expect(await list()).toEqual(['vlc 1.0 (dpkg)']);
+      expect(await store.countEvents()).toBe(3);
+    });
+
+    it('ends as the events say in sequence order, whatever order they were stored in', async () => {
+      // Two collector processes storing overlapping resends can commit a later batch first.
+      await store.insertEvents('dev-a', [removed(5, { name: 'GIMP' }), installed(6, { name: 'vlc' })], T0);
+      await store.insertEvents('dev-a', [installed(3, { name: 'GIMP' }), removed(4, { name: 'vlc' }), installed(7, { name: 'bash' })], T0);
+      expect(await list()).toEqual(['bash 1.0 (dpkg)', 'vlc 1.0 (dpkg)']);
+      // Within one batch too: the later of two events about one program wins.
+      await store.insertEvents(
+        'dev-a',
+        [installed(9, { name: 'nmap' }), removed(8, { name: 'nmap' }), removed(10, { name: 'bash' }), installed(11, { name: 'bash' })],
+        T0,
+      );
+      expect(await list()).toEqual(['bash 1.0 (dpkg)', 'nmap 1.0 (dpkg)', 'vlc 1.0 (dpkg)']);
+    });
+
+    it('keeps `since` while a program stays installed, takes a new publisher, and keeps devices apart', async () => {
+      await store.insertEvents('dev-a', [installed(1, { name: 'Zoom', publisher: 'Zoom' })], T0);
+      await store.insertEvents('dev-b', [installed(1, { name: 'Zoom', publisher: 'Zoom' })], T0);
+      await store.insertEvents('dev-a', [installed(2, { name: 'Zoom', publisher: 'Zoom Video Communications, Inc.' })], T0);
+      expect(await store.listSoftware('dev-a')).toEqual([
+        { name: 'Zoom', version: '1.0', publisher: 'Zoom Video Communications, Inc.', source: 'dpkg', since: at(1) },
+      ]);
+      await store.insertEvents('dev-a', [removed(3, { name: 'Zoom' }), installed(4, { name: 'Zoom' })], T0);
+      expect((await store.listSoftware('dev-a'))[0]).toMatchObject({ since: at(4), publisher: null });
+      expect(await store.listSoftware('dev-b')).toEqual([{ name: 'Zoom', version: '1.0', publisher: 'Zoom', source: 'dpkg', since: at(1) }]);
+    });
+
+    it('filters by part of the name in any case, including letters beyond ASCII, and keeps hostile names as text', async () => {
+      const long = `${'Ж'.repeat(250)}<b>`;
+      await store.insertEvents(
+        'dev-a',
+        [
+          installed(1, { name: 'Microsoft Visual C++ 2015-2022 Redistributable (x64)' }),
+          installed(2, { name: 'ÉCOLE Maths' }),
+          installed(3, { name: "<script>alert('x')</script>", version: undefined }),
+          installed(4, { name: long, version: 'я'.repeat(256), source: `registry:hku:${'9'.repeat(200)}` }),
+        ],
+        T0,
+      );
+      expect(await list('dev-a', 'c++')).toEqual(['Microsoft Visual C++ 2015-2022 Redistributable (x64) 1.0 (dpkg)']);
+      expect(await list('dev-a', 'école')).toEqual(['ÉCOLE Maths 1.0 (dpkg)']);
+      expect(await list('dev-a', 'SCRIPT')).toEqual(["<script>alert('x')</script> (dpkg)"]);
+      expect((await store.listSoftware('dev-a', { q: 'жж' })).map((p) => p.name)).toEqual([long]);
+      expect(await list('dev-a', 'nothing like it')).toEqual([]);
     });
   });
 }

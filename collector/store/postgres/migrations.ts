@@ -116,4 +116,18 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      END LOOP;
    END;
    $fn$;`,
+  // Installed software per device (software-row.ts); see the SQLite migration of the same table.
+  `CREATE TABLE software (
+     device_id TEXT NOT NULL,
+     program_key TEXT NOT NULL,
+     source TEXT NOT NULL,
+     name TEXT NOT NULL,
+     version TEXT NOT NULL,
+     publisher TEXT,
+     present BOOLEAN NOT NULL,
+     seq BIGINT NOT NULL,
+     since TEXT NOT NULL,
+     changed_at TEXT NOT NULL,
+     PRIMARY KEY (device_id, program_key)
+   );`,
 ];

@@ -23,6 +23,8 @@ import {
   type PermissionDecision,
   type PermissionRequestQuery,
   type PermissionRequestRecord,
+  type SoftwareQuery,
+  type SoftwareRecord,
   type StoredEvent,
 } from '../store';
 import { InvigilatorError } from '../../../shared/errors';
@@ -30,6 +32,7 @@ import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../pe
 import { type CommandRow, commandFromRow } from '../command-row';
 import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
 import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds } from '../lease-claims';
+import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, changeRounds, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
 import { POSTGRES_MIGRATIONS } from './migrations';
 
 const CONNECTED_SQL = `UPDATE devices SET hostname = $1, agent_version = $2, policy_revision = $3, last_seen = $4, silent_since = NULL, connected_to = $5, presence_at = $4,
@@ -191,12 +194,14 @@ export class PostgresStore implements CollectorStore {
       for (const { deviceId, connection } of connections) await client.query(CONNECTED_SQL, connectedParams(deviceId, connection));
       const results: InsertResult[] = [];
       for (const { deviceId, events } of batches) {
+        // Only a batch holding software events asks which rows were new: every other batch pays nothing for the software list.
+        const software = events.some((e) => isSoftwareEvent(e.type));
         // One statement per batch: arrays in, ON CONFLICT makes a resend a no-op.
-        const inserted = await client.query(
+        const inserted = await client.query<{ seq: number }>(
           `INSERT INTO events (device_id, seq, event_id, time_ms, received_at, type, severity, user_name, body)
            SELECT $1, s, i, t, $2, ty, sv, u, b
            FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS x(s, i, t, ty, sv, u, b)
-           ON CONFLICT (device_id, seq) DO NOTHING`,
+           ON CONFLICT (device_id, seq) DO NOTHING${software ? ' RETURNING seq' : ''}`,
           [
             deviceId,
             receivedAt,
@@ -209,6 +214,7 @@ export class PostgresStore implements CollectorStore {
             events.map((e) => JSON.stringify(e)),
           ],
         );
+        if (software) await this.applySoftware(client, deviceId, events, inserted.rows, receivedAt);
         const maxSeq = events.reduce((m, e) => Math.max(m, e.seq), 0);
         const { rows } = await client.query<{ last_seq: number }>(
           'UPDATE devices SET last_seq = GREATEST(last_seq, $1), last_seen = $2, silent_since = NULL WHERE id = $3 RETURNING last_seq',
@@ -224,6 +230,60 @@ export class PostgresStore implements CollectorStore {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Inside the ingest transaction: the software events this statement stored (a resend stored nothing),
+   * in rounds (one statement each, see changeRounds), each change applied over an earlier event only.
+   * Two processes storing one device's overlapping resends take the rows' locks in the same order and
+   * end in sequence order.
+   */
+  private async applySoftware(
+    client: pg.PoolClient,
+    deviceId: string,
+    events: readonly EventEnvelope[],
+    stored: ReadonlyArray<{ seq: number }>,
+    receivedAt: string,
+  ): Promise<void> {
+    const storedSeqs = new Set(stored.map((r) => Number(r.seq)));
+    const changes: SoftwareChange[] = [];
+    for (const e of events) {
+      // The first event with a seq is the one stored (as on SQLite); a later one with the same seq was not.
+      if (!storedSeqs.delete(e.seq)) continue;
+      const change = softwareChange(e);
+      if (change) changes.push(change);
+    }
+    for (const rows of changeRounds(changes)) await this.applyRound(client, deviceId, rows, receivedAt);
+  }
+
+  private async applyRound(client: pg.PoolClient, deviceId: string, rows: readonly SoftwareChange[], receivedAt: string): Promise<void> {
+    await client.query(
+      `INSERT INTO software (device_id, program_key, source, name, version, publisher, present, seq, since, changed_at)
+       SELECT $1, k, so, na, ve, pu, pr, sq, si, $2
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::bigint[], $10::text[]) AS x(k, so, na, ve, pu, pr, sq, si)
+       ON CONFLICT (device_id, program_key) DO UPDATE SET
+         publisher = CASE WHEN EXCLUDED.present THEN EXCLUDED.publisher ELSE software.publisher END,
+         since = CASE WHEN EXCLUDED.present AND software.present THEN software.since ELSE EXCLUDED.since END,
+         present = EXCLUDED.present, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at
+       WHERE software.seq < EXCLUDED.seq`,
+      [
+        deviceId,
+        receivedAt,
+        rows.map((r) => r.key),
+        rows.map((r) => r.source),
+        rows.map((r) => r.name),
+        rows.map((r) => r.version),
+        rows.map((r) => r.publisher),
+        rows.map((r) => r.present),
+        rows.map((r) => r.seq),
+        rows.map((r) => r.time),
+      ],
+    );
+  }
+
+  async listSoftware(deviceId: string, query: SoftwareQuery = {}): Promise<SoftwareRecord[]> {
+    const { rows } = await this.pool.query<SoftwareRow>(`SELECT ${SOFTWARE_COLUMNS} FROM software WHERE device_id = $1 AND present`, [deviceId]);
+    return softwareFromRows(rows, query);
   }
 
   async queryEvents(q: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }> {

@@ -95,4 +95,21 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    );
    -- No index on expires_at alone: the sweep of dead leases (once a minute) scans; every claim and renewal would pay for one.
    CREATE INDEX leases_user ON leases (user_key, expires_at);`,
+  // Installed software per device (software-row.ts). A removed program keeps its row (present 0) with the
+  // seq of the event that removed it, so an older event stored later cannot bring it back. program_key is
+  // the SHA-256 of (source, name, version): three 256-character names are too long for PostgreSQL's btree
+  // keys, and both stores key alike. The primary key's device_id prefix serves the listing.
+  `CREATE TABLE software (
+     device_id TEXT NOT NULL,
+     program_key TEXT NOT NULL,
+     source TEXT NOT NULL,
+     name TEXT NOT NULL,
+     version TEXT NOT NULL,
+     publisher TEXT,
+     present INTEGER NOT NULL,
+     seq INTEGER NOT NULL,
+     since TEXT NOT NULL,
+     changed_at TEXT NOT NULL,
+     PRIMARY KEY (device_id, program_key)
+   );`,
 ];

@@ -23,6 +23,8 @@ import {
   type PermissionDecision,
   type PermissionRequestQuery,
   type PermissionRequestRecord,
+  type SoftwareQuery,
+  type SoftwareRecord,
   type StoredEvent,
 } from '../store';
 import { InvigilatorError } from '../../../shared/errors';
@@ -31,6 +33,7 @@ import { type CommandRow, commandFromRow } from '../command-row';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
 import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases } from '../lease-claims';
+import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
 import { SQLITE_MIGRATIONS } from './migrations';
 
 interface DeviceRow {
@@ -196,7 +199,10 @@ export class SqliteStore implements CollectorStore {
         let inserted = 0;
         let maxSeq = 0;
         for (const e of events) {
-          inserted += insert.run(deviceId, e.seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, e.user?.name ?? null, JSON.stringify(e)).changes;
+          const stored = insert.run(deviceId, e.seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, e.user?.name ?? null, JSON.stringify(e)).changes;
+          inserted += stored;
+          // Only an event stored just now changes the software list: a resend is a no-op here as in events.
+          if (stored > 0 && isSoftwareEvent(e.type)) this.applySoftware(deviceId, softwareChange(e)!, receivedAt);
           if (e.seq > maxSeq) maxSeq = e.seq;
         }
         bump.run(maxSeq, receivedAt, deviceId);
@@ -228,6 +234,23 @@ export class SqliteStore implements CollectorStore {
       events: page.map((r) => ({ ...(JSON.parse(r.body) as Record<string, unknown>), receivedAt: r.received_at })),
       next: rows.length > q.limit && last ? encodeCursor(last.ingest_id) : null,
     };
+  }
+
+  /** Inside the ingest transaction. Applied only over an earlier event about the same program (see software-row.ts). */
+  private applySoftware(deviceId: string, c: SoftwareChange, receivedAt: string): void {
+    this.statement(
+      `INSERT INTO software (device_id, program_key, source, name, version, publisher, present, seq, since, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (device_id, program_key) DO UPDATE SET
+         publisher = CASE WHEN excluded.present = 1 THEN excluded.publisher ELSE software.publisher END,
+         since = CASE WHEN excluded.present = 1 AND software.present = 1 THEN software.since ELSE excluded.since END,
+         present = excluded.present, seq = excluded.seq, changed_at = excluded.changed_at
+       WHERE excluded.seq > software.seq`,
+    ).run(deviceId, c.key, c.source, c.name, c.version, c.publisher, c.present ? 1 : 0, c.seq, c.time, receivedAt);
+  }
+
+  async listSoftware(deviceId: string, query: SoftwareQuery = {}): Promise<SoftwareRecord[]> {
+    const rows = this.statement(`SELECT ${SOFTWARE_COLUMNS} FROM software WHERE device_id = ? AND present = 1`).all(deviceId) as SoftwareRow[];
+    return softwareFromRows(rows, query);
   }
 
   async countEvents(): Promise<number> {
