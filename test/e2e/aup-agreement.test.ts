@@ -1,5 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import type { SessionRef } from '../../agent/sessions/session-control';
@@ -7,29 +6,12 @@ import { LogindSessions } from '../../agent/sessions/session-directory';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';
+import { agentConfigFor, logindDesktop, trayClient } from '../support/tray-client';
 
 const AMY = 1000;
 const asRoot = process.getuid?.() === 0;
 if (!asRoot) process.stdout.write('aup-agreement: skipping: the agent gives each user a socket they own, which needs root\n');
 const describeAsRoot = asRoot ? describe : describe.skip;
-
-/** A tray in Amy's session: says hello naming session 3, keeps the notices it is sent. */
-function amysTray(path: string) {
-  const notices: Array<Record<string, unknown>> = [];
-  const socket = connect(path, () => socket.write(`${JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1', sessionId: '3' })}\n`));
-  let buffer = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => {
-    buffer += d;
-    const lines = buffer.split('\n');
-    buffer = lines.pop()!;
-    for (const l of lines) {
-      const m = JSON.parse(l) as Record<string, unknown>;
-      if (m.type === 'tray.notice') notices.push(m);
-    }
-  });
-  return { socket, notices, send: (m: unknown) => socket.write(`${JSON.stringify(m)}\n`) };
-}
 
 describeAsRoot('the acceptable-use agreement, from tray to collector', () => {
   it("is put to Amy when her tray starts; declining is recorded at the collector and signs her out (Basildon's policy)", async () => {
@@ -37,18 +19,12 @@ describeAsRoot('the acceptable-use agreement, from tray to collector', () => {
     const c = await startTestCollector({ policy: preset('basildon-primary')! });
     const dataDir = tempDir('aup-e2e');
     const logind = tempDir('logind');
-    writeFileSync(join(logind, '3'), `UID=${AMY}\nUSER=amy\nACTIVE=1\nREMOTE=0\nTYPE=x11\nCLASS=user\n`);
+    logindDesktop(logind, '3', AMY, 'amy');
     const sessions = new LogindSessions(logind);
     // Logging a user off cannot happen here; the command it would run is checked in sessions.test.ts.
     const signedOut: SessionRef[] = [];
     const agent = await startAgent({
-      config: {
-        collector: { url: c.agentUrl, enrollmentToken: await c.enrollmentToken(), allowInsecure: false },
-        dataDir,
-        logLevel: 'error',
-        policy: 'basildon-primary',
-        outbox: { capBytes: 256 * 1024 * 1024 },
-      },
+      config: await agentConfigFor(c, dataDir, 'basildon-primary'),
       fallbackPolicy: preset('basildon-primary')!,
       logger: silentLogger(),
       platform: 'linux',
@@ -59,7 +35,7 @@ describeAsRoot('the acceptable-use agreement, from tray to collector', () => {
     });
 
     // Act: Amy's tray connects and is shown the agreement; she declines.
-    const tray = amysTray(join(dataDir, 'trays', `${AMY}.sock`));
+    const tray = trayClient(join(dataDir, 'trays', `${AMY}.sock`), '3');
     const agreement = await eventually(() => tray.notices.find((n) => n.kind === 'aup-agreement'));
     expect(agreement).toMatchObject({ actions: ['agree', 'decline'], clause: { id: 'bps-monitoring' } });
     tray.send({ v: 1, type: 'tray.answer', noticeId: agreement.noticeId, action: 'decline' });

@@ -1,5 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type RunningAgent, startAgent } from '../../agent/agent';
 import type { SessionControl } from '../../agent/sessions/session-control';
@@ -7,6 +6,7 @@ import { LogindSessions } from '../../agent/sessions/session-directory';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { type TestCollector, silentLogger, startTestCollector } from '../support/harness';
+import { agentConfigFor, logindDesktop, trayClient } from '../support/tray-client';
 
 const AMY = 1000;
 const asRoot = process.getuid?.() === 0;
@@ -21,7 +21,7 @@ const describeAsRoot = asRoot ? describe : describe.skip;
 async function schoolComputer(c: TestCollector, name: string, sessionId: string) {
   const dataDir = tempDir(`login-${name}`);
   const logind = tempDir(`logind-${name}`);
-  writeFileSync(join(logind, sessionId), `UID=${AMY}\nUSER=amy.p\nACTIVE=1\nREMOTE=0\nTYPE=x11\nCLASS=user\n`);
+  logindDesktop(logind, sessionId, AMY, 'amy.p');
   const directory = new LogindSessions(logind);
   const signedOut: string[] = [];
   const control: SessionControl = {
@@ -31,13 +31,7 @@ async function schoolComputer(c: TestCollector, name: string, sessionId: string)
     },
   };
   const agent: RunningAgent = await startAgent({
-    config: {
-      collector: { url: c.agentUrl, enrollmentToken: await c.enrollmentToken(), allowInsecure: false },
-      dataDir,
-      logLevel: 'error',
-      policy: 'basildon-primary',
-      outbox: { capBytes: 64 * 1024 * 1024 },
-    },
+    config: await agentConfigFor(c, dataDir, 'basildon-primary'),
     fallbackPolicy: preset('basildon-primary')!,
     logger: silentLogger(),
     platform: 'linux',
@@ -50,24 +44,6 @@ async function schoolComputer(c: TestCollector, name: string, sessionId: string)
   return { agent, signedOut, traySocket: join(dataDir, 'trays', `${AMY}.sock`) };
 }
 
-/** Amy's tray on one computer: keeps the notices it is sent. */
-function tray(path: string, sessionId: string) {
-  const notices: Array<Record<string, unknown>> = [];
-  const socket = connect(path, () => socket.write(`${JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1', sessionId })}\n`));
-  let buffer = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => {
-    buffer += d;
-    const lines = buffer.split('\n');
-    buffer = lines.pop()!;
-    for (const l of lines) {
-      const m = JSON.parse(l) as Record<string, unknown>;
-      if (m.type === 'tray.notice') notices.push(m);
-    }
-  });
-  return { socket, notices, send: (m: unknown) => socket.write(`${JSON.stringify(m)}\n`) };
-}
-
 describeAsRoot('two school computers per login, end to end', () => {
   it('refuses Amy a third computer, shows her the other two, and lets her in once she signs one of them out remotely', async () => {
     // Arrange: a collector and Amy signed in on the library and art-room computers.
@@ -78,7 +54,7 @@ describeAsRoot('two school computers per login, end to end', () => {
 
     // Act: she signs in on a third.
     const third = await schoolComputer(c, 'class3', '3');
-    const amysTray = tray(third.traySocket, '3');
+    const amysTray = trayClient(third.traySocket, '3');
 
     // Assert: refused, and told which computers hold her places.
     const refusal = await eventually(() => amysTray.notices.find((n) => n.kind === 'login-limit'));

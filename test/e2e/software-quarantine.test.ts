@@ -6,6 +6,7 @@ import { ProcfsProcessSource } from '../../agent/software/process-source-linux';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';
+import { agentConfigFor, logindDesktop } from '../support/tray-client';
 
 const AMY = 1000;
 const asRoot = process.getuid?.() === 0;
@@ -25,16 +26,10 @@ describeAsRoot('a download quarantined and restored, from agent to network manag
     chownSync(home, AMY, AMY);
     chownSync(downloads, AMY, AMY);
     const logind = tempDir('logind');
-    writeFileSync(join(logind, '3'), `UID=${AMY}\nUSER=amy.p\nACTIVE=1\nREMOTE=0\nTYPE=x11\nCLASS=user\n`);
+    logindDesktop(logind, '3', AMY, 'amy.p');
     const sessions = new LogindSessions(logind);
     const agent = await startAgent({
-      config: {
-        collector: { url: c.agentUrl, enrollmentToken: await c.enrollmentToken(), allowInsecure: false },
-        dataDir,
-        logLevel: 'error',
-        policy: 'basildon-primary',
-        outbox: { capBytes: 64 * 1024 * 1024 },
-      },
+      config: await agentConfigFor(c, dataDir, 'basildon-primary'),
       fallbackPolicy: preset('basildon-primary')!,
       logger: silentLogger(),
       platform: 'linux',

@@ -1,37 +1,22 @@
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';
+import { agentConfigFor, trayClient } from '../support/tray-client';
 
-/** A tray on the agent's real socket, keeping the last status it was sent. */
+/** A tray on the agent's real socket, and a wait for the status it is sent to say something. */
 function trayOn(path: string) {
-  const statuses: Array<Record<string, unknown>> = [];
-  const notices: Array<Record<string, unknown>> = [];
-  const socket = connect(path, () => socket.write(`${JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1' })}\n`));
-  let buffer = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => {
-    buffer += d;
-    const lines = buffer.split('\n');
-    buffer = lines.pop()!;
-    for (const l of lines) {
-      const m = JSON.parse(l) as Record<string, unknown>;
-      if (m.type === 'tray.status') statuses.push(m);
-      if (m.type === 'tray.notice') notices.push(m);
-    }
-  });
+  const tray = trayClient(path);
   const until = async (check: (s: Record<string, unknown>) => boolean) => {
     for (let i = 0; i < 1000; i++) {
-      const last = statuses[statuses.length - 1];
+      const last = tray.statuses[tray.statuses.length - 1];
       if (last && check(last)) return last;
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new Error(`no such status; last: ${JSON.stringify(statuses[statuses.length - 1])}`);
+    throw new Error(`no such status; last: ${JSON.stringify(tray.statuses[tray.statuses.length - 1])}`);
   };
-  const send = (m: unknown) => socket.write(`${JSON.stringify(m)}\n`);
-  return { socket, until, notices, send };
+  return { ...tray, until };
 }
 
 describe('the status the agent gives the tray', () => {
@@ -39,13 +24,7 @@ describe('the status the agent gives the tray', () => {
     const c = await startTestCollector({ policy: preset('basildon-primary')! });
     const dataDir = tempDir('tray-status');
     const agent = await startAgent({
-      config: {
-        collector: { url: c.agentUrl, enrollmentToken: await c.enrollmentToken(), allowInsecure: false },
-        dataDir,
-        logLevel: 'error',
-        policy: 'basildon-primary',
-        outbox: { capBytes: 256 * 1024 * 1024 },
-      },
+      config: await agentConfigFor(c, dataDir, 'basildon-primary'),
       fallbackPolicy: preset('basildon-primary')!,
       logger: silentLogger(),
       platform: 'linux',
@@ -69,13 +48,7 @@ describe('the status the agent gives the tray', () => {
     const c = await startTestCollector({ policy: preset('basildon-primary')! });
     const dataDir = tempDir('tray-report');
     const agent = await startAgent({
-      config: {
-        collector: { url: c.agentUrl, enrollmentToken: await c.enrollmentToken(), allowInsecure: false },
-        dataDir,
-        logLevel: 'error',
-        policy: 'basildon-primary',
-        outbox: { capBytes: 256 * 1024 * 1024 },
-      },
+      config: await agentConfigFor(c, dataDir, 'basildon-primary'),
       fallbackPolicy: preset('basildon-primary')!,
       logger: silentLogger(),
       platform: 'linux',
