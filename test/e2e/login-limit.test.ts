@@ -6,7 +6,8 @@ import { LogindSessions } from '../../agent/sessions/session-directory';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { type TestCollector, silentLogger, startTestCollector } from '../support/harness';
-import { agentConfigFor, logindDesktop, trayClient } from '../support/tray-client';
+import { agentConfigFor, trayClient } from '../support/tray-client';
+import { logindDesktop } from '../support/logind';
 
 const AMY = 1000;
 const asRoot = process.getuid?.() === 0;

@@ -6,7 +6,8 @@ import { ProcfsProcessSource } from '../../agent/software/process-source-linux';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';
-import { agentConfigFor, logindDesktop } from '../support/tray-client';
+import { agentConfigFor } from '../support/tray-client';
+import { logindDesktop } from '../support/logind';
 
 const AMY = 1000;
 const asRoot = process.getuid?.() === 0;

@@ -1,6 +1,4 @@
-import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import type { AgentDeps } from '../../agent/agent';
 import type { TestCollector } from './harness';
 
@@ -37,9 +35,4 @@ export async function agentConfigFor(c: TestCollector, dataDir: string, policy: 
     policy,
     outbox: { capBytes: 64 * 1024 * 1024 },
   };
-}
-
-/** A logind session file, as systemd-logind writes it, for a local desktop session of `user`. */
-export function logindDesktop(dir: string, sessionId: string, uid: number, user: string): void {
-  writeFileSync(join(dir, sessionId), `UID=${uid}\nUSER=${user}\nACTIVE=1\nREMOTE=0\nTYPE=x11\nCLASS=user\n`);
 }

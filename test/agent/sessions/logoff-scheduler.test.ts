@@ -14,32 +14,11 @@ import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
 import type { TrayNotice } from '../../../shared/protocol';
 import { tempDir } from '../../support/cli';
+import { AMY_DESKTOP } from '../../support/logind';
 
 const AMY = 1000;
 const BEN = 1001;
 
-/** Amy's desktop on a lab PC, as systemd-logind's session_save() writes it (systemd 252, Debian 12). */
-const AMY_DESKTOP = `# This is private data. Do not parse.
-UID=1000
-USER=amy
-ACTIVE=1
-IS_DISPLAY=1
-STATE=active
-REMOTE=0
-TYPE=x11
-ORIGINAL_TYPE=x11
-CLASS=user
-SCOPE=session-3.scope
-FIFO=/run/systemd/sessions/3.ref
-SEAT=seat0
-DISPLAY=:0
-SERVICE=lightdm
-DESKTOP=xfce
-VTNR=7
-LEADER=1234
-REALTIME=1795420800000000
-MONOTONIC=12345678
-`;
 /** Ben at the text console of the same PC: no desktop, so no tray. */
 const BEN_CONSOLE = `# This is private data. Do not parse.
 UID=1001

@@ -10,34 +10,9 @@ import type { EventDraft } from '../../../agent/outbox/outbox';
 import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
 import { tempDir } from '../../support/cli';
+import { AMY_DESKTOP } from '../../support/logind';
 import { silentLogger } from '../../support/harness';
 
-/**
- * The shape of a logind session file, as systemd-logind's session_save()
- * writes it (src/login/logind-session.c, systemd 252 in Debian 12); the
- * values are Amy's desktop on a lab PC.
- */
-const AMY_DESKTOP = `# This is private data. Do not parse.
-UID=1000
-USER=amy
-ACTIVE=1
-IS_DISPLAY=1
-STATE=active
-REMOTE=0
-TYPE=x11
-ORIGINAL_TYPE=x11
-CLASS=user
-SCOPE=session-3.scope
-FIFO=/run/systemd/sessions/3.ref
-SEAT=seat0
-DISPLAY=:0
-SERVICE=lightdm
-DESKTOP=xfce
-VTNR=7
-LEADER=1234
-REALTIME=1795420800000000
-MONOTONIC=12345678
-`;
 const GREETER = AMY_DESKTOP.replace('UID=1000', 'UID=113').replace('USER=amy', 'USER=lightdm').replace('CLASS=user', 'CLASS=greeter');
 const SSH = AMY_DESKTOP.replace('UID=1000', 'UID=1001').replace('USER=amy', 'USER=ben').replace('TYPE=x11', 'TYPE=tty').replace('REMOTE=0', 'REMOTE=1');
 
