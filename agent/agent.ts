@@ -15,7 +15,7 @@ import { type AnswerResult, TrayServer, type TrayPeer } from './tray/tray-server
 import { UserTrays, bothSinks } from './tray/user-trays';
 import { AgreementKeeper } from './aup/agreement-keeper';
 import type { SessionControl } from './sessions/session-control';
-import type { SessionDirectory, SignedInUsers } from './sessions/session-directory';
+import { type SessionDirectory, SharedSessionRead, type SignedInUsers } from './sessions/session-directory';
 import { IdleReports } from './sessions/idle-reports';
 import { handleTrayMissing } from './sessions/tray-missing';
 import { LoginLimit } from './sessions/login-limit';
@@ -123,6 +123,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   // Sign-outs for the login limit, the agreement, a missing tray and the network manager count once the session has gone;
   // the logoff scheduler confirms its own.
   const confirmedSignOut = deps.sessions && new ConfirmedSignOut(deps.sessions.control, deps.sessions.directory);
+  // The rules that look at sessions every tick share one read of them; the sign-out confirmation above reads afresh.
+  const sharedSessions = deps.sessions && new SharedSessionRead(deps.sessions.directory);
   const trays: TrayServer[] = [];
   const timers: NodeJS.Timeout[] = [];
   const closers: Array<() => Promise<void>> = [];
@@ -287,7 +289,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
           withdraw: (id) => personal[0]?.withdraw(id),
         },
         record,
-        sessions: deps.sessions.directory,
+        sessions: sharedSessions ?? deps.sessions.directory,
         control: confirmedSignOut ?? deps.sessions.control,
         logger,
       })
@@ -351,7 +353,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     }
   }
   if (deps.userTrays) {
-    const directory = deps.sessions?.directory;
+    const directory = sharedSessions;
     const userTrays = new UserTrays({
       ...deps.userTrays,
       logger,
@@ -398,7 +400,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     notices = notices ? bothSinks(notices, userTrays) : userTrays;
   }
   if (deps.sessions) {
-    const { directory, control } = deps.sessions;
+    const { control } = deps.sessions;
+    const directory = sharedSessions ?? deps.sessions.directory;
     const confirmed = confirmedSignOut ?? control;
     const groups = deps.sessions.groups;
     const personalNotices = {

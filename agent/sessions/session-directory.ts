@@ -89,3 +89,25 @@ export class LogindSessions implements SessionDirectory, SignedInUsers {
     return [...new Set(desktops.map((s) => s.uid))].sort((a, b) => a - b);
   }
 }
+
+/**
+ * One read of the OS's sessions, shared by everything that asks within
+ * `maxAgeMs`: each 5 s tick, the session watcher, the logoff rule and the
+ * file watch's home folders all ask, and on Windows each read is a `quser`
+ * process. Calls made while a read is under way wait for that read.
+ */
+export class SharedSessionRead implements SessionDirectory {
+  private last: { at: number; read: Promise<UserSession[]> } | undefined;
+
+  constructor(
+    private readonly inner: SessionDirectory,
+    private readonly maxAgeMs = 1000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  sessions(): Promise<UserSession[]> {
+    const at = this.now();
+    if (!this.last || at - this.last.at >= this.maxAgeMs) this.last = { at, read: this.inner.sessions() };
+    return this.last.read;
+  }
+}

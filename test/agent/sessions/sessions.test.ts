@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LogindSessions, parseLogindSession } from '../../../agent/sessions/session-directory';
+import { LogindSessions, SharedSessionRead, parseLogindSession } from '../../../agent/sessions/session-directory';
 import { CommandSessionControl, signOutCommand } from '../../../agent/sessions/session-control';
 import { IdleReports } from '../../../agent/sessions/idle-reports';
 import type { CommandRunner } from '../../../agent/usb/command-runner';
@@ -132,5 +132,23 @@ describe('a user whose tray is missing', () => {
     const t = setUp(strict);
     await handleTrayMissing({ ...t.deps, control: { signOut: async () => Promise.reject(new Error('loginctl failed')) } }, 1000, 125);
     expect(t.events[1]).toMatchObject({ type: 'session.logoff', data: { confirmed: false } });
+  });
+});
+
+describe('one read of the sessions shared within a tick', () => {
+  it('asks the OS once for everything that looks within the time allowed, and again after it', async () => {
+    let reads = 0;
+    let now = 0;
+    const inner = { sessions: async () => (reads++, [{ sessionId: '3', uid: 1000, user: 'amy', active: true, remote: false, kind: 'graphical' as const }]) };
+    const shared = new SharedSessionRead(inner, 1000, () => now);
+
+    const [a, b] = await Promise.all([shared.sessions(), shared.sessions()]);
+    now = 999;
+    await shared.sessions();
+    now = 1000;
+    await shared.sessions();
+
+    expect(reads).toBe(2);
+    expect(a).toEqual(b);
   });
 });
