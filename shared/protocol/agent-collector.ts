@@ -82,7 +82,19 @@ export type AgentToCollector = z.infer<typeof agentToCollector>;
 
 export const enrolled = msg('enrolled', { deviceId: identifier, deviceSecret: base64url });
 export const challenge = msg('challenge', { nonce: base64url });
-export const welcome = msg('welcome', { deviceId: identifier, serverTime: timestamp, lastAckedSeq: nonNegativeInt });
+/**
+ * What this collector allows a connection, so an agent can pace itself under it instead of being closed
+ * with 4429 or 1009. Optional: an agent talking to an older collector keeps its own defaults.
+ */
+export const connectionLimits = z.strictObject({
+  messagesPerSecond: z.number().int().min(1),
+  messageBurst: z.number().int().min(1),
+  maxFrameBytes: z.number().int().min(1024),
+  maxEventsPerBatch: z.number().int().min(1).max(PROTOCOL_LIMITS.maxEventsPerBatch),
+});
+export type ConnectionLimits = z.infer<typeof connectionLimits>;
+
+export const welcome = msg('welcome', { deviceId: identifier, serverTime: timestamp, lastAckedSeq: nonNegativeInt, limits: connectionLimits.optional() });
 
 /** Everything up to and including `upToSeq` is durably stored; the agent may forget it. */
 export const ack = msg('ack', { upToSeq: sequence });
