@@ -223,7 +223,15 @@ export interface InsertResult {
   /** Events new to the store; the rest were resends of events it already held. */
   inserted: number;
   lastSeq: number;
+  /** The batch was refused whole and nothing of it stored (docs/protocol.md, "Sequence numbers"). */
+  refused?: BatchRefusal;
 }
+
+/**
+ * Why a batch was refused: one of its seqs is stored (or repeated in the batch) under another event id,
+ * or the device is revoked (checked in the same transaction, so nothing slips in after a revocation).
+ */
+export type BatchRefusal = { code: 'INV_ERR_SEQ_CONFLICT'; seq: number } | { code: 'INV_ERR_DEVICE_REVOKED' };
 
 /**
  * Everything the collector keeps. Two implementations (SQLite, PostgreSQL)
@@ -256,8 +264,11 @@ export interface CollectorStore {
 
   /**
    * Stores each event once, keyed by (device, seq), however often it is sent. Durable when it resolves.
-   * A newly stored `software.installed` or `software.removed` updates the device's software list in the
-   * same transaction, unless the list already holds a later event about that program (see software-row.ts).
+   * A seq already stored under the same event id is a resend (not stored again); under another id, the
+   * whole batch is refused (`refused`), as is every batch of a revoked device. A seq below the highest
+   * stored that was never stored is stored: a late batch. A newly stored `software.installed` or
+   * `software.removed` updates the device's software list in the same transaction, unless the list
+   * already holds a later event about that program (see software-row.ts).
    */
   insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult>;
   /** The same for batches from many devices in one transaction: one commit, one fsync, for all of them. */

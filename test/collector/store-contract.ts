@@ -148,6 +148,85 @@ export function storeContract(makeStore: () => Promise<{ store: CollectorStore; 
       expect(await store.countEvents()).toBe(50);
     });
 
+    const storedIds = async (deviceId: string) =>
+      (await store.queryEvents({ device: deviceId, limit: 1000 })).events.map((e) => `${String(e.seq)}:${String(e.id)}`).sort();
+
+    it('takes a resend of a stored event (same seq, same id) as a resend, however it is grouped', async () => {
+      const batch = [1, 2, 3].map((seq) => eventFor('dev-a', seq));
+      await store.insertEvents('dev-a', batch, T0);
+      const results = await store.insertEventBatches(
+        [
+          { deviceId: 'dev-a', events: [batch[2]!] },
+          { deviceId: 'dev-a', events: [...batch, eventFor('dev-a', 4)] },
+        ],
+        T0,
+      );
+      expect(results).toEqual([
+        { inserted: 0, lastSeq: 3 },
+        { inserted: 1, lastSeq: 4 },
+      ]);
+      expect(await store.countEvents()).toBe(4);
+    });
+
+    it('refuses a batch whole when one of its seqs is stored under another event id, and leaves the other batches of the transaction alone', async () => {
+      const first = [eventFor('dev-a', 1), eventFor('dev-a', 2)];
+      await store.insertEvents('dev-a', first, T0);
+      const before = await storedIds('dev-a');
+      const software = { ...eventFor('dev-a', 3), type: 'software.installed', data: { name: 'nmap', version: '7', source: 'dpkg' } } as EventEnvelope;
+      const results = await store.insertEventBatches(
+        [
+          { deviceId: 'dev-b', events: [eventFor('dev-b', 1)] },
+          // seq 1 is a true resend, seq 2 is another event under a stored seq.
+          { deviceId: 'dev-a', events: [first[0]!, eventFor('dev-a', 2), software, eventFor('dev-a', 4)] },
+          { deviceId: 'dev-b', events: [eventFor('dev-b', 2)] },
+        ],
+        inAnHour,
+      );
+      expect(results).toEqual([
+        { inserted: 1, lastSeq: 1 },
+        { inserted: 0, lastSeq: 2, refused: { code: 'INV_ERR_SEQ_CONFLICT', seq: 2 } },
+        { inserted: 1, lastSeq: 2 },
+      ]);
+      expect(await storedIds('dev-a')).toEqual(before);
+      expect((await store.deviceAuth('dev-a'))?.lastSeq).toBe(2);
+      expect(await store.listSoftware('dev-a')).toEqual([]);
+      expect(await store.countEvents()).toBe(4);
+    });
+
+    it('refuses two different events under one seq within a batch', async () => {
+      const result = await store.insertEvents('dev-a', [eventFor('dev-a', 7), eventFor('dev-a', 7)], T0);
+      expect(result).toEqual({ inserted: 0, lastSeq: 0, refused: { code: 'INV_ERR_SEQ_CONFLICT', seq: 7 } });
+      expect(await store.countEvents()).toBe(0);
+    });
+
+    it('stores a never-stored seq below the highest (a late batch) and keeps the highest', async () => {
+      await store.insertEvents('dev-a', [eventFor('dev-a', 1), eventFor('dev-a', 10)], T0);
+      expect(await store.insertEvents('dev-a', [eventFor('dev-a', 5)], T0)).toEqual({ inserted: 1, lastSeq: 10 });
+      await store.insertEvents('dev-a', [eventFor('dev-a', Number.MAX_SAFE_INTEGER)], T0);
+      expect(await store.insertEvents('dev-a', [eventFor('dev-a', 6)], T0)).toEqual({ inserted: 1, lastSeq: Number.MAX_SAFE_INTEGER });
+      expect((await store.deviceAuth('dev-a'))?.lastSeq).toBe(Number.MAX_SAFE_INTEGER);
+      expect(await store.countEvents()).toBe(5);
+    });
+
+    it("refuses a revoked device's events in the ingest transaction itself, and stores the others'", async () => {
+      await store.insertEvents('dev-a', [eventFor('dev-a', 1)], T0);
+      await store.revokeDevice('dev-a', T0);
+      const results = await store.insertEventBatches(
+        [
+          { deviceId: 'dev-a', events: [eventFor('dev-a', 2)] },
+          { deviceId: 'dev-b', events: [eventFor('dev-b', 1)] },
+        ],
+        inAnHour,
+      );
+      expect(results).toEqual([
+        { inserted: 0, lastSeq: 1, refused: { code: 'INV_ERR_DEVICE_REVOKED' } },
+        { inserted: 1, lastSeq: 1 },
+      ]);
+      expect((await store.deviceAuth('dev-a'))?.lastSeq).toBe(1);
+      expect((await store.listDevices()).find((d) => d.id === 'dev-a')?.lastSeen).toBe(T0);
+      expect(await store.countEvents()).toBe(2);
+    });
+
     it('returns events exactly as sent, with when they were received', async () => {
       const e = eventFor('dev-a', 1, { clause: { id: 'c', document: 'd', section: 's', quote: '<b>q</b>' } });
       await store.insertEvents('dev-a', [e], inAnHour);

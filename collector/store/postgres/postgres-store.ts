@@ -193,35 +193,7 @@ export class PostgresStore implements CollectorStore {
       await client.query('BEGIN');
       for (const { deviceId, connection } of connections) await client.query(CONNECTED_SQL, connectedParams(deviceId, connection));
       const results: InsertResult[] = [];
-      for (const { deviceId, events } of batches) {
-        // Only a batch holding software events asks which rows were new: every other batch pays nothing for the software list.
-        const software = events.some((e) => isSoftwareEvent(e.type));
-        // One statement per batch: arrays in, ON CONFLICT makes a resend a no-op.
-        const inserted = await client.query<{ seq: number }>(
-          `INSERT INTO events (device_id, seq, event_id, time_ms, received_at, type, severity, user_name, body)
-           SELECT $1, s, i, t, $2, ty, sv, u, b
-           FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS x(s, i, t, ty, sv, u, b)
-           ON CONFLICT (device_id, seq) DO NOTHING${software ? ' RETURNING seq' : ''}`,
-          [
-            deviceId,
-            receivedAt,
-            events.map((e) => e.seq),
-            events.map((e) => e.id),
-            events.map((e) => Date.parse(e.time)),
-            events.map((e) => e.type),
-            events.map((e) => e.severity),
-            events.map((e) => e.user?.name ?? null),
-            events.map((e) => JSON.stringify(e)),
-          ],
-        );
-        if (software) await this.applySoftware(client, deviceId, events, inserted.rows, receivedAt);
-        const maxSeq = events.reduce((m, e) => Math.max(m, e.seq), 0);
-        const { rows } = await client.query<{ last_seq: number }>(
-          'UPDATE devices SET last_seq = GREATEST(last_seq, $1), last_seen = $2, silent_since = NULL WHERE id = $3 RETURNING last_seq',
-          [maxSeq, receivedAt, deviceId],
-        );
-        results.push({ inserted: inserted.rowCount ?? 0, lastSeq: rows[0]?.last_seq ?? maxSeq });
-      }
+      for (const { deviceId, events } of batches) results.push(await this.storeBatch(client, deviceId, events, receivedAt));
       await client.query('COMMIT');
       return results;
     } catch (e) {
@@ -230,6 +202,59 @@ export class PostgresStore implements CollectorStore {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * One device's batch inside the ingest transaction. A refused batch deletes what its own statement
+   * inserted, so it leaves nothing behind while the other batches of the transaction are kept.
+   */
+  private async storeBatch(client: pg.PoolClient, deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult> {
+    // One statement per batch: arrays in, ON CONFLICT makes a resend a no-op; the seqs it stored come back.
+    const inserted = await client.query<{ seq: number }>(
+      `INSERT INTO events (device_id, seq, event_id, time_ms, received_at, type, severity, user_name, body)
+       SELECT $1, s, i, t, $2, ty, sv, u, b
+       FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS x(s, i, t, ty, sv, u, b)
+       ON CONFLICT (device_id, seq) DO NOTHING RETURNING seq`,
+      [
+        deviceId,
+        receivedAt,
+        events.map((e) => e.seq),
+        events.map((e) => e.id),
+        events.map((e) => Date.parse(e.time)),
+        events.map((e) => e.type),
+        events.map((e) => e.severity),
+        events.map((e) => e.user?.name ?? null),
+        events.map((e) => JSON.stringify(e)),
+      ],
+    );
+    const storedSeqs = inserted.rows.map((r) => Number(r.seq));
+    const undo = async (): Promise<number> => {
+      if (storedSeqs.length > 0) await client.query('DELETE FROM events WHERE device_id = $1 AND seq = ANY($2::bigint[])', [deviceId, storedSeqs]);
+      const { rows } = await client.query<{ last_seq: number }>('SELECT last_seq FROM devices WHERE id = $1', [deviceId]);
+      return Number(rows[0]?.last_seq ?? 0);
+    };
+    // Something was not stored: a resend if its seq holds this very event, else another event under a stored seq.
+    if (storedSeqs.length < events.length) {
+      const { rows } = await client.query<{ seq: number; event_id: string }>(
+        'SELECT seq, event_id FROM events WHERE device_id = $1 AND seq = ANY($2::bigint[])',
+        [deviceId, events.map((e) => e.seq)],
+      );
+      const held = new Map(rows.map((r) => [Number(r.seq), r.event_id]));
+      const conflict = events.find((e) => held.get(e.seq) !== e.id);
+      if (conflict) return { inserted: 0, lastSeq: await undo(), refused: { code: 'INV_ERR_SEQ_CONFLICT', seq: conflict.seq } };
+    }
+    const maxSeq = events.reduce((m, e) => Math.max(m, e.seq), 0);
+    // The device row's lock orders this against a revocation: committed first, it is seen here and nothing is kept.
+    const { rows } = await client.query<{ last_seq: number }>(
+      'UPDATE devices SET last_seq = GREATEST(last_seq, $1), last_seen = $2, silent_since = NULL WHERE id = $3 AND revoked_at IS NULL RETURNING last_seq',
+      [maxSeq, receivedAt, deviceId],
+    );
+    if (rows.length === 0) {
+      const { rows: device } = await client.query<{ revoked_at: string | null }>('SELECT revoked_at FROM devices WHERE id = $1', [deviceId]);
+      if (device[0] && device[0].revoked_at !== null) return { inserted: 0, lastSeq: await undo(), refused: { code: 'INV_ERR_DEVICE_REVOKED' } };
+    }
+    if (events.some((e) => isSoftwareEvent(e.type))) await this.applySoftware(client, deviceId, events, storedSeqs, receivedAt);
+    return { inserted: storedSeqs.length, lastSeq: rows[0] ? Number(rows[0].last_seq) : maxSeq };
   }
 
   /**
@@ -242,10 +267,10 @@ export class PostgresStore implements CollectorStore {
     client: pg.PoolClient,
     deviceId: string,
     events: readonly EventEnvelope[],
-    stored: ReadonlyArray<{ seq: number }>,
+    stored: readonly number[],
     receivedAt: string,
   ): Promise<void> {
-    const storedSeqs = new Set(stored.map((r) => Number(r.seq)));
+    const storedSeqs = new Set(stored);
     const changes: SoftwareChange[] = [];
     for (const e of events) {
       // The first event with a seq is the one stored (as on SQLite); a later one with the same seq was not.

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../../shared/protocol';
 import {
+  type BatchRefusal,
   COLLECTOR_DEVICE_ID,
   type CollectorStore,
   type CommandRecord,
@@ -35,6 +36,12 @@ import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryF
 import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases } from '../lease-claims';
 import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
 import { SQLITE_MIGRATIONS } from './migrations';
+
+class BatchRefused extends Error {
+  constructor(readonly refusal: BatchRefusal) {
+    super(refusal.code);
+  }
+}
 
 interface DeviceRow {
   id: string;
@@ -191,22 +198,40 @@ export class SqliteStore implements CollectorStore {
     connections: ReadonlyArray<{ deviceId: string; connection: DeviceConnection }> = [],
   ): Promise<InsertResult[]> {
     const insert = this.insertEvent();
+    const storedId = this.statement('SELECT event_id FROM events WHERE device_id = ? AND seq = ?');
+    const readDevice = this.statement('SELECT last_seq, revoked_at FROM devices WHERE id = ?');
     const bump = this.statement('UPDATE devices SET last_seq = MAX(last_seq, ?), last_seen = ?, silent_since = NULL WHERE id = ?');
-    const readSeq = this.statement('SELECT last_seq FROM devices WHERE id = ?');
+    // A savepoint per batch: a refused batch leaves nothing behind, and the others in the transaction are kept.
+    const storeBatch = this.db.transaction((deviceId: string, events: readonly EventEnvelope[]): { inserted: number; maxSeq: number } => {
+      let inserted = 0;
+      let maxSeq = 0;
+      for (const e of events) {
+        const stored = insert.run(deviceId, e.seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, e.user?.name ?? null, JSON.stringify(e)).changes;
+        // Not stored: a resend if the seq holds this very event, else another event under a stored seq.
+        if (stored === 0 && (storedId.get(deviceId, e.seq) as { event_id: string } | undefined)?.event_id !== e.id)
+          throw new BatchRefused({ code: 'INV_ERR_SEQ_CONFLICT', seq: e.seq });
+        inserted += stored;
+        // Only an event stored just now changes the software list: a resend is a no-op here as in events.
+        if (stored > 0 && isSoftwareEvent(e.type)) this.applySoftware(deviceId, softwareChange(e)!, receivedAt);
+        if (e.seq > maxSeq) maxSeq = e.seq;
+      }
+      bump.run(maxSeq, receivedAt, deviceId);
+      return { inserted, maxSeq };
+    });
     return this.db.transaction((): InsertResult[] => {
       for (const { deviceId, connection } of connections) this.connectedStatement(deviceId, connection);
       return batches.map(({ deviceId, events }) => {
-        let inserted = 0;
-        let maxSeq = 0;
-        for (const e of events) {
-          const stored = insert.run(deviceId, e.seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, e.user?.name ?? null, JSON.stringify(e)).changes;
-          inserted += stored;
-          // Only an event stored just now changes the software list: a resend is a no-op here as in events.
-          if (stored > 0 && isSoftwareEvent(e.type)) this.applySoftware(deviceId, softwareChange(e)!, receivedAt);
-          if (e.seq > maxSeq) maxSeq = e.seq;
+        // One writer at a time: a revocation committed before this transaction is seen here.
+        const device = readDevice.get(deviceId) as { last_seq: number; revoked_at: string | null } | undefined;
+        const lastSeq = device?.last_seq ?? 0;
+        if (device && device.revoked_at !== null) return { inserted: 0, lastSeq, refused: { code: 'INV_ERR_DEVICE_REVOKED' } };
+        try {
+          const { inserted, maxSeq } = storeBatch(deviceId, events);
+          return { inserted, lastSeq: Math.max(lastSeq, maxSeq) };
+        } catch (e) {
+          if (e instanceof BatchRefused) return { inserted: 0, lastSeq, refused: e.refusal };
+          throw e;
         }
-        bump.run(maxSeq, receivedAt, deviceId);
-        return { inserted, lastSeq: (readSeq.get(deviceId) as { last_seq: number } | undefined)?.last_seq ?? maxSeq };
       });
     })();
   }
