@@ -13,6 +13,7 @@ import type { Metrics } from './metrics';
 import { TokenBucket } from './rate-limiter';
 import type { CommandBus } from './command-bus';
 import { IngestBatcher } from './ingest-batcher';
+import { firstOutOfOrder } from './sequence-rules';
 import type { CollectorStore } from './store/store';
 
 export interface AgentSocketLimits {
@@ -423,12 +424,18 @@ class AgentConnection {
     const deviceId = this.requireReady();
     const forged = batch.events.find((e) => e.deviceId !== deviceId);
     if (forged) throw new InvigilatorError('INV_ERR_FORGED_DEVICE', `event ${forged.id} names device ${forged.deviceId}`);
+    const disorder = firstOutOfOrder(batch.events);
+    if (disorder) throw new InvigilatorError('INV_ERR_BATCH_NOT_ASCENDING', `seq ${disorder.seq} follows seq ${disorder.after}`);
     let result;
     try {
       result = await this.socket.ingest.submit(deviceId, batch.events);
     } catch (e) {
       throw new InvigilatorError('INV_ERR_STORE_FAILED', e instanceof Error ? e.message : String(e));
     }
+    // Refused whole, nothing stored: no ack, or the agent would delete events the collector does not hold.
+    if (result.refused?.code === 'INV_ERR_SEQ_CONFLICT')
+      throw new InvigilatorError('INV_ERR_SEQ_CONFLICT', `seq ${result.refused.seq} is stored under another event id`);
+    if (result.refused) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED', 'revoked by the network manager');
     const { metrics } = this.options;
     metrics.inc('invigilator_events_stored_total', {}, result.inserted);
     metrics.inc('invigilator_events_duplicate_total', {}, batch.events.length - result.inserted);
