@@ -91,7 +91,14 @@ export class AgentSocket {
 
   constructor(private readonly options: AgentSocketOptions) {
     this.ingest = new IngestBatcher(options.store, options.now);
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.maxPayloadBytes, perMessageDeflate: false, clientTracking: true });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.limits.maxPayloadBytes,
+      perMessageDeflate: false,
+      clientTracking: true,
+      // Our decoder checks UTF-8 itself and says so (4400 INV_ERR_INVALID_UTF8); ws would close 1007 with no message.
+      skipUTF8Validation: true,
+    });
     this.heartbeat = setInterval(() => this.checkAlive(), options.limits.pingIntervalMs);
     this.heartbeat.unref();
     options.bus.subscribe((deviceId) => this.byDevice.get(deviceId)?.deliverCommands());
@@ -144,15 +151,19 @@ export class AgentSocket {
     const [lo, hi] = this.options.limits.busyRetryMs;
     const retryAfterMs = Math.round(lo + (this.options.random ?? Math.random)() * (hi - lo));
     ws.send(encode({ v: PROTOCOL_VERSION, type: 'busy', retryAfterMs }));
+    // Like every 44xx/45xx close, the coded reason too: `busy` says when, `error` says why.
+    ws.send(
+      encode({ v: PROTOCOL_VERSION, type: 'error', error: { code: 'INV_ERR_BUSY', message: `${ERRORS.INV_ERR_BUSY}: come back in ${retryAfterMs} ms` } }),
+    );
     this.options.metrics.inc('invigilator_agent_closes_total', { code: CLOSE.BUSY });
-    ws.close(CLOSE.BUSY, 'busy');
+    ws.close(CLOSE.BUSY, 'INV_ERR_BUSY');
   }
 
   /** Registers an authenticated connection; an older one for the same device is closed, since only one may speak for it. */
   register(deviceId: string, connection: AgentConnection): void {
     const previous = this.byDevice.get(deviceId);
     this.byDevice.set(deviceId, connection);
-    previous?.close(CLOSE.SUPERSEDED, 'INV_ERR_UNEXPECTED_MESSAGE', 'a newer connection for this device replaced this one');
+    previous?.close(CLOSE.SUPERSEDED, 'INV_ERR_SUPERSEDED', 'this device authenticated again on another connection');
   }
 
   unregister(deviceId: string, connection: AgentConnection): void {
@@ -223,7 +234,7 @@ class AgentConnection {
   private onFrame(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     if (!this.bucket.take()) return this.fail('INV_ERR_RATE_LIMITED', `more than ${this.options.limits.messagesPerSecond} messages a second`);
-    if (isBinary) return this.fail('INV_ERR_INVALID_JSON', 'frames are JSON text, not binary');
+    if (isBinary) return this.fail('INV_ERR_BINARY_FRAME', 'send each message as a text frame');
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     const decoded = decodeAgentToCollector(bytes, { maxBytes: this.options.limits.maxPayloadBytes, maxDepth: 32 });
     if (!decoded.ok) {
