@@ -102,6 +102,7 @@ export class AgentSocket {
     this.heartbeat = setInterval(() => this.checkAlive(), options.limits.pingIntervalMs);
     this.heartbeat.unref();
     options.bus.subscribe((deviceId) => this.byDevice.get(deviceId)?.deliverCommands());
+    options.bus.subscribeRevoked((deviceId) => this.revoke(deviceId));
     const m = options.metrics;
     m.describe('invigilator_agent_connections', 'open agent connections');
     m.gauge('invigilator_agent_connections', () => this.wss.clients.size);
@@ -115,9 +116,13 @@ export class AgentSocket {
   }
 
   private checkAlive(): void {
-    this.options.store.refreshPresence(this.options.instanceId, new Date(this.options.now()).toISOString()).catch((e: unknown) => {
-      this.options.logger.warn('could not refresh device presence', { error: String(e) });
-    });
+    this.options.store
+      .refreshPresence(this.options.instanceId, new Date(this.options.now()).toISOString())
+      // Revoked but still here: the notice was lost, or came while the connection was still authenticating.
+      .then((revoked) => revoked.forEach((id) => this.revoke(id)))
+      .catch((e: unknown) => {
+        this.options.logger.warn('could not refresh device presence', { error: String(e) });
+      });
     for (const ws of this.wss.clients) {
       if (!this.alive.has(ws)) {
         this.options.metrics.inc('invigilator_agent_closes_total', { code: 'no-pong' });
@@ -164,6 +169,11 @@ export class AgentSocket {
     const previous = this.byDevice.get(deviceId);
     this.byDevice.set(deviceId, connection);
     previous?.close(CLOSE.SUPERSEDED, 'INV_ERR_SUPERSEDED', 'this device authenticated again on another connection');
+  }
+
+  /** The device was revoked: its connection here, if any, is closed (4403) and nothing more from it is handled. */
+  revoke(deviceId: string): void {
+    this.byDevice.get(deviceId)?.close(CLOSE.FORBIDDEN, 'INV_ERR_DEVICE_REVOKED', 'revoked by the network manager');
   }
 
   unregister(deviceId: string, connection: AgentConnection): void {
@@ -261,7 +271,7 @@ class AgentConnection {
       case 'event.batch':
         return this.onEvents(message);
       case 'command.result': {
-        const deviceId = this.requireReady();
+        const deviceId = await this.requireUnrevoked();
         // A device answers for its own commands only.
         const command = await this.options.store.getCommand(message.commandId);
         if (!command || command.deviceId !== deviceId) throw new InvigilatorError('INV_ERR_FORGED_DEVICE', `command ${message.commandId} is not this device's`);
@@ -411,7 +421,7 @@ class AgentConnection {
    * did not keep the decision: it is sent again.
    */
   private async onPermissionRequest(request: Extract<AgentToCollector, { type: 'permission.request' }>): Promise<void> {
-    const deviceId = this.requireReady();
+    const deviceId = await this.requireUnrevoked();
     const { store } = this.options;
     const { created, record } = await store.createPermissionRequest({
       deviceId,
@@ -577,6 +587,18 @@ class AgentConnection {
   /** A refused request: a coded `error`, and the connection stays open. */
   private refuse(code: ErrorCode, detail: string): void {
     this.send({ v: PROTOCOL_VERSION, type: 'error', error: { code, message: `${ERRORS[code]}: ${detail}`.slice(0, 1000) } });
+  }
+
+  /**
+   * For the rare messages that write something other than events: one read, so a device revoked
+   * on another process writes nothing even before the notice arrives (events are checked in their
+   * own transaction).
+   */
+  private async requireUnrevoked(): Promise<string> {
+    const deviceId = this.requireReady();
+    if ((await this.options.store.deviceAuth(deviceId))?.revoked !== false)
+      throw new InvigilatorError('INV_ERR_DEVICE_REVOKED', 'revoked by the network manager');
+    return deviceId;
   }
 
   private requireReady(): string {

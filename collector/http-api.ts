@@ -363,7 +363,10 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       await requireAdmin(req);
       const id = revokeDevice[1]!;
       if (!(await store.revokeDevice(id, new Date(options.now()).toISOString()))) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND');
-      agents.send(id, { v: 1, type: 'error', error: { code: 'INV_ERR_DEVICE_REVOKED', message: ERRORS.INV_ERR_DEVICE_REVOKED } });
+      // Closed here at once, and by whichever other process holds it through the bus. A lost notice only
+      // delays the close to that process's next heartbeat: the store already refuses the device's events.
+      agents.revoke(id);
+      await options.bus.publishRevoked(id).catch((e: unknown) => log.warn('could not announce a revocation', { deviceId: id, error: String(e) }));
       return [200, { revoked: id }];
     }
     throw new HttpError(404, 'INV_ERR_API_NOT_FOUND');

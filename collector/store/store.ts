@@ -289,8 +289,10 @@ export interface CollectorStore {
    * Refreshes `presenceAt` (and `lastSeen`) for every device this process
    * holds, so other processes can tell a live holder from a dead one and a
    * connected but quiet device is not taken for silent.
+   * Returns those of them that are revoked: a revocation notice that never
+   * arrived still ends their connections at the next heartbeat.
    */
-  refreshPresence(instance: string, now: string): Promise<void>;
+  refreshPresence(instance: string, now: string): Promise<string[]>;
   /** Clears presence left by a process that stopped or died. */
   clearPresence(instance: string): Promise<void>;
 

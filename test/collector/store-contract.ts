@@ -120,6 +120,19 @@ export function storeContract(makeStore: () => Promise<{ store: CollectorStore; 
     });
   });
 
+  it('refreshes the presence of the devices a process holds, and names those of them that are revoked', async () => {
+    for (const id of ['dev-a', 'dev-b', 'dev-c']) await enroll(store, id);
+    const seen = { hostname: 'h', agentVersion: '0.1.0', policyRevision: 1, now: T0, confirmed: true };
+    await store.deviceConnected('dev-a', { ...seen, instance: 'collector-1' });
+    await store.deviceConnected('dev-b', { ...seen, instance: 'collector-1' });
+    await store.deviceConnected('dev-c', { ...seen, instance: 'collector-2' });
+    await store.revokeDevice('dev-b', T0);
+    await store.revokeDevice('dev-c', T0);
+    expect(await store.refreshPresence('collector-1', inAnHour)).toEqual(['dev-b']);
+    expect((await store.listDevices()).find((d) => d.id === 'dev-a')?.presenceAt).toBe(inAnHour);
+    expect(await store.refreshPresence('collector-3', inAnHour)).toEqual([]);
+  });
+
   describe('events', () => {
     beforeEach(async () => {
       await enroll(store, 'dev-a');

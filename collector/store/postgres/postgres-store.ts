@@ -347,8 +347,14 @@ export class PostgresStore implements CollectorStore {
     await this.pool.query('UPDATE devices SET connected_to = NULL WHERE id = $1 AND connected_to = $2', [deviceId, instance]);
   }
 
-  async refreshPresence(instance: string, now: string): Promise<void> {
-    await this.pool.query('UPDATE devices SET presence_at = $1, last_seen = $1, silent_since = NULL WHERE connected_to = $2', [now, instance]);
+  async refreshPresence(instance: string, now: string): Promise<string[]> {
+    // One round trip; only the revoked few come back.
+    const { rows } = await this.pool.query<{ id: string }>(
+      `WITH held AS (UPDATE devices SET presence_at = $1, last_seen = $1, silent_since = NULL WHERE connected_to = $2 RETURNING id, revoked_at)
+       SELECT id FROM held WHERE revoked_at IS NOT NULL`,
+      [now, instance],
+    );
+    return rows.map((r) => r.id);
   }
 
   async clearPresence(instance: string): Promise<void> {

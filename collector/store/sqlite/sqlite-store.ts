@@ -286,8 +286,10 @@ export class SqliteStore implements CollectorStore {
     this.statement('UPDATE devices SET connected_to = NULL WHERE id = ? AND connected_to = ?').run(deviceId, instance);
   }
 
-  async refreshPresence(instance: string, now: string): Promise<void> {
+  async refreshPresence(instance: string, now: string): Promise<string[]> {
     this.statement('UPDATE devices SET presence_at = ?, last_seen = ?, silent_since = NULL WHERE connected_to = ?').run(now, now, instance);
+    const revoked = this.statement('SELECT id FROM devices WHERE connected_to = ? AND revoked_at IS NOT NULL').all(instance) as Array<{ id: string }>;
+    return revoked.map((r) => r.id);
   }
 
   async clearPresence(instance: string): Promise<void> {
