@@ -4,7 +4,15 @@ import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { type ErrorCode, ERRORS, InvigilatorError } from '../shared/errors';
 import { settingsFor } from '../shared/policy/resolve';
 import type { LoginLimitSettings, Policy } from '../shared/policy/schema';
-import { type AgentToCollector, type CollectorToAgent, PROTOCOL_VERSION, decodeAgentToCollector, encode } from '../shared/protocol';
+import {
+  type AgentToCollector,
+  type CollectorToAgent,
+  type ConnectionLimits,
+  PROTOCOL_LIMITS,
+  PROTOCOL_VERSION,
+  decodeAgentToCollector,
+  encode,
+} from '../shared/protocol';
 import { proofMatches } from '../node-common/device-proof';
 import type { Logger } from '../node-common/logging';
 import { CLOSE, type CloseCode, closeCodeFor } from './close-codes';
@@ -33,6 +41,8 @@ export interface AgentSocketLimits {
   busyRetryMs: readonly [number, number];
   /** The collector pings every connection this often; one that has not answered the previous ping is cut off (dead, or not reading). */
   pingIntervalMs: number;
+  /** Events per batch at most (the protocol's own cap is 500); said in `welcome`, and a larger batch is refused. */
+  maxEventsPerBatch: number;
 }
 
 export const DEFAULT_AGENT_SOCKET_LIMITS: AgentSocketLimits = {
@@ -45,6 +55,7 @@ export const DEFAULT_AGENT_SOCKET_LIMITS: AgentSocketLimits = {
   maxBufferedBytes: 4 * 1024 * 1024,
   busyRetryMs: [1_000, 30_000],
   pingIntervalMs: 30_000,
+  maxEventsPerBatch: PROTOCOL_LIMITS.maxEventsPerBatch,
 };
 
 export interface AgentSocketOptions {
@@ -60,6 +71,16 @@ export interface AgentSocketOptions {
   /** Milliseconds since the epoch; injected so tests control time. */
   now: () => number;
   random?: () => number;
+}
+
+/** What `welcome` tells the agent about its connection, so it paces itself instead of being closed with 4429 or 1009. */
+export function connectionLimits(limits: AgentSocketLimits): ConnectionLimits {
+  return {
+    messagesPerSecond: limits.messagesPerSecond,
+    messageBurst: limits.messageBurst,
+    maxFrameBytes: limits.maxPayloadBytes,
+    maxEventsPerBatch: limits.maxEventsPerBatch,
+  };
 }
 
 type State =
@@ -367,7 +388,7 @@ class AgentConnection {
     this.log.defaultMeta = { ...this.log.defaultMeta, deviceId };
     await this.socket.ingest.connected(deviceId, { ...meta, instance: this.options.instanceId, now: this.iso(), confirmed: proved });
     this.socket.register(deviceId, this);
-    this.send({ v: PROTOCOL_VERSION, type: 'welcome', deviceId, serverTime: this.iso(), lastAckedSeq: lastSeq });
+    this.send({ v: PROTOCOL_VERSION, type: 'welcome', deviceId, serverTime: this.iso(), lastAckedSeq: lastSeq, limits: connectionLimits(this.options.limits) });
     const policy = this.options.policy();
     if (meta.policyRevision !== policy.revision || meta.policyId !== policy.id) this.send({ v: PROTOCOL_VERSION, type: 'policy.push', policy });
     // Commands queued while the device was away.
@@ -445,6 +466,9 @@ class AgentConnection {
     const deviceId = this.requireReady();
     const forged = batch.events.find((e) => e.deviceId !== deviceId);
     if (forged) throw new InvigilatorError('INV_ERR_FORGED_DEVICE', `event ${forged.id} names device ${forged.deviceId}`);
+    const { maxEventsPerBatch } = this.options.limits;
+    if (batch.events.length > maxEventsPerBatch)
+      throw new InvigilatorError('INV_ERR_SCHEMA_RANGE', `$.events: ${batch.events.length} events, more than the ${maxEventsPerBatch} this collector takes`);
     const disorder = firstOutOfOrder(batch.events);
     if (disorder) throw new InvigilatorError('INV_ERR_BATCH_NOT_ASCENDING', `seq ${disorder.seq} follows seq ${disorder.after}`);
     let result;
