@@ -52,7 +52,8 @@ async function startCollector(db, port, dataDir, extraEnv = {}) {
     [join(ROOT, 'bin/invigilator.js'), 'collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ...extraEnv },
+      // Every simulated agent is on 127.0.0.1, where a real fleet comes from many addresses: no per-address cap.
+      env: { ...process.env, INVIGILATOR_HANDSHAKES_PER_ADDRESS: '0', ...extraEnv },
     },
   );
   await new Promise((resolve, reject) => {

@@ -20,6 +20,7 @@ import { hashToken, newId, newNonce, newSecret } from './device-auth';
 import type { Metrics } from './metrics';
 import { TokenBucket } from './rate-limiter';
 import type { CommandBus } from './command-bus';
+import { Admission, type Ticket, admissionKey } from './admission';
 import { IngestBatcher } from './ingest-batcher';
 import { firstOutOfOrder } from './sequence-rules';
 import type { CollectorStore } from './store/store';
@@ -27,12 +28,18 @@ import type { CollectorStore } from './store/store';
 export interface AgentSocketLimits {
   /** Largest frame accepted; far below ws's 100 MiB default. A batch of 500 events fits easily. */
   maxPayloadBytes: number;
-  /** Time from connection to a completed hello (and proof) before the connection is closed. */
+  /** Time from connection to its first frame (the hello): the window an idle connection holds a slot for. */
   helloTimeoutMs: number;
+  /** Time from connection to a completed authentication (hello, challenge, proof). */
+  authTimeoutMs: number;
   /** Connections held at once; more are told to come back later. */
   maxConnections: number;
   /** Connections still authenticating at once: the expensive part of a reconnect storm. */
   maxHandshakes: number;
+  /** Of `maxHandshakes`, kept for connections whose hello names a known device (see admission.ts). */
+  reservedHandshakes: number;
+  /** Connections still authenticating from one source address that have not named a known device; 0: no cap. */
+  maxHandshakesPerAddress: number;
   messagesPerSecond: number;
   messageBurst: number;
   /** A peer that stops reading is cut off when this much is waiting to be sent to it. */
@@ -47,9 +54,12 @@ export interface AgentSocketLimits {
 
 export const DEFAULT_AGENT_SOCKET_LIMITS: AgentSocketLimits = {
   maxPayloadBytes: 1024 * 1024,
-  helloTimeoutMs: 10_000,
+  helloTimeoutMs: 3_000,
+  authTimeoutMs: 10_000,
   maxConnections: 20_000,
   maxHandshakes: 500,
+  reservedHandshakes: 100,
+  maxHandshakesPerAddress: 50,
   messagesPerSecond: 50,
   messageBurst: 200,
   maxBufferedBytes: 4 * 1024 * 1024,
@@ -105,13 +115,16 @@ interface DeviceMeta {
 export class AgentSocket {
   private readonly wss: WebSocketServer;
   private readonly byDevice = new Map<string, AgentConnection>();
-  private handshakes = 0;
+  /** Connections that said hello for a device and have not yet proved it: one per device, the newest. */
+  private readonly proving = new Map<string, AgentConnection>();
+  readonly admission: Admission;
   private readonly alive = new WeakSet<WebSocket>();
   private readonly heartbeat: NodeJS.Timeout;
   readonly ingest: IngestBatcher;
 
   constructor(private readonly options: AgentSocketOptions) {
     this.ingest = new IngestBatcher(options.store, options.now);
+    this.admission = new Admission(options.limits);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.limits.maxPayloadBytes,
@@ -159,21 +172,21 @@ export class AgentSocket {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.alive.add(ws);
       ws.on('pong', () => this.alive.add(ws));
-      const { limits } = this.options;
-      if (this.wss.clients.size > limits.maxConnections || this.handshakes >= limits.maxHandshakes) {
-        this.refuseBusy(ws);
+      const remote = req.socket.remoteAddress ?? 'unknown';
+      // Evicting a ticket happens only later, for a newcomer, by which time `connection` is set.
+      const ticket =
+        this.wss.clients.size > this.options.limits.maxConnections ? undefined : this.admission.admit(admissionKey(remote), () => connection.refuseBusy());
+      if (!ticket) {
+        this.options.metrics.inc('invigilator_agent_closes_total', { code: CLOSE.BUSY });
+        this.sendBusy(ws);
         return;
       }
-      this.handshakes++;
-      const connection = new AgentConnection(ws, this, this.options, req.socket.remoteAddress ?? 'unknown');
-      connection.onAuthenticated = () => this.handshakes--;
-      ws.once('close', () => {
-        if (!connection.authenticated) this.handshakes--;
-      });
+      const connection = new AgentConnection(ws, this, this.options, remote, ticket);
     });
   }
 
-  private refuseBusy(ws: WebSocket): void {
+  /** `busy` (when to come back), the coded `error`, then close 4503. */
+  sendBusy(ws: WebSocket): void {
     const [lo, hi] = this.options.limits.busyRetryMs;
     const retryAfterMs = Math.round(lo + (this.options.random ?? Math.random)() * (hi - lo));
     ws.send(encode({ v: PROTOCOL_VERSION, type: 'busy', retryAfterMs }));
@@ -181,7 +194,6 @@ export class AgentSocket {
     ws.send(
       encode({ v: PROTOCOL_VERSION, type: 'error', error: { code: 'INV_ERR_BUSY', message: `${ERRORS.INV_ERR_BUSY}: come back in ${retryAfterMs} ms` } }),
     );
-    this.options.metrics.inc('invigilator_agent_closes_total', { code: CLOSE.BUSY });
     ws.close(CLOSE.BUSY, 'INV_ERR_BUSY');
   }
 
@@ -195,6 +207,20 @@ export class AgentSocket {
   /** The device was revoked: its connection here, if any, is closed (4403) and nothing more from it is handled. */
   revoke(deviceId: string): void {
     this.byDevice.get(deviceId)?.close(CLOSE.FORBIDDEN, 'INV_ERR_DEVICE_REVOKED', 'revoked by the network manager');
+  }
+
+  /**
+   * A connection said hello for this device and was challenged. Only the newest may prove it: an older
+   * one still proving is closed, so hellos naming a known device id cannot pile up in the kept slots.
+   */
+  startProving(deviceId: string, connection: AgentConnection): void {
+    const previous = this.proving.get(deviceId);
+    this.proving.set(deviceId, connection);
+    if (previous !== connection) previous?.close(CLOSE.SUPERSEDED, 'INV_ERR_SUPERSEDED', 'a newer connection for this device is proving itself');
+  }
+
+  stopProving(deviceId: string, connection: AgentConnection): void {
+    if (this.proving.get(deviceId) === connection) this.proving.delete(deviceId);
   }
 
   unregister(deviceId: string, connection: AgentConnection): void {
@@ -235,21 +261,23 @@ class AgentConnection {
   private state: State = { phase: 'hello' };
   private readonly bucket: TokenBucket;
   private readonly helloTimer: NodeJS.Timeout;
+  private readonly authTimer: NodeJS.Timeout;
   /** Frames are handled one at a time, in order, so acknowledgements follow the order events arrived in. */
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly log: Logger;
-  onAuthenticated: () => void = () => undefined;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: AgentSocket,
     private readonly options: AgentSocketOptions,
     remote: string,
+    private readonly ticket: Ticket,
   ) {
     this.log = options.logger.child({ component: 'agent-socket', remote });
     this.bucket = new TokenBucket(options.limits.messagesPerSecond, options.limits.messageBurst, options.now);
     this.helloTimer = setTimeout(() => this.fail('INV_ERR_HELLO_TIMEOUT', 'no hello in time'), options.limits.helloTimeoutMs);
+    this.authTimer = setTimeout(() => this.fail('INV_ERR_HELLO_TIMEOUT', 'not authenticated in time'), options.limits.authTimeoutMs);
     ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
     ws.on('close', (code) => this.onClose(code));
     ws.on('error', (err) => {
@@ -264,6 +292,8 @@ class AgentConnection {
 
   private onFrame(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
+    clearTimeout(this.helloTimer);
+    this.socket.admission.spoke(this.ticket);
     if (!this.bucket.take()) return this.fail('INV_ERR_RATE_LIMITED', `more than ${this.options.limits.messagesPerSecond} messages a second`);
     if (isBinary) return this.fail('INV_ERR_BINARY_FRAME', 'send each message as a text frame');
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -319,6 +349,8 @@ class AgentConnection {
 
   private async onHello(hello: Extract<AgentToCollector, { type: 'hello' }>): Promise<void> {
     if (this.state.phase !== 'hello') throw new InvigilatorError('INV_ERR_UNEXPECTED_MESSAGE', 'hello twice');
+    // Enrollments may not take the handshake slots kept for known devices.
+    if (hello.auth.kind === 'enroll' && !this.socket.admission.mayEnroll(this.ticket)) return this.refuseBusy();
     const { store } = this.options;
     const meta: DeviceMeta = {
       hostname: hello.hostname,
@@ -363,8 +395,10 @@ class AgentConnection {
     const auth = await store.deviceAuth(hello.auth.deviceId);
     if (!auth) throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'unknown device');
     if (auth.revoked) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED');
+    this.socket.admission.namedKnownDevice(this.ticket);
     const nonce = newNonce();
     this.state = { phase: 'challenged', deviceId: hello.auth.deviceId, nonce, meta };
+    this.socket.startProving(hello.auth.deviceId, this);
     this.send({ v: PROTOCOL_VERSION, type: 'challenge', nonce });
   }
 
@@ -382,9 +416,10 @@ class AgentConnection {
 
   /** `proved`: the device proved its secret on this connection (rather than enrolling with a token). */
   private async becomeReady(deviceId: string, lastSeq: number, meta: DeviceMeta, proved = false): Promise<void> {
-    clearTimeout(this.helloTimer);
+    clearTimeout(this.authTimer);
     this.state = { phase: 'ready', deviceId, hostname: meta.hostname };
-    this.onAuthenticated();
+    this.socket.admission.release(this.ticket);
+    this.socket.stopProving(deviceId, this);
     this.log.defaultMeta = { ...this.log.defaultMeta, deviceId };
     await this.socket.ingest.connected(deviceId, { ...meta, instance: this.options.instanceId, now: this.iso(), confirmed: proved });
     this.socket.register(deviceId, this);
@@ -647,6 +682,14 @@ class AgentConnection {
     return true;
   }
 
+  /** Admission needs the room: told to come back later (busy, 4503). */
+  refuseBusy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.log.info('connection told to come back later', { phase: this.state.phase });
+    this.socket.sendBusy(this.ws);
+  }
+
   private fail(code: ErrorCode, detail: string): void {
     this.close(closeCodeFor(code), code, detail);
   }
@@ -662,6 +705,9 @@ class AgentConnection {
   private onClose(code: number): void {
     this.closed = true;
     clearTimeout(this.helloTimer);
+    clearTimeout(this.authTimer);
+    this.socket.admission.release(this.ticket);
+    if (this.state.phase === 'challenged') this.socket.stopProving(this.state.deviceId, this);
     this.options.metrics.inc('invigilator_agent_closes_total', { code });
     if (this.state.phase === 'ready') {
       this.socket.unregister(this.state.deviceId, this);

@@ -23,6 +23,12 @@ export const collectorConfigSchema = z.strictObject({
     .min(1)
     .max(24 * 365)
     .default(24 * 7),
+  /**
+   * Connections still authenticating from one source address that have not yet named a known device
+   * (docs/protocol.md, "Admission control"). Raise it when many computers reach the collector through
+   * one address (a school behind NAT, a TLS proxy); 0 turns the cap off.
+   */
+  handshakesPerAddress: z.number().int().min(0).max(20_000).default(50),
 });
 
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
@@ -37,4 +43,5 @@ export const COLLECTOR_ENV: readonly EnvBinding[] = [
   { variable: 'INVIGILATOR_TLS_CERT', path: ['tls', 'certFile'] },
   { variable: 'INVIGILATOR_TLS_KEY', path: ['tls', 'keyFile'] },
   { variable: 'INVIGILATOR_SILENT_AFTER_HOURS', path: ['silentAfterHours'], parse: asInteger },
+  { variable: 'INVIGILATOR_HANDSHAKES_PER_ADDRESS', path: ['handshakesPerAddress'], parse: asInteger },
 ];

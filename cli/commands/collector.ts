@@ -28,10 +28,16 @@ Options:
   --log-level LEVEL   error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
   --tls-cert FILE     PEM certificate: serve https:// and wss:// (env INVIGILATOR_TLS_CERT)
   --tls-key FILE      its PEM private key (env INVIGILATOR_TLS_KEY)
+  --handshakes-per-address N
+                      connections still authenticating from one address, default 50;
+                      raise it behind NAT or a proxy, 0: no cap (env INVIGILATOR_HANDSHAKES_PER_ADDRESS)
   -h, --help          this help
 
 Command line beats environment beats the config file. SIGINT or SIGTERM
 stops it cleanly (exit 0).`;
+
+/** A whole number given as text becomes a number; anything else is left for the schema to refuse by name. */
+const asNumber = (value: string | undefined) => (value === undefined ? undefined : /^\d+$/.test(value) ? Number(value) : value);
 
 export async function collectorCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
@@ -44,6 +50,7 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     'log-level': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    'handshakes-per-address': { type: 'string' },
   });
   if (values.help) {
     io.out(COLLECTOR_HELP);
@@ -54,13 +61,14 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     bindings: COLLECTOR_ENV,
     overrides: {
       db: values.db,
-      port: values.port === undefined ? undefined : /^\d+$/.test(values.port) ? Number(values.port) : values.port,
+      port: asNumber(values.port),
       host: values.host,
       dataDir: values['data-dir'],
       policy: values.policy,
       logLevel: values['log-level'],
       'tls.certFile': values['tls-cert'],
       'tls.keyFile': values['tls-key'],
+      handshakesPerAddress: asNumber(values['handshakes-per-address']),
     },
   });
   if (typeof settings === 'number') return settings;
@@ -86,6 +94,7 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     policy,
     version: VERSION,
     silentAfterMs: config.silentAfterHours * 3_600_000,
+    limits: { maxHandshakesPerAddress: config.handshakesPerAddress },
     ...(bus ? { bus } : {}),
     ...(tls ? { tls } : {}),
   });

@@ -283,18 +283,51 @@ describe('limits that protect the collector', () => {
     expect((await client.closed).code).toBe(4429);
   });
 
-  it('tells connections past the handshake limit to come back later (busy, then 4503)', async () => {
+  it('pushes out the oldest connection that has said nothing when a newcomer needs its slot (busy, then 4503)', async () => {
     const waiting = [new RawClient(c.agentUrl), new RawClient(c.agentUrl)];
     await Promise.all(waiting.map((w) => w.opened));
+    const newcomer = new RawClient(c.agentUrl);
+    await newcomer.opened;
+    const busy = await waiting[0]!.next('busy');
+    expect(busy.retryAfterMs).toBeGreaterThanOrEqual(1000);
+    expect(busy.retryAfterMs).toBeLessThanOrEqual(2000);
+    expect((await waiting[0]!.closed).code).toBe(4503);
+    // Like every other 44xx/45xx close, it comes with a coded error (after the busy that says when to come back).
+    expect(waiting[0]!.messages().map((m) => (m.type === 'error' ? m.error.code : m.type))).toEqual(['INV_ERR_BUSY']);
+    newcomer.send(hello({ kind: 'device', deviceId: 'dev-nobody' }));
+    expect((await newcomer.closed).code).toBe(4401);
+    waiting[1]!.ws.close();
+    await waiting[1]!.closed;
+  });
+
+  it('tells a newcomer to come back later when every handshake in progress has spoken (busy, then 4503)', async () => {
+    const enrolling = new RawClient(c.agentUrl);
+    await enrolling.opened;
+    enrolling.send(hello({ kind: 'enroll', token: await c.enrollmentToken(), installationId: `inst-${randomUUID()}` }));
+    const { deviceId } = await enrolling.next('enrolled');
+    await enrolling.next('welcome');
+    enrolling.ws.close();
+    await enrolling.closed;
+    // Two connections said hello for devices and sit on their challenges: they cannot be pushed out.
+    const other = new RawClient(c.agentUrl);
+    await other.opened;
+    other.send(hello({ kind: 'enroll', token: await c.enrollmentToken(), installationId: `inst-${randomUUID()}` }));
+    const second = await other.next('enrolled');
+    other.ws.close();
+    await other.closed;
+    const proving = [new RawClient(c.agentUrl), new RawClient(c.agentUrl)];
+    await Promise.all(proving.map((p) => p.opened));
+    proving[0]!.send(hello({ kind: 'device', deviceId }));
+    proving[1]!.send(hello({ kind: 'device', deviceId: second.deviceId }));
+    await Promise.all(proving.map((p) => p.next('challenge')));
     const refused = new RawClient(c.agentUrl);
     const busy = await refused.next('busy');
     expect(busy.retryAfterMs).toBeGreaterThanOrEqual(1000);
     expect(busy.retryAfterMs).toBeLessThanOrEqual(2000);
     expect((await refused.closed).code).toBe(4503);
-    // Like every other 44xx/45xx close, it comes with a coded error (after the busy that says when to come back).
     expect(refused.messages().map((m) => (m.type === 'error' ? m.error.code : m.type))).toEqual(['INV_ERR_BUSY']);
-    for (const w of waiting) w.ws.close();
-    await Promise.all(waiting.map((w) => w.closed));
+    for (const p of proving) p.ws.close();
+    await Promise.all(proving.map((p) => p.closed));
     // Room again once the handshakes in progress are gone.
     const later = new RawClient(c.agentUrl);
     await later.opened;
