@@ -16,6 +16,11 @@ export const collectorConfigSchema = z.strictObject({
   policy: z.string().min(1).default('basildon-primary'),
   /** PEM files: with both, the collector serves https:// and wss:// itself. */
   tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+  /**
+   * The key device secrets are sealed under (docs/deployment.md): default `<dataDir>/device-secret-key`,
+   * made on first start. Collectors sharing one PostgreSQL must all name the same key.
+   */
+  secretKeyFile: z.string().min(1).optional(),
   /** Hours without a word from a device before it is reported silent (`device.silent`). */
   silentAfterHours: z
     .number()
@@ -37,4 +42,5 @@ export const COLLECTOR_ENV: readonly EnvBinding[] = [
   { variable: 'INVIGILATOR_TLS_CERT', path: ['tls', 'certFile'] },
   { variable: 'INVIGILATOR_TLS_KEY', path: ['tls', 'keyFile'] },
   { variable: 'INVIGILATOR_SILENT_AFTER_HOURS', path: ['silentAfterHours'], parse: asInteger },
+  { variable: 'INVIGILATOR_SECRET_KEY_FILE', path: ['secretKeyFile'] },
 ];

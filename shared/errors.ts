@@ -78,6 +78,9 @@ export const ERRORS = {
   INV_ERR_RESTORE_FAILED: 'the file could not be restored; it is still in quarantine',
   // Software inventory.
   INV_ERR_INVENTORY_UNREADABLE: 'the list of installed software could not be read',
+  INV_ERR_INVENTORY_TOO_LARGE: 'the device reported more installed programs than the collector keeps for one device',
+  // Collector store.
+  INV_ERR_SECRET_KEY_MISMATCH: "the database's device secrets are sealed under another key than this collector's",
   INV_ERR_INTERNAL: 'an internal error occurred',
 } as const;
 

@@ -11,6 +11,7 @@ import type { CollectorToAgent } from '../../shared/protocol';
 import { eventually, startCli, tempDir } from '../support/cli';
 import { freePort, silentLogger } from '../support/harness';
 import { describePostgres, freshSchema } from '../support/postgres';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 /**
  * "Users must not log on to more than two school devices with the same user
@@ -225,7 +226,7 @@ async function socketRepetition(urls: readonly string[], prefix: string): Promis
 
 describe('at most two devices per login, 1,000 users on three devices each at once: one collector on SQLite', () => {
   const dir = tempDir('login-race-sqlite');
-  const store = new SqliteStore(join(dir, 'collector.db'));
+  const store = new SqliteStore(join(dir, 'collector.db'), { secretKey: TEST_SECRET_KEY });
 
   beforeAll(async () => {
     await store.migrate();
@@ -260,7 +261,7 @@ describePostgres('at most two devices per login, 1,000 users on three devices ea
 
   beforeAll(async () => {
     schema = await freshSchema();
-    stores = [new PostgresStore(schema.url), new PostgresStore(schema.url)];
+    stores = [new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY }), new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY })];
     await Promise.all(stores.map((s) => s.migrate()));
     await enrollDevices(stores[0]!);
   }, 60_000);

@@ -10,6 +10,7 @@ import { preset } from '../../shared/policy/presets';
 import type { Policy } from '../../shared/policy/schema';
 import { tempDir } from '../support/cli';
 import { RawClient, silentLogger } from '../support/harness';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 const T0 = Date.parse('2026-11-23T09:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -25,7 +26,7 @@ function policyWithUnlimitedStaff(): Policy {
 async function startCollector() {
   const dir = tempDir('login-limit');
   const clock = { now: T0 };
-  const store = new SqliteStore(join(dir, 'collector.db'));
+  const store = new SqliteStore(join(dir, 'collector.db'), { secretKey: TEST_SECRET_KEY });
   await store.migrate();
   const collector = buildCollector({
     store,

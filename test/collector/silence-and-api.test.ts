@@ -10,12 +10,13 @@ import { tempDir } from '../support/cli';
 import { RawClient, silentLogger } from '../support/harness';
 import { sampleEvent } from '../support/samples';
 import { readFileSync } from 'node:fs';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 /** A collector whose clock the test moves by hand. */
 async function collectorWithClock() {
   const dir = tempDir('collector');
   const clock = { now: Date.parse('2026-11-23T09:00:00Z') };
-  const store = new SqliteStore(join(dir, 'collector.db'));
+  const store = new SqliteStore(join(dir, 'collector.db'), { secretKey: TEST_SECRET_KEY });
   await store.migrate();
   const collector = buildCollector({
     store,

@@ -1,7 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { CollectorStore } from '../../collector/store/store';
+import { proofFor, proofMatches } from '../../node-common/device-proof';
+import { checkOfflineCode, issueOfflineCode } from '../../node-common/offline-code';
 import type { EventEnvelope } from '../../shared/protocol';
 import { sampleEvent } from '../support/samples';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 const T0 = '2026-11-23T09:00:00.000Z';
 const inAnHour = '2026-11-23T10:00:00.000Z';
@@ -43,16 +46,36 @@ async function enroll(store: CollectorStore, id: string): Promise<void> {
   });
 }
 
+/** A store under test, on a database of its own, sealing device secrets under TEST_SECRET_KEY. */
+export interface StoreUnderTest {
+  store: CollectorStore;
+  cleanup: () => Promise<void>;
+  /** Another store on the same database, under this key: a second collector process, or whoever holds a copy of the database. Not migrated. */
+  open: (key: Buffer) => CollectorStore;
+  /** The bytes the database itself holds for a device's secret: what a copy of the database gives away. */
+  storedSecret: (deviceId: string) => Promise<Buffer>;
+}
+
+/** A device as a release before secrets were sealed left it: its secret in clear. */
+export interface LegacyDevice {
+  id: string;
+  secret: Buffer;
+}
+
 /**
  * What every CollectorStore must do, whatever is behind it. Each implementation
  * runs this same suite; an in-memory stand-in would have to pass it too.
+ * `makeLegacy` makes a database at the last schema before device secrets were
+ * sealed, holding these devices in clear (store not yet migrated).
  */
-export function storeContract(makeStore: () => Promise<{ store: CollectorStore; cleanup: () => Promise<void> }>): void {
+export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLegacy: (devices: readonly LegacyDevice[]) => Promise<StoreUnderTest>): void {
   let store: CollectorStore;
   let cleanup: () => Promise<void>;
+  let under: StoreUnderTest;
 
   beforeEach(async () => {
-    ({ store, cleanup } = await makeStore());
+    under = await makeStore();
+    ({ store, cleanup } = under);
     await store.migrate();
   });
   afterEach(async () => {
@@ -117,6 +140,74 @@ export function storeContract(makeStore: () => Promise<{ store: CollectorStore; 
       expect(await store.deviceByInstallation('inst-nobody')).toBeUndefined();
       expect(await store.revokeDevice('dev-a', inAnHour)).toBe(true);
       expect((await store.deviceAuth('dev-a'))?.revoked).toBe(true);
+    });
+  });
+
+  describe('device secrets at rest', () => {
+    const subject = { deviceId: 'dev-a', vendorId: '0781', productId: '5567', serial: 'X1' };
+    const NOW = Date.parse(T0);
+
+    /** What someone holding only the database can do with what it stores: prove, and mint an offline code. */
+    function expectUselessWithoutTheKey(stored: Buffer, secret: Buffer): void {
+      expect(stored.indexOf(secret)).toBe(-1);
+      const nonce = randomBytes(32).toString('base64url');
+      expect(proofMatches(secret, nonce, 'dev-a', proofFor(stored, nonce, 'dev-a'))).toBe(false);
+      const minted = issueOfflineCode(stored, subject, NOW, 60);
+      expect(checkOfflineCode(secret, subject, minted.code, NOW)).toEqual({ ok: false, code: 'INV_ERR_OFFLINE_CODE_INVALID' });
+    }
+
+    it('are kept sealed: the collector gets each back, the database alone proves nothing and mints no code', async () => {
+      const secret = randomBytes(32);
+      await store.enrollDevice({ id: 'dev-a', installationId: 'inst-a', secret, hostname: 'h', platform: 'linux', agentVersion: '1', tokenId: 't', now: T0 });
+      expect((await store.deviceAuth('dev-a'))?.secret).toEqual(secret);
+      expect((await store.deviceByInstallation('inst-a'))?.secret).toEqual(secret);
+      expectUselessWithoutTheKey(await under.storedSecret('dev-a'), secret);
+      // The collector's own codes still work on the computer: it unseals the secret to mint them.
+      const issued = issueOfflineCode((await store.deviceAuth('dev-a'))!.secret, subject, NOW, 60);
+      expect(checkOfflineCode(secret, subject, issued.code, NOW)).toMatchObject({ ok: true });
+    });
+
+    it('are shared by every store opened with the same key, and a store with another key refuses the database', async () => {
+      const secret = randomBytes(32);
+      await store.enrollDevice({ id: 'dev-a', installationId: 'inst-a', secret, hostname: 'h', platform: 'linux', agentVersion: '1', tokenId: 't', now: T0 });
+      const twin = under.open(TEST_SECRET_KEY);
+      const stranger = under.open(randomBytes(32));
+      try {
+        await twin.migrate();
+        expect((await twin.deviceAuth('dev-a'))?.secret).toEqual(secret);
+        await expect(stranger.migrate()).rejects.toMatchObject({ code: 'INV_ERR_SECRET_KEY_MISMATCH' });
+      } finally {
+        await twin.close();
+        await stranger.close();
+      }
+    });
+
+    it('refuse a key that is not 32 bytes', () => {
+      expect(() => under.open(Buffer.alloc(16))).toThrow(expect.objectContaining({ code: 'INV_ERR_CONFIG_INVALID' }) as Error);
+    });
+
+    it('left in clear by an older release are sealed the first time the store opens the database', async () => {
+      const devices = [
+        { id: 'dev-old-1', secret: randomBytes(32) },
+        { id: 'dev-old-2', secret: randomBytes(32) },
+      ];
+      const legacy = await makeLegacy(devices);
+      try {
+        expect(await legacy.storedSecret('dev-old-1')).toEqual(devices[0]!.secret);
+        await legacy.store.migrate();
+        for (const d of devices) {
+          expect((await legacy.store.deviceAuth(d.id))?.secret).toEqual(d.secret);
+          const stored = await legacy.storedSecret(d.id);
+          expect(stored.indexOf(d.secret)).toBe(-1);
+          expect(proofMatches(d.secret, 'bm9uY2U', d.id, proofFor(stored, 'bm9uY2U', d.id))).toBe(false);
+        }
+        // Opening again changes nothing more.
+        await legacy.store.migrate();
+        expect((await legacy.store.deviceAuth('dev-old-2'))?.secret).toEqual(devices[1]!.secret);
+      } finally {
+        await legacy.store.close();
+        await legacy.cleanup();
+      }
     });
   });
 

@@ -14,6 +14,7 @@ import { preset } from '../../shared/policy/presets';
 import type { Policy } from '../../shared/policy/schema';
 import type { CollectorToAgent } from '../../shared/protocol';
 import { eventually, tempDir } from './cli';
+import { TEST_SECRET_KEY } from './secret-key';
 
 export const silentLogger = () => createLogger({ program: 'test', level: 'error', console: false });
 
@@ -32,7 +33,7 @@ export async function startTestCollector(
   options: { store?: CollectorStore; limits?: Partial<AgentSocketLimits>; policy?: Policy; port?: number } = {},
 ): Promise<TestCollector> {
   const dir = tempDir('collector');
-  const store = options.store ?? new SqliteStore(join(dir, 'collector.db'));
+  const store = options.store ?? new SqliteStore(join(dir, 'collector.db'), { secretKey: TEST_SECRET_KEY });
   await store.migrate();
   const collector = buildCollector({
     store,

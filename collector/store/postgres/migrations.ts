@@ -3,6 +3,10 @@ export const LEASE_LOCK_SPACE = 74_616_802;
 /** Users share this many advisory locks (a power of two). */
 const LEASE_LOCK_BUCKETS = 512;
 
+/** Device secrets sealed under the collectors' shared key; see the SQLite migration of the same name. */
+const SEAL_DEVICE_SECRETS = `ALTER TABLE devices ADD COLUMN secret_key_id TEXT;
+   CREATE TABLE collector_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
 /** Append only: a released migration is never edited, a new one is added. */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE enrollment_tokens (
@@ -130,4 +134,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      changed_at TEXT NOT NULL,
      PRIMARY KEY (device_id, program_key)
    );`,
+  SEAL_DEVICE_SECRETS,
 ];
+
+/** How many migrations came before device secrets were sealed: a database at that version holds them in clear. */
+export const POSTGRES_SECRET_SEALING = POSTGRES_MIGRATIONS.indexOf(SEAL_DEVICE_SECRETS);

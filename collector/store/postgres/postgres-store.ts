@@ -33,6 +33,7 @@ import { type CommandRow, commandFromRow } from '../command-row';
 import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
 import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds } from '../lease-claims';
 import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, changeRounds, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
+import { DeviceSecretBox, SECRET_KEY_SETTING, keyMismatch } from '../device-secret-box';
 import { POSTGRES_MIGRATIONS } from './migrations';
 
 const CONNECTED_SQL = `UPDATE devices SET hostname = $1, agent_version = $2, policy_revision = $3, last_seen = $4, silent_since = NULL, connected_to = $5, presence_at = $4,
@@ -55,15 +56,19 @@ pg.types.setTypeParser(20, (v) => Number(v));
 export class PostgresStore implements CollectorStore {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
+  private readonly secrets: DeviceSecretBox;
 
-  constructor(connectionString: string, poolSize = 10) {
-    this.pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+  /** `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts); every collector on the database holds the same one. */
+  constructor(connectionString: string, options: { secretKey: Buffer; poolSize?: number }) {
+    this.secrets = new DeviceSecretBox(options.secretKey);
+    this.pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
     // An idle client that errors (server restart) must not crash the collector; the pool replaces it.
     this.pool.on('error', () => undefined);
   }
 
   async migrate(): Promise<void> {
     const client = await this.pool.connect();
+    let sealed = 0;
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -73,6 +78,7 @@ export class PostgresStore implements CollectorStore {
         await client.query(POSTGRES_MIGRATIONS[i]!);
         await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [i + 1, new Date().toISOString()]);
       }
+      sealed = await this.sealSecrets(client);
       await client.query('COMMIT');
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -80,6 +86,31 @@ export class PostgresStore implements CollectorStore {
     } finally {
       client.release();
     }
+    // The clear rows are dead tuples now, still in the table's files until they are rewritten. Once, after the upgrade.
+    if (sealed > 0) await this.pool.query('VACUUM FULL devices');
+  }
+
+  /**
+   * Inside the migration transaction (under its lock, so collectors starting together agree): refuses a
+   * database sealed under another key, records this key for an empty one, and seals what an older
+   * release stored in clear.
+   */
+  private async sealSecrets(client: pg.PoolClient): Promise<number> {
+    const keyId = this.secrets.keyId;
+    const held = (await client.query<{ value: string }>('SELECT value FROM collector_settings WHERE name = $1', [SECRET_KEY_SETTING])).rows[0];
+    if (!held) await client.query('INSERT INTO collector_settings (name, value) VALUES ($1, $2)', [SECRET_KEY_SETTING, keyId]);
+    else if (held.value !== keyId) throw keyMismatch(held.value);
+    const { rows } = await client.query<{ id: string; secret: Buffer }>('SELECT id, secret FROM devices WHERE secret_key_id IS NULL FOR UPDATE');
+    for (const d of rows)
+      await client.query('UPDATE devices SET secret = $1, secret_key_id = $2 WHERE id = $3', [this.secrets.seal(d.id, d.secret), keyId, d.id]);
+    return rows.length;
+  }
+
+  /** A row's secret: sealed (under this database's one key), or in clear if an older release wrote it since this store opened. */
+  private secretOf(deviceId: string, row: { secret: Buffer; secret_key_id: string | null }): Buffer {
+    if (row.secret_key_id === null) return row.secret;
+    if (row.secret_key_id !== this.secrets.keyId) throw keyMismatch(row.secret_key_id);
+    return this.secrets.open(deviceId, row.secret);
   }
 
   async close(): Promise<void> {
@@ -117,27 +148,30 @@ export class PostgresStore implements CollectorStore {
 
   async enrollDevice(d: NewDevice): Promise<void> {
     await this.pool.query(
-      'INSERT INTO devices (id, installation_id, secret, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [d.id, d.installationId, d.secret, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now],
+      'INSERT INTO devices (id, installation_id, secret, secret_key_id, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+      [d.id, d.installationId, this.secrets.seal(d.id, d.secret), this.secrets.keyId, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now],
     );
   }
 
   async deviceByInstallation(installationId: string): Promise<InstallationRecord | undefined> {
-    const { rows } = await this.pool.query<{ id: string; secret: Buffer; confirmed_at: string | null; revoked_at: string | null }>(
-      'SELECT id, secret, confirmed_at, revoked_at FROM devices WHERE installation_id = $1',
-      [installationId],
-    );
+    const { rows } = await this.pool.query<{
+      id: string;
+      secret: Buffer;
+      secret_key_id: string | null;
+      confirmed_at: string | null;
+      revoked_at: string | null;
+    }>('SELECT id, secret, secret_key_id, confirmed_at, revoked_at FROM devices WHERE installation_id = $1', [installationId]);
     const row = rows[0];
-    return row && { deviceId: row.id, secret: row.secret, confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
+    return row && { deviceId: row.id, secret: this.secretOf(row.id, row), confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
   }
 
   async deviceAuth(deviceId: string): Promise<DeviceAuth | undefined> {
-    const { rows } = await this.pool.query<{ secret: Buffer; revoked_at: string | null; last_seq: number }>(
-      'SELECT secret, revoked_at, last_seq FROM devices WHERE id = $1',
+    const { rows } = await this.pool.query<{ secret: Buffer; secret_key_id: string | null; revoked_at: string | null; last_seq: number }>(
+      'SELECT secret, secret_key_id, revoked_at, last_seq FROM devices WHERE id = $1',
       [deviceId],
     );
     const row = rows[0];
-    return row && { secret: row.secret, revoked: row.revoked_at !== null, lastSeq: row.last_seq };
+    return row && { secret: this.secretOf(deviceId, row), revoked: row.revoked_at !== null, lastSeq: row.last_seq };
   }
 
   async revokeDevice(deviceId: string, now: string): Promise<boolean> {

@@ -1,3 +1,12 @@
+/**
+ * Device secrets sealed under the collector's key (device-secret-box.ts). `secret_key_id` names the key a
+ * row's secret is sealed under; NULL is a secret an older release stored in clear, sealed by the store the
+ * first time it opens the database (SqliteStore.sealSecrets). collector_settings holds, among others, the
+ * id of the one key this database's secrets are sealed under.
+ */
+const SEAL_DEVICE_SECRETS = `ALTER TABLE devices ADD COLUMN secret_key_id TEXT;
+   CREATE TABLE collector_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
 /** Append only: a released migration is never edited, a new one is added. */
 export const SQLITE_MIGRATIONS: readonly string[] = [
   `CREATE TABLE enrollment_tokens (
@@ -112,4 +121,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      changed_at TEXT NOT NULL,
      PRIMARY KEY (device_id, program_key)
    );`,
+  SEAL_DEVICE_SECRETS,
 ];
+
+/** How many migrations came before device secrets were sealed: a database at that version holds them in clear. */
+export const SQLITE_SECRET_SEALING = SQLITE_MIGRATIONS.indexOf(SEAL_DEVICE_SECRETS);

@@ -34,6 +34,7 @@ import { decodeCursor, encodeCursor } from '../cursor';
 import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
 import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases } from '../lease-claims';
 import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
+import { DeviceSecretBox, SECRET_KEY_SETTING, keyMismatch } from '../device-secret-box';
 import { SQLITE_MIGRATIONS } from './migrations';
 
 interface DeviceRow {
@@ -57,8 +58,11 @@ interface DeviceRow {
 export class SqliteStore implements CollectorStore {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
+  private readonly secrets: DeviceSecretBox;
 
-  constructor(path: string) {
+  /** `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts), kept outside the database. */
+  constructor(path: string, options: { secretKey: Buffer }) {
+    this.secrets = new DeviceSecretBox(options.secretKey);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -78,6 +82,36 @@ export class SqliteStore implements CollectorStore {
         this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
       })();
     });
+    this.sealSecrets();
+  }
+
+  /**
+   * Refuses a database sealed under another key; seals what an older release stored in clear. The
+   * clear bytes must not survive anywhere in the file: a device row is rewritten at every connection,
+   * so old copies of it sit in free space. After sealing, the database is rebuilt (VACUUM, once, at
+   * the first start after the upgrade) and the write-ahead log emptied.
+   */
+  private sealSecrets(): void {
+    const keyId = this.secrets.keyId;
+    const sealed = this.db.transaction((): number => {
+      const held = this.db.prepare('SELECT value FROM collector_settings WHERE name = ?').get(SECRET_KEY_SETTING) as { value: string } | undefined;
+      if (held === undefined) this.db.prepare('INSERT INTO collector_settings (name, value) VALUES (?, ?)').run(SECRET_KEY_SETTING, keyId);
+      else if (held.value !== keyId) throw keyMismatch(held.value);
+      const clear = this.db.prepare('SELECT id, secret FROM devices WHERE secret_key_id IS NULL').all() as Array<{ id: string; secret: Buffer }>;
+      const update = this.db.prepare('UPDATE devices SET secret = ?, secret_key_id = ? WHERE id = ?');
+      for (const d of clear) update.run(this.secrets.seal(d.id, d.secret), keyId, d.id);
+      return clear.length;
+    })();
+    if (sealed === 0) return;
+    this.db.exec('VACUUM');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** A row's secret: sealed (under this database's one key), or in clear if an older release wrote it since this store opened. */
+  private secretOf(deviceId: string, row: { secret: Buffer; secret_key_id: string | null }): Buffer {
+    if (row.secret_key_id === null) return row.secret;
+    if (row.secret_key_id !== this.secrets.keyId) throw keyMismatch(row.secret_key_id);
+    return this.secrets.open(deviceId, row.secret);
   }
 
   async close(): Promise<void> {
@@ -110,21 +144,21 @@ export class SqliteStore implements CollectorStore {
   async enrollDevice(d: NewDevice): Promise<void> {
     this.db
       .prepare(
-        'INSERT INTO devices (id, installation_id, secret, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO devices (id, installation_id, secret, secret_key_id, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(d.id, d.installationId, d.secret, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now);
+      .run(d.id, d.installationId, this.secrets.seal(d.id, d.secret), this.secrets.keyId, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now);
   }
 
   async deviceByInstallation(installationId: string): Promise<InstallationRecord | undefined> {
-    const row = this.statement('SELECT id, secret, confirmed_at, revoked_at FROM devices WHERE installation_id = ?').get(installationId) as
-      { id: string; secret: Buffer; confirmed_at: string | null; revoked_at: string | null } | undefined;
-    return row && { deviceId: row.id, secret: row.secret, confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
+    const row = this.statement('SELECT id, secret, secret_key_id, confirmed_at, revoked_at FROM devices WHERE installation_id = ?').get(installationId) as
+      { id: string; secret: Buffer; secret_key_id: string | null; confirmed_at: string | null; revoked_at: string | null } | undefined;
+    return row && { deviceId: row.id, secret: this.secretOf(row.id, row), confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
   }
 
   async deviceAuth(deviceId: string): Promise<DeviceAuth | undefined> {
-    const row = this.statement('SELECT secret, revoked_at, last_seq FROM devices WHERE id = ?').get(deviceId) as
-      { secret: Buffer; revoked_at: string | null; last_seq: number } | undefined;
-    return row && { secret: row.secret, revoked: row.revoked_at !== null, lastSeq: row.last_seq };
+    const row = this.statement('SELECT secret, secret_key_id, revoked_at, last_seq FROM devices WHERE id = ?').get(deviceId) as
+      { secret: Buffer; secret_key_id: string | null; revoked_at: string | null; last_seq: number } | undefined;
+    return row && { secret: this.secretOf(deviceId, row), revoked: row.revoked_at !== null, lastSeq: row.last_seq };
   }
 
   async revokeDevice(deviceId: string, now: string): Promise<boolean> {
