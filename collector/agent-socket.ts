@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
@@ -13,7 +14,7 @@ import type { Metrics } from './metrics';
 import { TokenBucket } from './rate-limiter';
 import type { CommandBus } from './command-bus';
 import { IngestBatcher } from './ingest-batcher';
-import type { CollectorStore } from './store/store';
+import type { CollectorStore, InsertResult } from './store/store';
 
 export interface AgentSocketLimits {
   /** Largest frame accepted; far below ws's 100 MiB default. A batch of 500 events fits easily. */
@@ -434,6 +435,26 @@ class AgentConnection {
     metrics.inc('invigilator_events_duplicate_total', {}, batch.events.length - result.inserted);
     const upToSeq = batch.events.reduce((max, e) => Math.max(max, e.seq), 0);
     this.send({ v: PROTOCOL_VERSION, type: 'ack', upToSeq });
+    if (result.softwareRefused) await this.reportSoftwareRefused(deviceId, result.softwareRefused);
+  }
+
+  /**
+   * The device's software list is full (issue 13: 100,000 fake programs). Its events were stored and
+   * acknowledged all the same; the agent is told with a coded error (the connection stays open), and
+   * the network manager once per filling, by a `software.inventory.full` event.
+   */
+  private async reportSoftwareRefused(deviceId: string, refused: NonNullable<InsertResult['softwareRefused']>): Promise<void> {
+    this.refuse('INV_ERR_INVENTORY_TOO_LARGE', `${refused.programs} programs not listed: this collector lists at most ${refused.cap} per device`);
+    if (!refused.newlyFull) return;
+    const { hostname } = this.requireReadyState();
+    this.log.warn('software list full: further programs are stored as events only', { cap: refused.cap, hostname });
+    const now = this.iso();
+    await this.options.store
+      .insertCollectorEvent(
+        { id: randomUUID(), time: now, type: 'software.inventory.full', severity: 'warning', data: { deviceId, hostname, cap: refused.cap } },
+        now,
+      )
+      .catch((e: unknown) => this.log.error('could not record that the software list is full', { error: String(e) }));
   }
 
   /**

@@ -11,7 +11,9 @@ import type { AgentSocket } from './agent-socket';
 import type { CommandBus } from './command-bus';
 import { hashToken, newId, newToken } from './device-auth';
 import type { Metrics } from './metrics';
-import { isCursor } from './store/cursor';
+import { isCursor, isKeyCursor } from './store/cursor';
+import { LEASE_CURSOR } from './store/lease-row';
+import { SOFTWARE_CURSOR } from './store/software-row';
 import { type CollectorStore, type NewCommand, PERMISSION_STATUSES, type PermissionRequestRecord } from './store/store';
 
 export interface HttpApiOptions {
@@ -83,15 +85,25 @@ const offlineCodeBody = z.strictObject({
 
 const ENTRY_NOTE_MAX = 500;
 
+/** Every list is paged alike: `limit` 1–1000 (default 100) and `cursor`, the previous page's `next`, of that list's kind only. */
+const pageLimit = z.coerce.number().int().min(1).max(1000).default(100);
+const keyCursor = (kind: string, parts: number) => z.string().refine(isKeyCursor(kind, parts), 'not a cursor this collector issued for this list').optional();
+
+const deviceQuery = z.strictObject({ cursor: keyCursor('device', 1), limit: pageLimit });
+
 const sessionQuery = z.strictObject({
   /** Any case: leases are matched on the user name's lower case. */
   user: name.min(1).optional(),
   device: identifier.optional(),
+  cursor: keyCursor(LEASE_CURSOR, 3),
+  limit: pageLimit,
 });
 
 const softwareQuery = z.strictObject({
   /** Part of the program's name, in any case. */
   q: name.min(1).optional(),
+  cursor: keyCursor(SOFTWARE_CURSOR, 1),
+  limit: pageLimit,
 });
 
 const logoffReason = text(500).optional();
@@ -228,17 +240,27 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
   async function route(req: IncomingMessage, url: URL): Promise<[number, unknown] | [number, string, string]> {
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    if (method === 'GET' && path === '/health') return [200, { status: 'ok', store: store.kind, version: options.version }];
+    if (method === 'GET' && path === '/health') {
+      // Anyone may ask whether it is up; what runs here (the version a scanner would match) is for a valid token only.
+      const known = await role(req).then(
+        () => true,
+        () => false,
+      );
+      return [200, known ? { status: 'ok', store: store.kind, version: options.version } : { status: 'ok' }];
+    }
     if (method === 'GET' && path === '/metrics') {
       await role(req);
       return [200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8'];
     }
     if (method === 'GET' && path === '/api/devices') {
       await role(req);
-      const devices = await store.listDevices();
+      const query = validate(deviceQuery, Object.fromEntries(url.searchParams));
+      if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
+      const { devices, next } = await store.listDevicePage(query.value);
       return [
         200,
         {
+          next,
           devices: devices.map((d) => ({
             id: d.id,
             hostname: d.hostname,
@@ -319,13 +341,15 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       await role(req);
       const query = validate(sessionQuery, Object.fromEntries(url.searchParams));
       if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
-      const { user, device } = query.value;
-      const sessions = await store.liveLeases({
+      const { user, device, cursor, limit } = query.value;
+      const page = await store.listLiveLeasePage({
         now: new Date(options.now()).toISOString(),
+        limit,
         ...(user !== undefined ? { user } : {}),
         ...(device !== undefined ? { deviceId: device } : {}),
+        ...(cursor !== undefined ? { cursor } : {}),
       });
-      return [200, { sessions }];
+      return [200, { sessions: page.sessions, next: page.next }];
     }
     if (method === 'POST' && path === '/api/sessions/logoff') {
       const token = await requireAdmin(req);
@@ -355,8 +379,9 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
       const deviceId = deviceSoftware[1]!;
       if (!(await store.deviceAuth(deviceId))) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND', `no device ${deviceId}`);
-      const software = await store.listSoftware(deviceId, query.value.q !== undefined ? { q: query.value.q } : {});
-      return [200, { deviceId, software }];
+      const { q, cursor, limit } = query.value;
+      const page = await store.listSoftware(deviceId, { limit, ...(q !== undefined ? { q } : {}), ...(cursor !== undefined ? { cursor } : {}) });
+      return [200, { deviceId, software: page.software, next: page.next }];
     }
     const revokeDevice = /^\/api\/devices\/([A-Za-z0-9_-]{1,64})\/revoke$/.exec(path);
     if (method === 'POST' && revokeDevice) {

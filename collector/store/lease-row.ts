@@ -12,6 +12,8 @@ export interface LeaseRow {
 }
 
 export const LEASE_COLUMNS = 'device_id, session_id, user_name, role, hostname, since, expires_at';
+/** The cursor of a page of live leases: the last row's (since, device, session), its place in the order (the lease itself may be gone by the next page). */
+export const LEASE_CURSOR = 'lease';
 
 /** Most leases a verdict lists (the protocol's list cap). */
 export const MAX_VERDICT_LEASES = 1000;

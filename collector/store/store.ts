@@ -217,12 +217,27 @@ export interface SoftwareRecord {
 export interface SoftwareQuery {
   /** Part of the name, in any case. */
   q?: string;
+  /** Opaque: the `next` of the previous page. */
+  cursor?: string;
+  limit: number;
+}
+
+/** A page of a list the API serves, and the cursor of the next page (null: this was the last). */
+export interface Page {
+  cursor?: string;
+  limit: number;
 }
 
 export interface InsertResult {
   /** Events new to the store; the rest were resends of events it already held. */
   inserted: number;
   lastSeq: number;
+  /**
+   * Only when the device's software list was full (`maxProgramsPerDevice`): how many programs this batch
+   * reported installed that were stored as events but not listed, and whether the list became full with
+   * this batch (it was not full before, or had room again since); `cap` is the store's maxProgramsPerDevice.
+   */
+  softwareRefused?: { programs: number; newlyFull: boolean; cap: number };
 }
 
 /**
@@ -252,12 +267,17 @@ export interface CollectorStore {
    * its secret. One write, because a reconnect storm is made of these.
    */
   deviceConnected(deviceId: string, seen: DeviceConnection): Promise<void>;
+  /** Every device, by hostname then id: for the collector's own use (an approval for all computers). */
   listDevices(): Promise<DeviceRecord[]>;
+  /** One page of the devices, in the same order (hostname, then id, compared byte by byte), for the API. */
+  listDevicePage(page: Page): Promise<{ devices: DeviceRecord[]; next: string | null }>;
 
   /**
    * Stores each event once, keyed by (device, seq), however often it is sent. Durable when it resolves.
    * A newly stored `software.installed` or `software.removed` updates the device's software list in the
    * same transaction, unless the list already holds a later event about that program (see software-row.ts).
+   * A list holding `maxProgramsPerDevice` programs takes no new one (the event is still stored): see
+   * InsertResult.softwareRefused.
    */
   insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult>;
   /** The same for batches from many devices in one transaction: one commit, one fsync, for all of them. */
@@ -268,8 +288,12 @@ export interface CollectorStore {
     connections?: ReadonlyArray<{ deviceId: string; connection: DeviceConnection }>,
   ): Promise<InsertResult[]>;
   queryEvents(query: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }>;
-  /** The programs installed on the device now, sorted by name (any case), then version and source; empty for an unknown device. */
-  listSoftware(deviceId: string, query?: SoftwareQuery): Promise<SoftwareRecord[]>;
+  /**
+   * A page of the programs installed on the device now, sorted by name without regard to case, then by
+   * name, version and source (compared by code point); empty for an unknown device. At most
+   * `maxProgramsPerDevice` are listed (see insertEventBatches).
+   */
+  listSoftware(deviceId: string, query: SoftwareQuery): Promise<{ software: SoftwareRecord[]; next: string | null }>;
   countEvents(): Promise<number>;
 
   /** Forgets it, unless another process has taken the device over since. */
@@ -351,6 +375,8 @@ export interface CollectorStore {
   releaseLease(deviceId: string, sessionId: string): Promise<boolean>;
   /** Live leases, by user (any case) and/or device, oldest first. */
   liveLeases(query: LeaseQuery): Promise<LeaseRecord[]>;
+  /** One page of the same, for the API: by `since`, then device and session id, compared byte by byte. */
+  listLiveLeasePage(query: LeaseQuery & Page): Promise<{ sessions: LeaseRecord[]; next: string | null }>;
   /** Deletes dead leases; returns how many. */
   dropExpiredLeases(now: string): Promise<number>;
 }

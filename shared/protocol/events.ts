@@ -132,6 +132,8 @@ export const EVENT_DATA = {
   'software.terminated': z.strictObject({ ruleId: identifier, process: processInfo }),
   'software.installed': z.strictObject({ name, version: name.optional(), publisher: name.optional(), source: name }),
   'software.removed': z.strictObject({ name, version: name.optional(), source: name }),
+  /** Raised by the collector itself (envelope deviceId `collector`): the device's software list is full; further programs are stored as events, not listed. */
+  'software.inventory.full': z.strictObject({ deviceId: identifier, hostname: name, cap: nonNegativeInt }),
   'file.quarantined': z.strictObject({ quarantineId: identifier, file: fileInfo }),
   'file.restored': z.strictObject({ quarantineId: identifier, file: fileInfo }),
   'tray.missing': z.strictObject({ ...session, sinceSeconds: nonNegativeInt }),

@@ -11,6 +11,8 @@ export const PROTOCOL_LIMITS = {
   maxQuoteLength: 2000,
   maxEventsPerBatch: 500,
   maxListLength: 1000,
+  /** Installed programs the collector lists for one device, and the most an agent reports (docs/protocol.md, "Installed software"). */
+  maxInstalledPrograms: 20_000,
 } as const;
 
 export const version = z.literal(PROTOCOL_VERSION);

@@ -261,6 +261,7 @@ describe('the sessions API', () => {
         { deviceId: a.deviceId, sessionId: 's-1', user: 'Amy.P', role: 'pupil', hostname: 'CLASS3-01', since: iso(T0), expiresAt: iso(T0 + 300_000) },
         { deviceId: b.deviceId, sessionId: 's-9', user: 'amy.p', role: 'staff', hostname: 'LIBRARY-07', since: iso(T0 + 2000), expiresAt: iso(T0 + 602_000) },
       ],
+      next: null,
     });
     const all = (await (await c.api('/api/sessions')).json()) as { sessions: Array<{ sessionId: string }> };
     expect(all.sessions.map((s) => s.sessionId)).toEqual(['s-1', 's-2', 's-9']);
@@ -273,7 +274,7 @@ describe('the sessions API', () => {
   });
 
   it('refuses a bad query with a coded error, and a request without a token', async () => {
-    for (const query of ['?user=', '?device=%3Cb%3E', '?limit=5']) {
+    for (const query of ['?user=', '?device=%3Cb%3E', '?limit=0', '?since=today']) {
       const res = await c.api(`/api/sessions${query}`);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INV_ERR_API_BAD_QUERY');

@@ -51,7 +51,7 @@ export interface StoreUnderTest {
   store: CollectorStore;
   cleanup: () => Promise<void>;
   /** Another store on the same database, under this key: a second collector process, or whoever holds a copy of the database. Not migrated. */
-  open: (key: Buffer) => CollectorStore;
+  open: (key: Buffer, options?: { maxProgramsPerDevice?: number }) => CollectorStore;
   /** The bytes the database itself holds for a device's secret: what a copy of the database gives away. */
   storedSecret: (deviceId: string) => Promise<Buffer>;
 }
@@ -608,8 +608,10 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
       await enroll(store, 'dev-b');
     });
 
+    const programs = async (deviceId = 'dev-a', q?: string) =>
+      (await store.listSoftware(deviceId, { limit: 1000, ...(q === undefined ? {} : { q }) })).software;
     const list = async (deviceId = 'dev-a', q?: string) =>
-      (await store.listSoftware(deviceId, q === undefined ? {} : { q })).map((p) => `${p.name}${p.version === null ? '' : ` ${p.version}`} (${p.source})`);
+      (await programs(deviceId, q)).map((p) => `${p.name}${p.version === null ? '' : ` ${p.version}`} (${p.source})`);
 
     it('follows software.installed and software.removed: upgrades, removals, sorted by name in any case', async () => {
       await store.insertEvents(
@@ -642,7 +644,7 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
         inAnHour,
       );
       expect(await list()).toEqual(['audacity 3.2.4 (dpkg)', 'bash 5.2.15 (dpkg)', 'GIMP 2.10.34 (dpkg)', 'vlc 3.0.21 (dpkg)']);
-      expect((await store.listSoftware('dev-a')).find((p) => p.name === 'vlc')).toEqual({
+      expect((await programs()).find((p) => p.name === 'vlc')).toEqual({
         name: 'vlc',
         version: '3.0.21',
         publisher: 'VideoLAN',
@@ -684,12 +686,10 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
       await store.insertEvents('dev-a', [installed(1, { name: 'Zoom', publisher: 'Zoom' })], T0);
       await store.insertEvents('dev-b', [installed(1, { name: 'Zoom', publisher: 'Zoom' })], T0);
       await store.insertEvents('dev-a', [installed(2, { name: 'Zoom', publisher: 'Zoom Video Communications, Inc.' })], T0);
-      expect(await store.listSoftware('dev-a')).toEqual([
-        { name: 'Zoom', version: '1.0', publisher: 'Zoom Video Communications, Inc.', source: 'dpkg', since: at(1) },
-      ]);
+      expect(await programs()).toEqual([{ name: 'Zoom', version: '1.0', publisher: 'Zoom Video Communications, Inc.', source: 'dpkg', since: at(1) }]);
       await store.insertEvents('dev-a', [removed(3, { name: 'Zoom' }), installed(4, { name: 'Zoom' })], T0);
-      expect((await store.listSoftware('dev-a'))[0]).toMatchObject({ since: at(4), publisher: null });
-      expect(await store.listSoftware('dev-b')).toEqual([{ name: 'Zoom', version: '1.0', publisher: 'Zoom', source: 'dpkg', since: at(1) }]);
+      expect((await programs())[0]).toMatchObject({ since: at(4), publisher: null });
+      expect(await programs('dev-b')).toEqual([{ name: 'Zoom', version: '1.0', publisher: 'Zoom', source: 'dpkg', since: at(1) }]);
     });
 
     it('filters by part of the name in any case, including letters beyond ASCII, and keeps hostile names as text', async () => {
@@ -707,8 +707,103 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
       expect(await list('dev-a', 'c++')).toEqual(['Microsoft Visual C++ 2015-2022 Redistributable (x64) 1.0 (dpkg)']);
       expect(await list('dev-a', 'école')).toEqual(['ÉCOLE Maths 1.0 (dpkg)']);
       expect(await list('dev-a', 'SCRIPT')).toEqual(["<script>alert('x')</script> (dpkg)"]);
-      expect((await store.listSoftware('dev-a', { q: 'жж' })).map((p) => p.name)).toEqual([long]);
+      expect((await programs('dev-a', 'жж')).map((p) => p.name)).toEqual([long]);
       expect(await list('dev-a', 'nothing like it')).toEqual([]);
     });
+
+    it('pages through the list in order, each program once, with or without a filter', async () => {
+      const names = Array.from({ length: 25 }, (_, i) => `${i % 2 ? 'Tool' : 'tool'}-${String(i).padStart(2, '0')}`);
+      await store.insertEvents(
+        'dev-a',
+        names.map((name, i) => installed(i + 1, { name })),
+        T0,
+      );
+      await store.insertEvents('dev-a', [installed(26, { name: 'tool-07', version: '2.0' }), installed(27, { name: 'Other' })], T0);
+      const pages = async (q?: string) => {
+        const seen: string[][] = [];
+        let cursor: string | undefined;
+        for (let page = 0; page < 20; page++) {
+          const result = await store.listSoftware('dev-a', { limit: 4, ...(q ? { q } : {}), ...(cursor ? { cursor } : {}) });
+          seen.push(result.software.map((p) => `${p.name} ${p.version ?? ''}`));
+          if (!result.next) break;
+          cursor = result.next;
+        }
+        return seen;
+      };
+      const all = await pages();
+      expect(all.every((page) => page.length <= 4)).toBe(true);
+      expect(all.flat()).toEqual(await list().then((l) => l.map((x) => x.replace(' (dpkg)', ''))));
+      expect(all.flat()).toHaveLength(27);
+      expect(all.flat()[0]).toBe('Other 1.0');
+      // Without regard to case, then by name and version: Tool-07 (1.0) and tool-07 (2.0) are two programs.
+      expect((await pages('TOOL-0')).flat()).toEqual([
+        'tool-00 1.0',
+        'Tool-01 1.0',
+        'tool-02 1.0',
+        'Tool-03 1.0',
+        'tool-04 1.0',
+        'Tool-05 1.0',
+        'tool-06 1.0',
+        'Tool-07 1.0',
+        'tool-07 2.0',
+        'tool-08 1.0',
+        'Tool-09 1.0',
+      ]);
+      // The last page says there is no next one; a list that fits one page has none either.
+      expect((await store.listSoftware('dev-a', { limit: 100 })).next).toBeNull();
+      expect((await store.listSoftware('dev-b', { limit: 1 })).software).toEqual([]);
+    });
+  });
+
+  describe('an inventory past the cap (issue 13, item 9)', () => {
+    const CAP = 5;
+    let capped: CollectorStore;
+    beforeEach(async () => {
+      await enroll(store, 'dev-a');
+      await enroll(store, 'dev-b');
+      capped = under.open(TEST_SECRET_KEY, { maxProgramsPerDevice: CAP });
+      await capped.migrate();
+    });
+    afterEach(async () => capped.close());
+
+    const names = async (deviceId = 'dev-a') => (await capped.listSoftware(deviceId, { limit: 100 })).software.map((p) => p.name);
+
+    it('lists at most the cap per device: the rest of the batch is stored as events, and the refusal is counted', async () => {
+      const flood = Array.from({ length: 8 }, (_, i) => installed(i + 1, { name: `fake-${i + 1}` }));
+      const batch = [...flood.slice(0, 4), eventFor('dev-a', 100), ...flood.slice(4)];
+      const result = await capped.insertEvents('dev-a', batch, T0);
+      expect(result).toEqual({ inserted: 9, lastSeq: 100, softwareRefused: { programs: 3, newlyFull: true, cap: CAP } });
+      expect(await capped.countEvents()).toBe(9);
+      // The earliest by sequence number got the places.
+      expect(await names()).toEqual(['fake-1', 'fake-2', 'fake-3', 'fake-4', 'fake-5']);
+      // A resend changes nothing and refuses nothing again; another device has its own list.
+      expect(await capped.insertEvents('dev-a', batch, T0)).toEqual({ inserted: 0, lastSeq: 100 });
+      expect((await capped.insertEvents('dev-b', [installed(1, { name: 'bash' }, 'dev-b')], T0)).softwareRefused).toBeUndefined();
+      expect(await names('dev-b')).toEqual(['bash']);
+    });
+
+    it('still takes changes to listed programs when full, gives a freed place to the next program, and says full again only after it was not', async () => {
+      await capped.insertEvents(
+        'dev-a',
+        Array.from({ length: 5 }, (_, i) => installed(i + 1, { name: `p-${i + 1}` })),
+        T0,
+      );
+      // Full, not over: a new publisher for a listed program is no new program.
+      expect((await capped.insertEvents('dev-a', [installed(6, { name: 'p-1', publisher: 'Someone' })], T0)).softwareRefused).toBeUndefined();
+      expect((await capped.insertEvents('dev-a', [installed(7, { name: 'p-6' })], T0)).softwareRefused).toEqual({ programs: 1, newlyFull: true, cap: CAP });
+      expect((await capped.insertEvents('dev-a', [installed(8, { name: 'p-7' })], T0)).softwareRefused).toEqual({ programs: 1, newlyFull: false, cap: CAP });
+      // Removed, then installed within one batch: the removal frees the place the install takes.
+      expect((await capped.insertEvents('dev-a', [removed(9, { name: 'p-2' }), installed(10, { name: 'p-8' })], T0)).softwareRefused).toBeUndefined();
+      expect(await names()).toEqual(['p-1', 'p-3', 'p-4', 'p-5', 'p-8']);
+      expect((await programsOf(capped)).find((p) => p.name === 'p-1')?.publisher).toBe('Someone');
+      await capped.insertEvents('dev-a', [removed(11, { name: 'p-3' })], T0);
+      expect((await capped.insertEvents('dev-a', [installed(12, { name: 'p-9' }), installed(13, { name: 'p-10' })], T0)).softwareRefused).toEqual({
+        programs: 1,
+        newlyFull: true,
+        cap: CAP,
+      });
+    });
+
+    const programsOf = async (s: CollectorStore) => (await s.listSoftware('dev-a', { limit: 100 })).software;
   });
 }

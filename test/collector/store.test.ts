@@ -21,7 +21,7 @@ function sqliteUnderTest(dir: string): StoreUnderTest & { file: string } {
     file,
     store: new SqliteStore(file, { secretKey: TEST_SECRET_KEY }),
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-    open: (key) => new SqliteStore(file, { secretKey: key }),
+    open: (key, options = {}) => new SqliteStore(file, { secretKey: key, ...options }),
     storedSecret: async (deviceId) => {
       const raw = new Database(file, { readonly: true });
       try {
@@ -96,7 +96,7 @@ async function postgresUnderTest(url: string, drop: () => Promise<void>): Promis
   return {
     store: new PostgresStore(url, { secretKey: TEST_SECRET_KEY }),
     cleanup: drop,
-    open: (key) => new PostgresStore(url, { secretKey: key }),
+    open: (key, options = {}) => new PostgresStore(url, { secretKey: key, ...options }),
     storedSecret: async (deviceId) => {
       const raw = new Client({ connectionString: url });
       await raw.connect();
@@ -165,6 +165,43 @@ describePostgres('the PostgreSQL store (the server on 127.0.0.1)', () => {
     }
   });
 
+  it('holds the software cap exactly when two processes store one device’s programs at once', async () => {
+    const schema = await freshSchema();
+    const options = { secretKey: TEST_SECRET_KEY, maxProgramsPerDevice: 60 };
+    const [a, b] = [new PostgresStore(schema.url, options), new PostgresStore(schema.url, options)];
+    try {
+      await Promise.all([a.migrate(), b.migrate()]);
+      await a.enrollDevice({
+        id: 'dev-a',
+        installationId: 'inst-a',
+        secret: Buffer.alloc(32),
+        hostname: 'h',
+        platform: 'linux',
+        agentVersion: '1',
+        tokenId: 't',
+        now: LEGACY_T,
+      });
+      const program = (seq: number): EventEnvelope =>
+        ({
+          ...eventFor('dev-a', seq),
+          type: 'software.installed',
+          severity: 'info',
+          data: { name: `p-${seq}`, version: '1', source: 'dpkg' },
+        }) as EventEnvelope;
+      // Two connections' batches of new programs, interleaved: 200 programs for 60 places.
+      const batches = Array.from({ length: 10 }, (_, i) => Array.from({ length: 20 }, (_, j) => program(i * 20 + j + 1)));
+      const results = await Promise.all(batches.map((batch, i) => (i % 2 ? a : b).insertEvents('dev-a', batch, LEGACY_T)));
+      expect((await a.listSoftware('dev-a', { limit: 1000 })).software).toHaveLength(60);
+      expect(results.reduce((n, r) => n + (r.softwareRefused?.programs ?? 0), 0)).toBe(140);
+      expect(results.filter((r) => r.softwareRefused?.newlyFull)).toHaveLength(1);
+      expect(await b.countEvents()).toBe(200);
+    } finally {
+      await a.close();
+      await b.close();
+      await schema.drop();
+    }
+  });
+
   it('ends with the software list the events say, in sequence order, when two processes store overlapping resends at once', async () => {
     const schema = await freshSchema();
     const [a, b] = [new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY }), new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY })];
@@ -212,7 +249,7 @@ describePostgres('the PostgreSQL store (the server on 127.0.0.1)', () => {
               await b.insertEvents(deviceId, batch(from, to), '2026-11-23T09:00:00.000Z');
           })(),
         ]);
-        expect((await a.listSoftware(deviceId)).map((p) => p.name).sort()).toEqual([...expected].sort());
+        expect((await a.listSoftware(deviceId, { limit: 1000 })).software.map((p) => p.name).sort()).toEqual([...expected].sort());
         expect(await b.countEvents()).toBe(300 * (round + 1));
       }
     } finally {

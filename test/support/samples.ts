@@ -59,6 +59,7 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'software.terminated': { ruleId: 'cat-hacking-tool', process: { pid: 1234, name: 'wireshark' } },
   'software.installed': { name: 'GIMP', version: '2.10.34', publisher: 'The GIMP Team', source: 'dpkg' },
   'software.removed': { name: 'GIMP', source: 'dpkg' },
+  'software.inventory.full': { deviceId: 'dev-7', hostname: 'LIBRARY-03', cap: 20000 },
   'file.quarantined': { quarantineId: 'q-1', file: { path: 'C:\\Users\\amy\\Downloads\\game.exe', sha256: 'a'.repeat(64), sizeBytes: 1024 } },
   'file.restored': { quarantineId: 'q-1', file: { path: 'C:\\Users\\amy\\Downloads\\game.exe', sha256: 'a'.repeat(64) } },
   'tray.missing': { ...session, sinceSeconds: 130 },

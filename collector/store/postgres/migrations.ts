@@ -7,6 +7,16 @@ const LEASE_LOCK_BUCKETS = 512;
 const SEAL_DEVICE_SECRETS = `ALTER TABLE devices ADD COLUMN secret_key_id TEXT;
    CREATE TABLE collector_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`;
 
+/**
+ * The software list is paged and capped (issue 13). `name_key` is the name in lower case as JavaScript folds
+ * it (software-row.ts; the store fills it in for older rows), the list's sort and filter key; the index counts
+ * a device's listed programs without reading its removed ones; `software_full_at` marks a device whose list
+ * is full, so the collector reports that once.
+ */
+const PAGE_AND_CAP_SOFTWARE = `ALTER TABLE software ADD COLUMN name_key TEXT;
+   CREATE INDEX software_listed ON software (device_id, present);
+   ALTER TABLE devices ADD COLUMN software_full_at TEXT;`;
+
 /** Append only: a released migration is never edited, a new one is added. */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE enrollment_tokens (
@@ -135,6 +145,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      PRIMARY KEY (device_id, program_key)
    );`,
   SEAL_DEVICE_SECRETS,
+  PAGE_AND_CAP_SOFTWARE,
 ];
 
 /** How many migrations came before device secrets were sealed: a database at that version holds them in clear. */

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../../shared/protocol';
-import { decodeCursor, encodeCursor } from '../cursor';
+import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor } from '../cursor';
 import {
   COLLECTOR_DEVICE_ID,
   type CollectorStore,
@@ -20,6 +20,7 @@ import {
   type NewCommand,
   type NewDevice,
   type NewPermissionRequest,
+  type Page,
   type PermissionDecision,
   type PermissionRequestQuery,
   type PermissionRequestRecord,
@@ -30,9 +31,22 @@ import {
 import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
-import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
+import { LEASE_COLUMNS, LEASE_CURSOR, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
 import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds } from '../lease-claims';
-import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, changeRounds, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
+import {
+  SOFTWARE_COLUMNS,
+  SOFTWARE_CURSOR,
+  type ProgramState,
+  type SoftwareChange,
+  type SoftwareRow,
+  changeRounds,
+  isSoftwareEvent,
+  nameKey,
+  planSoftware,
+  softwareChange,
+  softwareFromRow,
+} from '../software-row';
+import { PROTOCOL_LIMITS } from '../../../shared/protocol/primitives';
 import { DeviceSecretBox, SECRET_KEY_SETTING, keyMismatch } from '../device-secret-box';
 import { POSTGRES_MIGRATIONS } from './migrations';
 
@@ -40,6 +54,38 @@ const CONNECTED_SQL = `UPDATE devices SET hostname = $1, agent_version = $2, pol
    confirmed_at = CASE WHEN $6::boolean AND confirmed_at IS NULL THEN $4 ELSE confirmed_at END
  WHERE id = $7`;
 const connectedParams = (deviceId: string, c: DeviceConnection) => [c.hostname, c.agentVersion, c.policyRevision, c.now, c.instance, c.confirmed, deviceId];
+
+interface DeviceRow {
+  id: string;
+  hostname: string;
+  platform: Platform;
+  agent_version: string;
+  policy_revision: number | null;
+  enrolled_at: string;
+  last_seen: string | null;
+  revoked_at: string | null;
+  last_seq: number;
+  connected_to: string | null;
+  presence_at: string | null;
+}
+
+const DEVICE_COLUMNS = 'id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at';
+
+function deviceFromRow(r: DeviceRow): DeviceRecord {
+  return {
+    id: r.id,
+    hostname: r.hostname,
+    platform: r.platform,
+    agentVersion: r.agent_version,
+    policyRevision: r.policy_revision,
+    enrolledAt: r.enrolled_at,
+    lastSeen: r.last_seen,
+    revokedAt: r.revoked_at,
+    lastSeq: r.last_seq,
+    connectedTo: r.connected_to,
+    presenceAt: r.presence_at,
+  };
+}
 
 /** An arbitrary constant: every collector process takes this advisory lock while migrating, so only one migrates. */
 const MIGRATION_LOCK = 74_616_801;
@@ -57,10 +103,15 @@ export class PostgresStore implements CollectorStore {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
   private readonly secrets: DeviceSecretBox;
+  private readonly maxPrograms: number;
 
-  /** `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts); every collector on the database holds the same one. */
-  constructor(connectionString: string, options: { secretKey: Buffer; poolSize?: number }) {
+  /**
+   * `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts); every collector on the database holds the same one.
+   * `maxProgramsPerDevice`: the cap on each device's software list, by default the protocol's.
+   */
+  constructor(connectionString: string, options: { secretKey: Buffer; poolSize?: number; maxProgramsPerDevice?: number }) {
     this.secrets = new DeviceSecretBox(options.secretKey);
+    this.maxPrograms = options.maxProgramsPerDevice ?? PROTOCOL_LIMITS.maxInstalledPrograms;
     this.pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
     // An idle client that errors (server restart) must not crash the collector; the pool replaces it.
     this.pool.on('error', () => undefined);
@@ -79,6 +130,7 @@ export class PostgresStore implements CollectorStore {
         await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [i + 1, new Date().toISOString()]);
       }
       sealed = await this.sealSecrets(client);
+      await this.fillNameKeys(client);
       await client.query('COMMIT');
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -104,6 +156,18 @@ export class PostgresStore implements CollectorStore {
     for (const d of rows)
       await client.query('UPDATE devices SET secret = $1, secret_key_id = $2 WHERE id = $3', [this.secrets.seal(d.id, d.secret), keyId, d.id]);
     return rows.length;
+  }
+
+  /** Programs stored before the list was sorted in SQL get their sort key (JavaScript's case folding, as for new rows). */
+  private async fillNameKeys(client: pg.PoolClient): Promise<void> {
+    const { rows } = await client.query<{ device_id: string; program_key: string; name: string }>(
+      'SELECT device_id, program_key, name FROM software WHERE name_key IS NULL',
+    );
+    if (rows.length === 0) return;
+    await client.query(
+      `UPDATE software s SET name_key = x.k FROM unnest($1::text[], $2::text[], $3::text[]) AS x(d, p, k) WHERE s.device_id = x.d AND s.program_key = x.p`,
+      [rows.map((r) => r.device_id), rows.map((r) => r.program_key), rows.map((r) => nameKey(r.name))],
+    );
   }
 
   /** A row's secret: sealed (under this database's one key), or in clear if an older release wrote it since this store opened. */
@@ -183,34 +247,25 @@ export class PostgresStore implements CollectorStore {
   }
 
   async listDevices(): Promise<DeviceRecord[]> {
-    const { rows } = await this.pool.query<{
-      id: string;
-      hostname: string;
-      platform: Platform;
-      agent_version: string;
-      policy_revision: number | null;
-      enrolled_at: string;
-      last_seen: string | null;
-      revoked_at: string | null;
-      last_seq: number;
-      connected_to: string | null;
-      presence_at: string | null;
-    }>(
-      'SELECT id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at FROM devices ORDER BY hostname, id',
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      hostname: r.hostname,
-      platform: r.platform,
-      agentVersion: r.agent_version,
-      policyRevision: r.policy_revision,
-      enrolledAt: r.enrolled_at,
-      lastSeen: r.last_seen,
-      revokedAt: r.revoked_at,
-      lastSeq: r.last_seq,
-      connectedTo: r.connected_to,
-      presenceAt: r.presence_at,
-    }));
+    const { rows } = await this.pool.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY hostname, id`);
+    return rows.map(deviceFromRow);
+  }
+
+  async listDevicePage(page: Page): Promise<{ devices: DeviceRecord[]; next: string | null }> {
+    const after = page.cursor === undefined ? undefined : decodeKeyCursor('device', page.cursor, 1)?.[0];
+    if (page.cursor !== undefined && after === undefined) return { devices: [], next: null };
+    // Byte order (COLLATE "C"), as SQLite compares, whatever the database's collation: the cursor's comparison and the order must agree.
+    const order = 'ORDER BY hostname COLLATE "C", id COLLATE "C"';
+    const { rows } =
+      after === undefined
+        ? await this.pool.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ${order} LIMIT $1`, [page.limit + 1])
+        : await this.pool.query<DeviceRow>(
+            `SELECT ${DEVICE_COLUMNS} FROM devices
+             WHERE (hostname COLLATE "C", id COLLATE "C") > (SELECT hostname, id FROM devices WHERE id = $1) ${order} LIMIT $2`,
+            [after, page.limit + 1],
+          );
+    const devices = rows.slice(0, page.limit).map(deviceFromRow);
+    return { devices, next: rows.length > page.limit ? encodeKeyCursor('device', [devices[devices.length - 1]!.id]) : null };
   }
 
   async insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult> {
@@ -248,13 +303,13 @@ export class PostgresStore implements CollectorStore {
             events.map((e) => JSON.stringify(e)),
           ],
         );
-        if (software) await this.applySoftware(client, deviceId, events, inserted.rows, receivedAt);
+        const refused = software ? await this.applySoftware(client, deviceId, events, inserted.rows, receivedAt) : undefined;
         const maxSeq = events.reduce((m, e) => Math.max(m, e.seq), 0);
         const { rows } = await client.query<{ last_seq: number }>(
           'UPDATE devices SET last_seq = GREATEST(last_seq, $1), last_seen = $2, silent_since = NULL WHERE id = $3 RETURNING last_seq',
           [maxSeq, receivedAt, deviceId],
         );
-        results.push({ inserted: inserted.rowCount ?? 0, lastSeq: rows[0]?.last_seq ?? maxSeq });
+        results.push({ inserted: inserted.rowCount ?? 0, lastSeq: rows[0]?.last_seq ?? maxSeq, ...(refused ? { softwareRefused: refused } : {}) });
       }
       await client.query('COMMIT');
       return results;
@@ -268,9 +323,11 @@ export class PostgresStore implements CollectorStore {
 
   /**
    * Inside the ingest transaction: the software events this statement stored (a resend stored nothing),
-   * in rounds (one statement each, see changeRounds), each change applied over an earlier event only.
-   * Two processes storing one device's overlapping resends take the rows' locks in the same order and
-   * end in sequence order.
+   * planned against what the device's list holds (planSoftware: in sequence order, each over an earlier
+   * event only, no new program past the cap), then applied in rounds (one statement each, see
+   * changeRounds). The device's row is locked first, so two processes storing one device's overlapping
+   * resends plan one after the other (the cap holds exactly) and take the software rows' locks in the
+   * same order. Returns what was refused, if anything.
    */
   private async applySoftware(
     client: pg.PoolClient,
@@ -278,7 +335,7 @@ export class PostgresStore implements CollectorStore {
     events: readonly EventEnvelope[],
     stored: ReadonlyArray<{ seq: number }>,
     receivedAt: string,
-  ): Promise<void> {
+  ): Promise<InsertResult['softwareRefused']> {
     const storedSeqs = new Set(stored.map((r) => Number(r.seq)));
     const changes: SoftwareChange[] = [];
     for (const e of events) {
@@ -287,18 +344,37 @@ export class PostgresStore implements CollectorStore {
       const change = softwareChange(e);
       if (change) changes.push(change);
     }
-    for (const rows of changeRounds(changes)) await this.applyRound(client, deviceId, rows, receivedAt);
+    if (changes.length === 0) return undefined;
+    await client.query('SELECT 1 FROM devices WHERE id = $1 FOR UPDATE', [deviceId]);
+    const { rows: heldRows } = await client.query<{ program_key: string; present: boolean; seq: number }>(
+      'SELECT program_key, present, seq FROM software WHERE device_id = $1 AND program_key = ANY($2::text[])',
+      [deviceId, [...new Set(changes.map((c) => c.key))]],
+    );
+    const held = new Map(heldRows.map((r): [string, ProgramState] => [r.program_key, { present: r.present, seq: Number(r.seq) }]));
+    const listed = Number(
+      (await client.query<{ n: number }>('SELECT COUNT(*)::bigint AS n FROM software WHERE device_id = $1 AND present', [deviceId])).rows[0]?.n ?? 0,
+    );
+    const plan = planSoftware(changes, held, listed, this.maxPrograms);
+    for (const rows of changeRounds(plan.apply)) await this.applyRound(client, deviceId, rows, receivedAt);
+    if (plan.refused > 0) {
+      const marked = await client.query('UPDATE devices SET software_full_at = $1 WHERE id = $2 AND software_full_at IS NULL', [receivedAt, deviceId]);
+      return { programs: plan.refused, newlyFull: (marked.rowCount ?? 0) > 0, cap: this.maxPrograms };
+    }
+    if (plan.present < this.maxPrograms)
+      await client.query('UPDATE devices SET software_full_at = NULL WHERE id = $1 AND software_full_at IS NOT NULL', [deviceId]);
+    return undefined;
   }
 
   private async applyRound(client: pg.PoolClient, deviceId: string, rows: readonly SoftwareChange[], receivedAt: string): Promise<void> {
     await client.query(
-      `INSERT INTO software (device_id, program_key, source, name, version, publisher, present, seq, since, changed_at)
-       SELECT $1, k, so, na, ve, pu, pr, sq, si, $2
-       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::bigint[], $10::text[]) AS x(k, so, na, ve, pu, pr, sq, si)
+      `INSERT INTO software (device_id, program_key, source, name, name_key, version, publisher, present, seq, since, changed_at)
+       SELECT $1, k, so, na, nk, ve, pu, pr, sq, si, $2
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[])
+         AS x(k, so, na, nk, ve, pu, pr, sq, si)
        ON CONFLICT (device_id, program_key) DO UPDATE SET
          publisher = CASE WHEN EXCLUDED.present THEN EXCLUDED.publisher ELSE software.publisher END,
          since = CASE WHEN EXCLUDED.present AND software.present THEN software.since ELSE EXCLUDED.since END,
-         present = EXCLUDED.present, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at
+         present = EXCLUDED.present, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at, name_key = EXCLUDED.name_key
        WHERE software.seq < EXCLUDED.seq`,
       [
         deviceId,
@@ -306,6 +382,7 @@ export class PostgresStore implements CollectorStore {
         rows.map((r) => r.key),
         rows.map((r) => r.source),
         rows.map((r) => r.name),
+        rows.map((r) => r.nameKey),
         rows.map((r) => r.version),
         rows.map((r) => r.publisher),
         rows.map((r) => r.present),
@@ -315,9 +392,31 @@ export class PostgresStore implements CollectorStore {
     );
   }
 
-  async listSoftware(deviceId: string, query: SoftwareQuery = {}): Promise<SoftwareRecord[]> {
-    const { rows } = await this.pool.query<SoftwareRow>(`SELECT ${SOFTWARE_COLUMNS} FROM software WHERE device_id = $1 AND present`, [deviceId]);
-    return softwareFromRows(rows, query);
+  async listSoftware(deviceId: string, query: SoftwareQuery): Promise<{ software: SoftwareRecord[]; next: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeKeyCursor(SOFTWARE_CURSOR, query.cursor, 1)?.[0];
+    if (query.cursor !== undefined && after === undefined) return { software: [], next: null };
+    const args: Array<string | number> = [deviceId];
+    const where = ['device_id = $1', 'present'];
+    if (query.q !== undefined) {
+      args.push(nameKey(query.q));
+      where.push(`strpos(name_key, $${args.length}) > 0`);
+    }
+    // Byte order (COLLATE "C", which is code point order in UTF-8), as SQLite compares, whatever the database's collation.
+    const key = 'name_key COLLATE "C", name COLLATE "C", version COLLATE "C", source COLLATE "C"';
+    if (after !== undefined) {
+      args.push(after);
+      where.push(`(${key}) > (SELECT name_key, name, version, source FROM software WHERE device_id = $1 AND program_key = $${args.length})`);
+    }
+    args.push(query.limit + 1);
+    const { rows } = await this.pool.query<SoftwareRow>(
+      `SELECT ${SOFTWARE_COLUMNS} FROM software WHERE ${where.join(' AND ')} ORDER BY ${key} LIMIT $${args.length}`,
+      args,
+    );
+    const page = rows.slice(0, query.limit);
+    return {
+      software: page.map(softwareFromRow),
+      next: rows.length > query.limit ? encodeKeyCursor(SOFTWARE_CURSOR, [page[page.length - 1]!.program_key]) : null,
+    };
   }
 
   async queryEvents(q: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }> {
@@ -705,6 +804,34 @@ export class PostgresStore implements CollectorStore {
       args,
     );
     return rows.map(leaseFromRow);
+  }
+
+  async listLiveLeasePage(q: LeaseQuery & Page): Promise<{ sessions: LeaseRecord[]; next: string | null }> {
+    const after = q.cursor === undefined ? undefined : decodeKeyCursor(LEASE_CURSOR, q.cursor, 3);
+    if (q.cursor !== undefined && after === undefined) return { sessions: [], next: null };
+    const args: Array<string | number> = [isoTime(q.now)];
+    const where = ['expires_at > $1'];
+    if (q.user !== undefined) {
+      args.push(userKey(q.user));
+      where.push(`user_key = $${args.length}`);
+    }
+    if (q.deviceId !== undefined) {
+      args.push(q.deviceId);
+      where.push(`device_id = $${args.length}`);
+    }
+    const key = 'since COLLATE "C", device_id COLLATE "C", session_id COLLATE "C"';
+    if (after !== undefined) {
+      args.push(...after);
+      where.push(`(${key}) > ($${args.length - 2}, $${args.length - 1}, $${args.length})`);
+    }
+    args.push(q.limit + 1);
+    const { rows } = await this.pool.query<LeaseRow>(
+      `SELECT ${LEASE_COLUMNS} FROM leases WHERE ${where.join(' AND ')} ORDER BY ${key} LIMIT $${args.length}`,
+      args,
+    );
+    const sessions = rows.slice(0, q.limit).map(leaseFromRow);
+    const last = sessions[sessions.length - 1];
+    return { sessions, next: rows.length > q.limit && last ? encodeKeyCursor(LEASE_CURSOR, [last.since, last.deviceId, last.sessionId]) : null };
   }
 
   async dropExpiredLeases(now: string): Promise<number> {

@@ -20,6 +20,7 @@ import {
   type NewCommand,
   type NewDevice,
   type NewPermissionRequest,
+  type Page,
   type PermissionDecision,
   type PermissionRequestQuery,
   type PermissionRequestRecord,
@@ -30,10 +31,22 @@ import {
 import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
-import { decodeCursor, encodeCursor } from '../cursor';
-import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
+import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor } from '../cursor';
+import { LEASE_COLUMNS, LEASE_CURSOR, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
 import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases } from '../lease-claims';
-import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
+import {
+  SOFTWARE_COLUMNS,
+  SOFTWARE_CURSOR,
+  type ProgramState,
+  type SoftwareChange,
+  type SoftwareRow,
+  isSoftwareEvent,
+  nameKey,
+  planSoftware,
+  softwareChange,
+  softwareFromRow,
+} from '../software-row';
+import { PROTOCOL_LIMITS } from '../../../shared/protocol/primitives';
 import { DeviceSecretBox, SECRET_KEY_SETTING, keyMismatch } from '../device-secret-box';
 import { SQLITE_MIGRATIONS } from './migrations';
 
@@ -51,6 +64,24 @@ interface DeviceRow {
   presence_at: string | null;
 }
 
+const DEVICE_COLUMNS = 'id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at';
+
+function deviceFromRow(r: DeviceRow): DeviceRecord {
+  return {
+    id: r.id,
+    hostname: r.hostname,
+    platform: r.platform,
+    agentVersion: r.agent_version,
+    policyRevision: r.policy_revision,
+    enrolledAt: r.enrolled_at,
+    lastSeen: r.last_seen,
+    revokedAt: r.revoked_at,
+    lastSeq: r.last_seq,
+    connectedTo: r.connected_to,
+    presenceAt: r.presence_at,
+  };
+}
+
 /**
  * The embedded store for one school. WAL with synchronous=FULL: a committed
  * transaction survives power loss, which is what an acknowledgement promises.
@@ -59,10 +90,15 @@ export class SqliteStore implements CollectorStore {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly secrets: DeviceSecretBox;
+  private readonly maxPrograms: number;
 
-  /** `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts), kept outside the database. */
-  constructor(path: string, options: { secretKey: Buffer }) {
+  /**
+   * `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts), kept outside the database.
+   * `maxProgramsPerDevice`: the cap on each device's software list, by default the protocol's.
+   */
+  constructor(path: string, options: { secretKey: Buffer; maxProgramsPerDevice?: number }) {
     this.secrets = new DeviceSecretBox(options.secretKey);
+    this.maxPrograms = options.maxProgramsPerDevice ?? PROTOCOL_LIMITS.maxInstalledPrograms;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -83,6 +119,21 @@ export class SqliteStore implements CollectorStore {
       })();
     });
     this.sealSecrets();
+    this.fillNameKeys();
+  }
+
+  /** Programs stored before the list was sorted in SQL get their sort key (once; JavaScript folds case, SQLite's lower() only ASCII). */
+  private fillNameKeys(): void {
+    const rows = this.db.prepare('SELECT device_id, program_key, name FROM software WHERE name_key IS NULL').all() as Array<{
+      device_id: string;
+      program_key: string;
+      name: string;
+    }>;
+    if (rows.length === 0) return;
+    const update = this.db.prepare('UPDATE software SET name_key = ? WHERE device_id = ? AND program_key = ?');
+    this.db.transaction(() => {
+      for (const r of rows) update.run(nameKey(r.name), r.device_id, r.program_key);
+    })();
   }
 
   /**
@@ -178,24 +229,22 @@ export class SqliteStore implements CollectorStore {
   }
 
   async listDevices(): Promise<DeviceRecord[]> {
-    const rows = this.db
-      .prepare(
-        'SELECT id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at FROM devices ORDER BY hostname, id',
-      )
-      .all() as DeviceRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      hostname: r.hostname,
-      platform: r.platform,
-      agentVersion: r.agent_version,
-      policyRevision: r.policy_revision,
-      enrolledAt: r.enrolled_at,
-      lastSeen: r.last_seen,
-      revokedAt: r.revoked_at,
-      lastSeq: r.last_seq,
-      connectedTo: r.connected_to,
-      presenceAt: r.presence_at,
-    }));
+    const rows = this.db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY hostname, id`).all() as DeviceRow[];
+    return rows.map(deviceFromRow);
+  }
+
+  async listDevicePage(page: Page): Promise<{ devices: DeviceRecord[]; next: string | null }> {
+    const after = page.cursor === undefined ? undefined : decodeKeyCursor('device', page.cursor, 1)?.[0];
+    if (page.cursor !== undefined && after === undefined) return { devices: [], next: null };
+    const rows = (
+      after === undefined
+        ? this.statement(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY hostname, id LIMIT ?`).all(page.limit + 1)
+        : this.statement(
+            `SELECT ${DEVICE_COLUMNS} FROM devices WHERE (hostname, id) > (SELECT hostname, id FROM devices WHERE id = ?) ORDER BY hostname, id LIMIT ?`,
+          ).all(after, page.limit + 1)
+    ) as DeviceRow[];
+    const devices = rows.slice(0, page.limit).map(deviceFromRow);
+    return { devices, next: rows.length > page.limit ? encodeKeyCursor('device', [devices[devices.length - 1]!.id]) : null };
   }
 
   private readonly statements = new Map<string, Database.Statement>();
@@ -229,18 +278,24 @@ export class SqliteStore implements CollectorStore {
     const readSeq = this.statement('SELECT last_seq FROM devices WHERE id = ?');
     return this.db.transaction((): InsertResult[] => {
       for (const { deviceId, connection } of connections) this.connectedStatement(deviceId, connection);
-      return batches.map(({ deviceId, events }) => {
+      return batches.map(({ deviceId, events }): InsertResult => {
         let inserted = 0;
         let maxSeq = 0;
+        const changes: SoftwareChange[] = [];
         for (const e of events) {
           const stored = insert.run(deviceId, e.seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, e.user?.name ?? null, JSON.stringify(e)).changes;
           inserted += stored;
           // Only an event stored just now changes the software list: a resend is a no-op here as in events.
-          if (stored > 0 && isSoftwareEvent(e.type)) this.applySoftware(deviceId, softwareChange(e)!, receivedAt);
+          if (stored > 0 && isSoftwareEvent(e.type)) changes.push(softwareChange(e)!);
           if (e.seq > maxSeq) maxSeq = e.seq;
         }
+        const refused = changes.length > 0 ? this.applySoftware(deviceId, changes, receivedAt) : undefined;
         bump.run(maxSeq, receivedAt, deviceId);
-        return { inserted, lastSeq: (readSeq.get(deviceId) as { last_seq: number } | undefined)?.last_seq ?? maxSeq };
+        return {
+          inserted,
+          lastSeq: (readSeq.get(deviceId) as { last_seq: number } | undefined)?.last_seq ?? maxSeq,
+          ...(refused ? { softwareRefused: refused } : {}),
+        };
       });
     })();
   }
@@ -270,21 +325,63 @@ export class SqliteStore implements CollectorStore {
     };
   }
 
-  /** Inside the ingest transaction. Applied only over an earlier event about the same program (see software-row.ts). */
-  private applySoftware(deviceId: string, c: SoftwareChange, receivedAt: string): void {
-    this.statement(
-      `INSERT INTO software (device_id, program_key, source, name, version, publisher, present, seq, since, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  /**
+   * Inside the ingest transaction: a batch's stored software changes, planned against what the device's
+   * list holds (planSoftware: in sequence order, each over an earlier event only, no new program past the
+   * cap), then applied. Returns what was refused, if anything.
+   */
+  private applySoftware(deviceId: string, changes: readonly SoftwareChange[], receivedAt: string): InsertResult['softwareRefused'] {
+    const held = new Map(
+      (
+        this.statement('SELECT program_key, present, seq FROM software WHERE device_id = ? AND program_key IN (SELECT value FROM json_each(?))').all(
+          deviceId,
+          JSON.stringify([...new Set(changes.map((c) => c.key))]),
+        ) as Array<{ program_key: string; present: number; seq: number }>
+      ).map((r): [string, ProgramState] => [r.program_key, { present: r.present === 1, seq: r.seq }]),
+    );
+    const listed = (this.statement('SELECT COUNT(*) AS n FROM software WHERE device_id = ? AND present = 1').get(deviceId) as { n: number }).n;
+    const plan = planSoftware(changes, held, listed, this.maxPrograms);
+    const upsert = this.statement(
+      `INSERT INTO software (device_id, program_key, source, name, name_key, version, publisher, present, seq, since, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (device_id, program_key) DO UPDATE SET
          publisher = CASE WHEN excluded.present = 1 THEN excluded.publisher ELSE software.publisher END,
          since = CASE WHEN excluded.present = 1 AND software.present = 1 THEN software.since ELSE excluded.since END,
-         present = excluded.present, seq = excluded.seq, changed_at = excluded.changed_at
+         present = excluded.present, seq = excluded.seq, changed_at = excluded.changed_at, name_key = excluded.name_key
        WHERE excluded.seq > software.seq`,
-    ).run(deviceId, c.key, c.source, c.name, c.version, c.publisher, c.present ? 1 : 0, c.seq, c.time, receivedAt);
+    );
+    for (const c of plan.apply) upsert.run(deviceId, c.key, c.source, c.name, c.nameKey, c.version, c.publisher, c.present ? 1 : 0, c.seq, c.time, receivedAt);
+    if (plan.refused > 0) {
+      const newlyFull =
+        this.statement('UPDATE devices SET software_full_at = ? WHERE id = ? AND software_full_at IS NULL').run(receivedAt, deviceId).changes > 0;
+      return { programs: plan.refused, newlyFull, cap: this.maxPrograms };
+    }
+    if (plan.present < this.maxPrograms)
+      this.statement('UPDATE devices SET software_full_at = NULL WHERE id = ? AND software_full_at IS NOT NULL').run(deviceId);
+    return undefined;
   }
 
-  async listSoftware(deviceId: string, query: SoftwareQuery = {}): Promise<SoftwareRecord[]> {
-    const rows = this.statement(`SELECT ${SOFTWARE_COLUMNS} FROM software WHERE device_id = ? AND present = 1`).all(deviceId) as SoftwareRow[];
-    return softwareFromRows(rows, query);
+  async listSoftware(deviceId: string, query: SoftwareQuery): Promise<{ software: SoftwareRecord[]; next: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeKeyCursor(SOFTWARE_CURSOR, query.cursor, 1)?.[0];
+    if (query.cursor !== undefined && after === undefined) return { software: [], next: null };
+    const where = ['device_id = ?', 'present = 1'];
+    const args: Array<string | number> = [deviceId];
+    if (query.q !== undefined) {
+      where.push('instr(name_key, ?) > 0');
+      args.push(nameKey(query.q));
+    }
+    if (after !== undefined) {
+      where.push('(name_key, name, version, source) > (SELECT name_key, name, version, source FROM software WHERE device_id = ? AND program_key = ?)');
+      args.push(deviceId, after);
+    }
+    const rows = this.statement(`SELECT ${SOFTWARE_COLUMNS} FROM software WHERE ${where.join(' AND ')} ORDER BY name_key, name, version, source LIMIT ?`).all(
+      ...args,
+      query.limit + 1,
+    ) as SoftwareRow[];
+    const page = rows.slice(0, query.limit);
+    return {
+      software: page.map(softwareFromRow),
+      next: rows.length > query.limit ? encodeKeyCursor(SOFTWARE_CURSOR, [page[page.length - 1]!.program_key]) : null,
+    };
   }
 
   async countEvents(): Promise<number> {
@@ -518,6 +615,32 @@ export class SqliteStore implements CollectorStore {
       ...args,
     ) as LeaseRow[];
     return rows.map(leaseFromRow);
+  }
+
+  async listLiveLeasePage(q: LeaseQuery & Page): Promise<{ sessions: LeaseRecord[]; next: string | null }> {
+    const after = q.cursor === undefined ? undefined : decodeKeyCursor(LEASE_CURSOR, q.cursor, 3);
+    if (q.cursor !== undefined && after === undefined) return { sessions: [], next: null };
+    const where = ['expires_at > ?'];
+    const args: Array<string | number> = [isoTime(q.now)];
+    if (q.user !== undefined) {
+      where.push('user_key = ?');
+      args.push(userKey(q.user));
+    }
+    if (q.deviceId !== undefined) {
+      where.push('device_id = ?');
+      args.push(q.deviceId);
+    }
+    if (after !== undefined) {
+      where.push('(since, device_id, session_id) > (?, ?, ?)');
+      args.push(...after);
+    }
+    const rows = this.statement(`SELECT ${LEASE_COLUMNS} FROM leases WHERE ${where.join(' AND ')} ORDER BY since, device_id, session_id LIMIT ?`).all(
+      ...args,
+      q.limit + 1,
+    ) as LeaseRow[];
+    const sessions = rows.slice(0, q.limit).map(leaseFromRow);
+    const last = sessions[sessions.length - 1];
+    return { sessions, next: rows.length > q.limit && last ? encodeKeyCursor(LEASE_CURSOR, [last.since, last.deviceId, last.sessionId]) : null };
   }
 
   async dropExpiredLeases(now: string): Promise<number> {
