@@ -14,6 +14,7 @@
  *   frame sent to the `login.verdict` received, both processes sharing this
  *   machine's cores.
  */
+const { randomBytes } = require('node:crypto');
 const { join } = require('node:path');
 const { Client } = require('pg');
 const { DIST, percentile, writeResult, tempDir } = require('./lib');
@@ -168,7 +169,7 @@ async function main() {
     await measure(
       'sqlite',
       async () => {
-        const s = new SqliteStore(join(sqliteDir, 'decisions.db'));
+        const s = new SqliteStore(join(sqliteDir, 'decisions.db'), { secretKey: randomBytes(32) });
         await s.migrate();
         return s;
       },
@@ -183,7 +184,7 @@ async function main() {
         await measure(
           'postgres',
           async () => {
-            const s = new PostgresStore(decisions.url);
+            const s = new PostgresStore(decisions.url, { secretKey: randomBytes(32) });
             await s.migrate();
             return s;
           },

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { buildCollector } from '../../collector/collector';
@@ -258,10 +259,13 @@ describe('at most two devices per login, 1,000 users on three devices each at on
 describePostgres('at most two devices per login, 1,000 users on three devices each at once: two collector processes on one PostgreSQL', () => {
   let schema: Awaited<ReturnType<typeof freshSchema>>;
   let stores: PostgresStore[];
+  let keyFile: string;
 
   beforeAll(async () => {
     schema = await freshSchema();
     stores = [new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY }), new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY })];
+    keyFile = join(tempDir('race-key'), 'device-secret-key');
+    writeFileSync(keyFile, `${TEST_SECRET_KEY.toString('base64url')}\n`, { mode: 0o600 });
     await Promise.all(stores.map((s) => s.migrate()));
     await enrollDevices(stores[0]!);
   }, 60_000);
@@ -274,7 +278,20 @@ describePostgres('at most two devices per login, 1,000 users on three devices ea
     const processes = await Promise.all(
       ['a', 'b'].map(async (name) => {
         const port = await freePort();
-        const run = startCli(['collector', '--db', schema.url, '--port', String(port), '--data-dir', tempDir(`race-${name}`), '--log-level', 'error']);
+        const run = startCli([
+          'collector',
+          '--db',
+          schema.url,
+          '--port',
+          String(port),
+          '--data-dir',
+          tempDir(`race-${name}`),
+          '--log-level',
+          'error',
+          // The devices were enrolled by the stores above, under their key: the processes must share it.
+          '--secret-key-file',
+          keyFile,
+        ]);
         await eventually(() => (/listening on/.test(run.output()) ? true : undefined), 400);
         return { run, url: `ws://127.0.0.1:${port}/agent` };
       }),
