@@ -260,7 +260,6 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       return [
         200,
         {
-          next,
           devices: devices.map((d) => ({
             id: d.id,
             hostname: d.hostname,
@@ -273,6 +272,7 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
             policyVersion: d.policyRevision,
             revoked: d.revokedAt !== null,
           })),
+          next,
         },
       ];
     }
