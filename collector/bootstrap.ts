@@ -45,7 +45,8 @@ export async function ensureAdminToken(store: CollectorStore, dataDir: string, n
  * support's installer and for `npm start`'s local agent. A missing, expired,
  * revoked or used-up one is replaced by one of `approval` (manual unless the
  * collector is told otherwise: its devices wait for the network manager), with
- * the default use limit and rate.
+ * the default use limit and rate; one of the other approval mode is revoked
+ * and replaced.
  */
 export async function ensureEnrollmentToken(
   store: CollectorStore,
@@ -57,6 +58,8 @@ export async function ensureEnrollmentToken(
   const existing = readSecretFile(path);
   const usable = existing && (await store.findUsableEnrollmentToken(hashToken(existing), new Date(now).toISOString()));
   if (existing && usable && usable.uses < usable.maxUses && usable.approval === approval) return { path, token: existing };
+  // A token of the other approval mode would stay usable after it left the file: it goes.
+  if (usable && usable.approval !== approval) await store.revokeEnrollmentToken(usable.id, new Date(now).toISOString());
   const created = await createEnrollmentToken(store, now, 'created at first start', 24 * 90, { approval });
   writeSecretFile(path, created.token);
   return { path, token: created.token };

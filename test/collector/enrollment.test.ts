@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureAdminToken } from '../../collector/bootstrap';
+import { ensureAdminToken, ensureEnrollmentToken } from '../../collector/bootstrap';
 import { buildCollector } from '../../collector/collector';
 import { hashToken } from '../../collector/device-auth';
 import { createEnrollmentToken } from '../../collector/http-api';
@@ -319,6 +319,23 @@ describe.each(stores)('who may enroll, and when a device counts (%s)', (_name, m
     for (const bad of [{ maxUses: 0 }, { maxUses: 10_001 }, { perMinute: 0 }, { approval: 'sometimes' }]) {
       expect((await c.api('/api/enrollment-tokens', { method: 'POST', body: bad })).body.error?.code).toBe('INV_ERR_API_BAD_QUERY');
     }
+  });
+
+  it('keeps the installers’ token in the data dir: manual by default, replaced when used up, revoked when the approval mode changes', async () => {
+    c = await startCollector(makeStore);
+    const dir = tempDir('token-file');
+    const first = await ensureEnrollmentToken(c.store, dir, c.clock.now);
+    expect(await ensureEnrollmentToken(c.store, dir, c.clock.now)).toEqual(first);
+    expect(await c.store.findUsableEnrollmentToken(hashToken(first.token), iso(T0))).toMatchObject({ approval: 'manual', maxUses: 100 });
+
+    const automatic = await ensureEnrollmentToken(c.store, dir, c.clock.now, 'automatic');
+
+    expect(automatic.token).not.toBe(first.token);
+    expect(readFileSync(automatic.path, 'utf8').trim()).toBe(automatic.token);
+    expect(await c.store.findUsableEnrollmentToken(hashToken(first.token), iso(T0))).toBeUndefined();
+    const id = (await c.store.findUsableEnrollmentToken(hashToken(automatic.token), iso(T0)))!.id;
+    for (let i = 0; i < 100; i++) await c.store.useEnrollmentToken(id, iso(T0 + i * 60_000));
+    expect((await ensureEnrollmentToken(c.store, dir, c.clock.now, 'automatic')).token).not.toBe(automatic.token);
   });
 
   it('sends an approval for every computer only to approved computers, each keyed to itself, never the stick’s ids', async () => {
