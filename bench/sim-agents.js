@@ -46,10 +46,10 @@ async function preEnroll(db, count) {
 }
 
 /** Starts the real collector as its own process and resolves once it listens. */
-async function startCollector(db, port, dataDir, extraEnv = {}) {
+async function startCollector(db, port, dataDir, extraEnv = {}, extraArgs = []) {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin/invigilator.js'), 'collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'],
+    [join(ROOT, 'bin/invigilator.js'), 'collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, ...extraEnv },
