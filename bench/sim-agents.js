@@ -65,7 +65,7 @@ async function preEnroll(db, count) {
 }
 
 /** Starts the real collector as its own process and resolves once it listens. */
-async function startCollector(db, port, dataDir, extraEnv = {}) {
+async function startCollector(db, port, dataDir, extraEnv = {}, extraArgs = []) {
   const child = spawn(
     process.execPath,
     [
@@ -81,6 +81,7 @@ async function startCollector(db, port, dataDir, extraEnv = {}) {
       'warn',
       '--secret-key-file',
       benchSecretKey().file,
+      ...extraArgs,
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -28,6 +28,19 @@ export const collectorConfigSchema = z.strictObject({
     .min(1)
     .max(24 * 365)
     .default(24 * 7),
+  /**
+   * Whether devices enrolled with the token this collector keeps in `<dataDir>/enrollment-token`
+   * count at once (`automatic`: `invigilator start`, a test rig) or wait for the network manager (`manual`).
+   */
+  enrollmentApproval: z.enum(['manual', 'automatic']).default('manual'),
+  /** What one computer may do in the login limit (collector/login-leases.ts); each has a default. */
+  loginLimit: z
+    .strictObject({
+      maxUsersPerDevice: z.number().int().min(1).max(10_000).optional(),
+      newUsersPerDevicePerHour: z.number().int().min(1).max(100_000).optional(),
+      evictionsPerDevicePerHour: z.number().int().min(0).max(10_000).optional(),
+    })
+    .default({}),
 });
 
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
@@ -43,4 +56,5 @@ export const COLLECTOR_ENV: readonly EnvBinding[] = [
   { variable: 'INVIGILATOR_TLS_KEY', path: ['tls', 'keyFile'] },
   { variable: 'INVIGILATOR_SILENT_AFTER_HOURS', path: ['silentAfterHours'], parse: asInteger },
   { variable: 'INVIGILATOR_SECRET_KEY_FILE', path: ['secretKeyFile'] },
+  { variable: 'INVIGILATOR_ENROLLMENT_APPROVAL', path: ['enrollmentApproval'] },
 ];

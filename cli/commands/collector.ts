@@ -24,7 +24,10 @@ Options:
   --host HOST         address to listen on, default 127.0.0.1 (env INVIGILATOR_HOST)
   --data-dir DIR      admin token, enrollment token and logs, default ./data (env INVIGILATOR_DATA_DIR)
   --policy NAME|FILE  the policy pushed to agents, default basildon-primary (env INVIGILATOR_POLICY)
-                      (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS)
+                      (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS;
+                      enrollmentApproval, manual or automatic, for the enrollment token in DIR, default manual:
+                      env INVIGILATOR_ENROLLMENT_APPROVAL; loginLimit: maxUsersPerDevice, newUsersPerDevicePerHour,
+                      evictionsPerDevicePerHour)
   --config FILE       a JSON file with any of: db, port, host, dataDir, policy, logLevel, secretKeyFile
   --log-level LEVEL   error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
   --tls-cert FILE     PEM certificate: serve https:// and wss:// (env INVIGILATOR_TLS_CERT)
@@ -97,6 +100,7 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     policy,
     version: VERSION,
     silentAfterMs: config.silentAfterHours * 3_600_000,
+    loginLeases: Object.fromEntries(Object.entries(config.loginLimit).filter(([, v]) => v !== undefined)),
     ...(bus ? { bus } : {}),
     ...(tls ? { tls } : {}),
   });
@@ -108,7 +112,7 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     throw e;
   }
   const adminTokenPath = await ensureAdminToken(store, dataDir, Date.now(), logger);
-  const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now());
+  const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now(), config.enrollmentApproval);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
   io.out(`Invigilator collector listening on ${url} (agents connect to ${tls ? 'wss' : 'ws'}://${host}:${address.port}/agent)`);

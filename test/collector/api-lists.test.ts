@@ -17,7 +17,7 @@ function program(deviceId: string, seq: number, name: string): EventEnvelope {
   } as EventEnvelope;
 }
 
-async function enroll(c: TestCollector, id: string, hostname: string): Promise<void> {
+async function enroll(c: TestCollector, id: string, hostname: string, approval: 'pending' | 'approved' = 'approved'): Promise<void> {
   await c.store.enrollDevice({
     id,
     installationId: `inst-${id}`,
@@ -27,6 +27,8 @@ async function enroll(c: TestCollector, id: string, hostname: string): Promise<v
     agentVersion: '1',
     tokenId: 't',
     now: T0,
+    approval,
+    enrolledFrom: null,
   });
 }
 
@@ -78,6 +80,21 @@ describe('the lists the HTTP API serves', () => {
     const hostnames = pages.flat().map((d) => d.hostname);
     expect(hostnames).toEqual([...hostnames].sort());
     expect(new Set(pages.flat().map((d) => d.id)).size).toBe(130);
+  });
+
+  it('pages the devices waiting for approval: full pages of them only, and refuses an approval it does not know', async () => {
+    for (let i = 0; i < 130; i++)
+      await enroll(c, `dev-${String(i).padStart(3, '0')}`, `ROOM-${String(i).padStart(3, '0')}`, i % 5 === 0 ? 'pending' : 'approved');
+    const pages = await walk<{ id: string; approval: string }>('/api/devices?approval=pending', 'devices', 10);
+    expect(pages.map((p) => p.length)).toEqual([10, 10, 6]);
+    expect(pages.flat().every((d) => d.approval === 'pending')).toBe(true);
+    expect(new Set(pages.flat().map((d) => d.id)).size).toBe(26);
+    const first = await get<{ devices: unknown[]; next: string | null }>('/api/devices?approval=pending');
+    expect(first.body.devices).toHaveLength(26);
+    expect(first.body.next).toBeNull();
+    const bad = await get<{ error: { code: string } }>('/api/devices?approval=maybe');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('INV_ERR_API_BAD_QUERY');
   });
 
   it("pages a device's software in name order, each program once, 100 at a time by default", async () => {

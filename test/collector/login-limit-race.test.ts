@@ -94,6 +94,8 @@ async function enrollDevices(store: CollectorStore): Promise<void> {
           agentVersion: 'race',
           tokenId: 'tok-race',
           now,
+          approval: 'approved',
+          enrolledFrom: null,
         }),
       ),
     );
@@ -219,7 +221,7 @@ async function socketRepetition(urls: readonly string[], prefix: string): Promis
       ),
     ).toEqual([]);
     const refused = verdicts.filter((v) => !v.granted);
-    expect(refused.every((v) => v.limit === LIMIT && v.leases.length === LIMIT)).toBe(true);
+    expect(refused.every((v) => v.limit === LIMIT && v.others.length === LIMIT && v.others.every((o) => o.ref !== undefined))).toBe(true);
   } finally {
     for (const c of connections) c.ws.terminate();
   }

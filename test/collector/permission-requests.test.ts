@@ -63,7 +63,7 @@ async function startCollector(options: { store?: CollectorStore; bus?: CommandBu
   const enroll = async (hostname = 'CLASS3-07') => {
     const client = new RawClient(agentUrl);
     await client.opened;
-    const { token } = await createEnrollmentToken(store, clock.now, 't', 1);
+    const { token } = await createEnrollmentToken(store, clock.now, 't', 1, { approval: 'automatic' });
     client.send({
       v: 1,
       type: 'hello',
@@ -261,8 +261,8 @@ describe('permission requests (SQLite)', () => {
     expect(approved.body.entry).not.toHaveProperty('expiresAt');
     expect(approved.body.commandIds).toHaveLength(2);
 
-    // The online device gets the allowlist entry at once, but no decision: it did not ask.
-    expect((await b.client.next('command')).command).toEqual({ kind: 'usb-allow', entry: approved.body.entry });
+    // The online device gets the allowlist entry at once (keyed to itself: test/collector/enrollment.test.ts), but no decision: it did not ask.
+    expect((await b.client.next('command')).command).toMatchObject({ kind: 'usb-allow', entry: { id: (approved.body.entry as { id: string }).id } });
     expect((await c.store.getPermissionRequest(a.deviceId, 'r-3'))?.decisionDeliveredAt).toBeNull();
 
     c.clock.now += 60 * 60_000;

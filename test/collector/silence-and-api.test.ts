@@ -33,7 +33,7 @@ async function collectorWithClock() {
   const enroll = async () => {
     const client = new RawClient(`ws://127.0.0.1:${port}/agent`);
     await client.opened;
-    const { token } = await createEnrollmentToken(store, clock.now, 't', 1);
+    const { token } = await createEnrollmentToken(store, clock.now, 't', 1, { approval: 'automatic' });
     client.send({
       v: 1,
       type: 'hello',
@@ -131,6 +131,12 @@ describe('the HTTP API', () => {
         agentVersion: '1',
         policyVersion: null,
         revoked: false,
+        approval: 'approved',
+        enrolledAt: expect.any(String),
+        enrolledFrom: expect.stringMatching(/127\.0\.0\.1/),
+        tokenId: expect.any(String),
+        decidedAt: null,
+        decidedBy: null,
       },
     ]);
 

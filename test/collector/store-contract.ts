@@ -43,6 +43,8 @@ async function enroll(store: CollectorStore, id: string): Promise<void> {
     agentVersion: '0.1.0',
     tokenId: 'tok-1',
     now: T0,
+    approval: 'approved',
+    enrolledFrom: null,
   });
 }
 
@@ -89,22 +91,164 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
   });
 
   describe('enrollment tokens', () => {
+    const token = (id: string, hash: string, limits: { maxUses?: number; perMinute?: number } = {}) =>
+      store.createEnrollmentToken({
+        id,
+        tokenHash: hash,
+        note: 'term 1',
+        createdAt: T0,
+        expiresAt: inAnHour,
+        approval: 'manual',
+        maxUses: limits.maxUses ?? 100,
+        perMinute: limits.perMinute ?? 10,
+      });
+    const second = (s: number) => new Date(Date.parse(T0) + s * 1000).toISOString();
+
     it('are usable until they expire, and not once revoked', async () => {
-      await store.createEnrollmentToken({ id: 'tok-1', tokenHash: 'h1', note: 'term 1', createdAt: T0, expiresAt: inAnHour });
-      expect(await store.findUsableEnrollmentToken('h1', T0)).toBe('tok-1');
+      await token('tok-1', 'h1');
+      expect(await store.findUsableEnrollmentToken('h1', T0)).toEqual({ id: 'tok-1', approval: 'manual', uses: 0, maxUses: 100 });
       expect(await store.findUsableEnrollmentToken('h1', inAnHour)).toBeUndefined();
       expect(await store.findUsableEnrollmentToken('other', T0)).toBeUndefined();
       expect(await store.revokeEnrollmentToken('tok-1', T0)).toBe(true);
       expect(await store.revokeEnrollmentToken('tok-1', T0)).toBe(false);
       expect(await store.findUsableEnrollmentToken('h1', T0)).toBeUndefined();
-      expect(await store.listEnrollmentTokens()).toEqual([{ id: 'tok-1', note: 'term 1', createdAt: T0, expiresAt: inAnHour, revokedAt: T0 }]);
+      expect(await store.useEnrollmentToken('tok-1', T0)).toBe('used-up');
+      expect(await store.listEnrollmentTokens()).toEqual([
+        {
+          id: 'tok-1',
+          note: 'term 1',
+          createdAt: T0,
+          expiresAt: inAnHour,
+          revokedAt: T0,
+          approval: 'manual',
+          maxUses: 100,
+          uses: 0,
+          perMinute: 10,
+          lastUsedAt: null,
+        },
+      ]);
+    });
+
+    it('enroll at most maxUses devices, and at most perMinute in any minute, however many race', async () => {
+      await token('tok-1', 'h1', { maxUses: 5, perMinute: 3 });
+
+      const burst = await Promise.all(Array.from({ length: 10 }, () => store.useEnrollmentToken('tok-1', T0)));
+      expect(burst.filter((u) => u === 'used')).toHaveLength(3);
+      expect(burst.filter((u) => u === 'rate-limited')).toHaveLength(7);
+      expect(await store.useEnrollmentToken('tok-1', second(59))).toBe('rate-limited');
+
+      // The window that began at T0 ends a minute later: a new one begins.
+      expect(await Promise.all([0, 1, 2].map(() => store.useEnrollmentToken('tok-1', second(60))))).toEqual(
+        expect.arrayContaining(['used', 'used', 'used-up']),
+      );
+      expect(await store.useEnrollmentToken('tok-1', second(600))).toBe('used-up');
+      expect((await store.listEnrollmentTokens())[0]).toMatchObject({ uses: 5, maxUses: 5, lastUsedAt: second(60) });
+      expect(await store.findUsableEnrollmentToken('h1', second(600))).toMatchObject({ uses: 5, maxUses: 5 });
+    });
+  });
+
+  describe('device approval', () => {
+    const pending = (id: string) =>
+      store.enrollDevice({
+        id,
+        installationId: `inst-${id}`,
+        secret: Buffer.alloc(32, 1),
+        hostname: 'HEAD-TEACHER-PC',
+        platform: 'win32',
+        agentVersion: '0.1.0',
+        tokenId: 'tok-1',
+        now: T0,
+        approval: 'pending',
+        enrolledFrom: '127.0.0.1',
+      });
+
+    it('keeps a device pending until it is approved or refused, once; refused is revoked', async () => {
+      await pending('dev-p');
+      await pending('dev-q');
+      expect(await store.deviceAuth('dev-p')).toMatchObject({ approval: 'pending', revoked: false });
+      expect(await store.deviceByInstallation('inst-dev-p')).toMatchObject({ approval: 'pending' });
+
+      expect(await store.decideDevice('dev-p', 'approved', inAnHour, 'api-1')).toBe(true);
+      expect(await store.decideDevice('dev-p', 'refused', inAnHour, 'api-1')).toBe(false);
+      expect(await store.decideDevice('dev-q', 'refused', inAnHour, 'api-2')).toBe(true);
+      expect(await store.decideDevice('dev-q', 'approved', inAnHour, 'api-2')).toBe(false);
+      expect(await store.decideDevice('dev-nobody', 'approved', inAnHour, 'api-2')).toBe(false);
+
+      expect(await store.deviceAuth('dev-p')).toMatchObject({ approval: 'approved', revoked: false });
+      expect(await store.deviceAuth('dev-q')).toMatchObject({ approval: 'refused', revoked: true });
+      const listed = await store.listDevices();
+      expect(listed.find((d) => d.id === 'dev-p')).toMatchObject({
+        approval: 'approved',
+        decidedAt: inAnHour,
+        decidedBy: 'api-1',
+        enrolledFrom: '127.0.0.1',
+        tokenId: 'tok-1',
+      });
+      expect(listed.find((d) => d.id === 'dev-q')).toMatchObject({ approval: 'refused', revokedAt: inAnHour, decidedBy: 'api-2' });
+    });
+
+    it('decides a pending device once, whichever decision races', async () => {
+      await pending('dev-p');
+      const results = await Promise.all([
+        store.decideDevice('dev-p', 'approved', T0, 'a'),
+        store.decideDevice('dev-p', 'refused', T0, 'b'),
+        store.decideDevice('dev-p', 'approved', T0, 'c'),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('pages the devices with one approval: every page full of them, each once, in hostname order', async () => {
+      // 30 devices, one in three pending, their hostnames interleaved: a filter applied after paging would give short pages.
+      for (let i = 0; i < 30; i++) {
+        const id = `dev-${String(i).padStart(2, '0')}`;
+        await store.enrollDevice({
+          id,
+          installationId: `inst-${id}`,
+          secret: Buffer.alloc(32, 1),
+          hostname: `LAB-${String(29 - i).padStart(2, '0')}`,
+          platform: 'linux',
+          agentVersion: '0.1.0',
+          tokenId: 'tok-1',
+          now: T0,
+          approval: i % 3 === 0 ? 'pending' : 'approved',
+          enrolledFrom: null,
+        });
+      }
+      expect(await store.decideDevice('dev-03', 'refused', inAnHour, 'api-1')).toBe(true);
+      const walk = async (approval: 'pending' | 'approved' | 'refused' | undefined, limit: number) => {
+        const pages: string[][] = [];
+        let cursor: string | undefined;
+        for (let n = 0; n < 40; n++) {
+          const page = await store.listDevicePage({ limit, ...(approval ? { approval } : {}), ...(cursor ? { cursor } : {}) });
+          expect(page.devices.every((d) => approval === undefined || d.approval === approval)).toBe(true);
+          pages.push(page.devices.map((d) => d.hostname));
+          if (page.next === null) return pages;
+          cursor = page.next;
+        }
+        throw new Error('more than 40 pages');
+      };
+      const pendingPages = await walk('pending', 3);
+      expect(pendingPages.map((p) => p.length)).toEqual([3, 3, 3]);
+      const pendingNames = Array.from({ length: 10 }, (_, k) => k * 3)
+        .filter((i) => i !== 3)
+        .map((i) => `LAB-${String(29 - i).padStart(2, '0')}`)
+        .sort();
+      expect(pendingPages.flat()).toEqual(pendingNames);
+      expect(await walk('refused', 3)).toEqual([['LAB-26']]);
+      expect((await walk('approved', 7)).map((p) => p.length)).toEqual([7, 7, 6]);
+      expect((await walk(undefined, 7)).flat()).toHaveLength(30);
+      // A cursor taken from the unfiltered list carries on in the filtered one.
+      const first = await store.listDevicePage({ limit: 5 });
+      const rest = await store.listDevicePage({ limit: 100, approval: 'pending', cursor: first.next! });
+      expect(rest.devices.map((d) => d.hostname)).toEqual(pendingNames.filter((h) => h > first.devices[4]!.hostname));
+      expect(rest.next).toBeNull();
     });
   });
 
   describe('devices', () => {
     it('keep their secret, can be revoked, and are listed with what they last reported', async () => {
       await enroll(store, 'dev-a');
-      expect(await store.deviceAuth('dev-a')).toEqual({ secret: Buffer.alloc(32, 7), revoked: false, lastSeq: 0 });
+      expect(await store.deviceAuth('dev-a')).toEqual({ secret: Buffer.alloc(32, 7), revoked: false, lastSeq: 0, approval: 'approved' });
       expect(await store.deviceAuth('dev-nobody')).toBeUndefined();
       await store.deviceConnected('dev-a', {
         hostname: 'CLASS3-01',
@@ -126,7 +270,13 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
           lastSeq: 0,
         }),
       ]);
-      expect(await store.deviceByInstallation('inst-dev-a')).toEqual({ deviceId: 'dev-a', secret: Buffer.alloc(32, 7), confirmed: false, revoked: false });
+      expect(await store.deviceByInstallation('inst-dev-a')).toEqual({
+        deviceId: 'dev-a',
+        secret: Buffer.alloc(32, 7),
+        confirmed: false,
+        revoked: false,
+        approval: 'approved',
+      });
       expect((await store.deviceByInstallation('inst-dev-a'))?.confirmed).toBe(false);
       await store.deviceConnected('dev-a', {
         hostname: 'CLASS3-01',
@@ -158,7 +308,18 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
 
     it('are kept sealed: the collector gets each back, the database alone proves nothing and mints no code', async () => {
       const secret = randomBytes(32);
-      await store.enrollDevice({ id: 'dev-a', installationId: 'inst-a', secret, hostname: 'h', platform: 'linux', agentVersion: '1', tokenId: 't', now: T0 });
+      await store.enrollDevice({
+        id: 'dev-a',
+        installationId: 'inst-a',
+        secret,
+        hostname: 'h',
+        platform: 'linux',
+        agentVersion: '1',
+        tokenId: 't',
+        now: T0,
+        approval: 'approved',
+        enrolledFrom: null,
+      });
       expect((await store.deviceAuth('dev-a'))?.secret).toEqual(secret);
       expect((await store.deviceByInstallation('inst-a'))?.secret).toEqual(secret);
       expectUselessWithoutTheKey(await under.storedSecret('dev-a'), secret);
@@ -169,7 +330,18 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
 
     it('are shared by every store opened with the same key, and a store with another key refuses the database', async () => {
       const secret = randomBytes(32);
-      await store.enrollDevice({ id: 'dev-a', installationId: 'inst-a', secret, hostname: 'h', platform: 'linux', agentVersion: '1', tokenId: 't', now: T0 });
+      await store.enrollDevice({
+        id: 'dev-a',
+        installationId: 'inst-a',
+        secret,
+        hostname: 'h',
+        platform: 'linux',
+        agentVersion: '1',
+        tokenId: 't',
+        now: T0,
+        approval: 'approved',
+        enrolledFrom: null,
+      });
       const twin = under.open(TEST_SECRET_KEY);
       const stranger = under.open(randomBytes(32));
       try {
@@ -445,11 +617,12 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
       (await store.liveLeases({ ...query, now })).map((l) => `${l.deviceId}/${l.sessionId}`);
 
     it("grant up to the limit of distinct devices and refuse the next, listing the user's other leases", async () => {
-      expect(await claim('dev-1', 's-1')).toEqual({ granted: true, leases: [], evicted: false });
+      expect(await claim('dev-1', 's-1')).toEqual({ granted: true, leases: [], evicted: null, deviceFull: false });
       expect(await claim('dev-2', 's-2', { now: at(10) })).toEqual({
         granted: true,
         leases: [{ deviceId: 'dev-1', hostname: 'HOST-dev-1', sessionId: 's-1', since: T0 }],
-        evicted: false,
+        evicted: null,
+        deviceFull: false,
       });
 
       const refused = await claim('dev-3', 's-3', { now: at(20) });
@@ -460,7 +633,8 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
           { deviceId: 'dev-1', hostname: 'HOST-dev-1', sessionId: 's-1', since: T0 },
           { deviceId: 'dev-2', hostname: 'HOST-dev-2', sessionId: 's-2', since: at(10) },
         ],
-        evicted: false,
+        evicted: null,
+        deviceFull: false,
       });
       // A refused claim leaves no lease behind.
       expect(await live({ user: 'amy.p' }, at(20))).toEqual(['dev-1/s-1', 'dev-2/s-2']);
@@ -514,7 +688,8 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
       expect(afterExpiry).toEqual({
         granted: true,
         leases: [{ deviceId: 'dev-2', hostname: 'HOST-dev-2', sessionId: 's-1', since: T0 }],
-        evicted: false,
+        evicted: null,
+        deviceFull: false,
       });
       expect(await live({}, at(60))).toEqual(['dev-2/s-1', 'dev-3/s-1']);
     });
@@ -571,19 +746,91 @@ export function storeContract(makeStore: () => Promise<StoreUnderTest>, makeLega
       expect(await live({ user: 'bob' }, at(5))).toEqual([]);
     });
 
-    it("end the user's chosen other lease and grant in one step, and only a lease of that user", async () => {
+    it('give a refused claim one reference per lease it lists, and no reference to a granted one or without refSeconds', async () => {
+      await claim('dev-1', 's-1', { refSeconds: 120 });
+      const granted = await claim('dev-2', 's-1', { refSeconds: 120 });
+      const bare = await claim('dev-3', 's-1');
+
+      const refused = await claim('dev-3', 's-1', { refSeconds: 120 });
+
+      expect(granted.leases.map((l) => l.ref)).toEqual([undefined]);
+      expect(bare.leases.map((l) => l.ref)).toEqual([undefined, undefined]);
+      expect(refused.leases).toEqual([
+        { deviceId: 'dev-1', hostname: 'HOST-dev-1', sessionId: 's-1', since: T0, ref: expect.stringMatching(/^ev-[A-Za-z0-9_-]{22}$/) },
+        { deviceId: 'dev-2', hostname: 'HOST-dev-2', sessionId: 's-1', since: T0, ref: expect.stringMatching(/^ev-[A-Za-z0-9_-]{22}$/) },
+      ]);
+      expect(refused.leases[0]!.ref).not.toBe(refused.leases[1]!.ref);
+    });
+
+    it("end the lease a reference names, in the same step as the grant, only for the claim's own device, session and user, once, in time", async () => {
       await claim('dev-1', 's-1');
       await claim('dev-2', 's-1');
+      const refused = await claim('dev-3', 's-1', { refSeconds: 120 });
+      const [toDev1, toDev2] = refused.leases.map((l) => l.ref!);
       await claim('dev-4', 's-1', { user: 'bob' });
 
-      const notHers = await claim('dev-3', 's-1', { evict: { deviceId: 'dev-4', sessionId: 's-1' } });
-      expect(notHers).toMatchObject({ granted: false, evicted: false });
-      expect(await live({ user: 'bob' })).toEqual(['dev-4/s-1']);
+      // Another device, another session, another user, an unknown reference: the claim alone, refused.
+      for (const wrong of [
+        claim('dev-4', 's-1', { evict: { ref: toDev1! } }),
+        claim('dev-3', 's-2', { evict: { ref: toDev1! } }),
+        claim('dev-3', 's-1', { user: 'bob', evict: { ref: toDev1! } }),
+        claim('dev-3', 's-1', { evict: { ref: 'ev-unknown' } }),
+      ]) {
+        expect(await wrong).toMatchObject({ evicted: null });
+      }
+      expect(await live({ user: 'amy.p' })).toEqual(['dev-1/s-1', 'dev-2/s-1']);
 
-      const evicting = await claim('dev-3', 's-1', { now: at(5), evict: { deviceId: 'dev-1', sessionId: 's-1' } });
+      const evicting = await claim('dev-3', 's-1', { now: at(5), evict: { ref: toDev1! } });
 
-      expect(evicting).toEqual({ granted: true, evicted: true, leases: [{ deviceId: 'dev-2', hostname: 'HOST-dev-2', sessionId: 's-1', since: T0 }] });
+      expect(evicting).toEqual({
+        granted: true,
+        evicted: { deviceId: 'dev-1', sessionId: 's-1', hostname: 'HOST-dev-1' },
+        leases: [{ deviceId: 'dev-2', hostname: 'HOST-dev-2', sessionId: 's-1', since: T0 }],
+        deviceFull: false,
+      });
       expect(await live({ user: 'amy.p' }, at(5))).toEqual(['dev-2/s-1', 'dev-3/s-1']);
+      // Spent, with the refusal's other reference.
+      expect(await claim('dev-3', 's-1', { now: at(6), evict: { ref: toDev1! } })).toMatchObject({ evicted: null });
+      expect(await claim('dev-3', 's-1', { now: at(6), evict: { ref: toDev2! } })).toMatchObject({ granted: true, evicted: null });
+      expect(await live({ user: 'amy.p' }, at(6))).toEqual(['dev-2/s-1', 'dev-3/s-1']);
+    });
+
+    it('spend no reference after refSeconds, and replace a refusal’s references with the next refusal’s', async () => {
+      await claim('dev-1', 's-1');
+      await claim('dev-2', 's-1');
+      const first = await claim('dev-3', 's-1', { refSeconds: 120 });
+      const second = await claim('dev-3', 's-1', { now: at(10), refSeconds: 120 });
+
+      expect(await claim('dev-3', 's-1', { now: at(20), evict: { ref: first.leases[0]!.ref! } })).toMatchObject({ granted: false, evicted: null });
+      expect(await claim('dev-3', 's-1', { now: at(130), evict: { ref: second.leases[0]!.ref! } })).toMatchObject({ granted: false, evicted: null });
+      expect(await store.dropExpiredLeases(at(130))).toBe(0);
+      expect(await live({ user: 'amy.p' }, at(130))).toEqual(['dev-1/s-1', 'dev-2/s-1']);
+    });
+
+    it('hold at most maxUsersPerDevice users on one device, refusing a new user with deviceFull and leaving everything else as it was', async () => {
+      const cap = { maxUsersPerDevice: 2 };
+      await claim('dev-r', 's-1', { user: 'bob', ...cap });
+      await claim('dev-r', 's-2', { user: 'cat', ...cap });
+      await claim('dev-1', 's-1');
+      await claim('dev-2', 's-1');
+      const refused = await claim('dev-3', 's-1', { refSeconds: 120 });
+
+      // A user already there, and the session being taken over, do not count against the cap.
+      expect(await claim('dev-r', 's-3', { user: 'bob', ...cap })).toMatchObject({ granted: true, deviceFull: false });
+      expect(await claim('dev-r', 's-2', { user: 'dan', ...cap })).toMatchObject({ granted: true, deviceFull: false });
+      const full = await claim('dev-r', 's-4', { ...cap, refSeconds: 120 });
+
+      expect(full).toMatchObject({ granted: false, deviceFull: true, evicted: null });
+      expect(full.leases.map((l) => [l.deviceId, l.ref])).toEqual([
+        ['dev-1', undefined],
+        ['dev-2', undefined],
+      ]);
+      expect(await live({ deviceId: 'dev-r' })).toEqual(['dev-r/s-1', 'dev-r/s-2', 'dev-r/s-3']);
+      // A capped claim that is full evicts nothing, and its reference is spent.
+      const evictingWhenFull = await claim('dev-3', 's-1', { ...cap, maxUsersPerDevice: 0, evict: { ref: refused.leases[0]!.ref! } });
+      expect(evictingWhenFull).toMatchObject({ granted: false, deviceFull: true, evicted: null });
+      expect(await live({ user: 'amy.p' })).toEqual(['dev-1/s-1', 'dev-2/s-1']);
+      expect(await claim('dev-3', 's-1', { evict: { ref: refused.leases[0]!.ref! } })).toMatchObject({ evicted: null });
     });
 
     it('grant exactly `limit` devices per user when claims race', async () => {

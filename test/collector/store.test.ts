@@ -153,6 +153,8 @@ describePostgres('the PostgreSQL store (the server on 127.0.0.1)', () => {
         agentVersion: '1',
         tokenId: 't',
         now: '2026-11-23T09:00:00.000Z',
+        approval: 'approved',
+        enrolledFrom: null,
       });
       const batch = Array.from({ length: 200 }, (_, i) => eventFor('dev-a', i + 1));
       const results = await Promise.all([a, b, a, b].map((s) => s.insertEvents('dev-a', batch, '2026-11-23T09:00:00.000Z')));
@@ -180,6 +182,8 @@ describePostgres('the PostgreSQL store (the server on 127.0.0.1)', () => {
         agentVersion: '1',
         tokenId: 't',
         now: LEGACY_T,
+        approval: 'approved',
+        enrolledFrom: null,
       });
       const program = (seq: number): EventEnvelope =>
         ({
@@ -218,6 +222,8 @@ describePostgres('the PostgreSQL store (the server on 127.0.0.1)', () => {
           agentVersion: '1',
           tokenId: 't',
           now: '2026-11-23T09:00:00.000Z',
+          approval: 'approved',
+          enrolledFrom: null,
         });
         // 300 events about 12 programs, installed and removed at random.
         const events = Array.from({ length: 300 }, (_, i): EventEnvelope => {

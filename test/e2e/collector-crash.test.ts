@@ -23,7 +23,10 @@ const label = (k: number): EventDraft => ({
 });
 
 async function startCollectorProcess(db: string, port: number, dataDir: string) {
-  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error']);
+  // The token the collector keeps in its data dir approves at once: these tests are about delivery, not approval.
+  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error'], {
+    INVIGILATOR_ENROLLMENT_APPROVAL: 'automatic',
+  });
   await eventually(() => (/listening on/.test(run.output()) ? true : undefined), 400);
   return run;
 }

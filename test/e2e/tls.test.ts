@@ -35,7 +35,7 @@ describe('the link over TLS', () => {
       tls: { cert: readFileSync(certs.cert), key: readFileSync(certs.key) },
     });
     const { port } = await collector.listen(0, '127.0.0.1');
-    const { token } = await createEnrollmentToken(store, Date.now(), 'tls', 1);
+    const { token } = await createEnrollmentToken(store, Date.now(), 'tls', 1, { approval: 'automatic' });
     return { store, collector, url: `wss://127.0.0.1:${port}/agent`, token, close: async () => (await collector.close(), await store.close()) };
   }
 

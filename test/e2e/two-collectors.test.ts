@@ -11,7 +11,10 @@ import { sampleEvent } from '../support/samples';
 
 async function collectorProcess(db: string, dataDir: string, secretKeyFile: string) {
   const port = await freePort();
-  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error', '--secret-key-file', secretKeyFile]);
+  // The token the collector keeps in its data dir approves at once: these tests are about delivery, not approval.
+  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error', '--secret-key-file', secretKeyFile], {
+    INVIGILATOR_ENROLLMENT_APPROVAL: 'automatic',
+  });
   await eventually(() => (/listening on/.test(run.output()) ? true : undefined), 400);
   return { run, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/agent` };
 }

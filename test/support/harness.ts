@@ -50,7 +50,8 @@ export async function startTestCollector(
     agentUrl: `ws://127.0.0.1:${address.port}/agent`,
     httpUrl: `http://127.0.0.1:${address.port}`,
     adminToken: readFileSync(join(dir, 'admin-token'), 'utf8').trim(),
-    enrollmentToken: async () => (await createEnrollmentToken(store, Date.now(), 'test', 1)).token,
+    // Approves at once: these tests are about what enrolled agents do (test/collector/enrollment.test.ts is about approval).
+    enrollmentToken: async () => (await createEnrollmentToken(store, Date.now(), 'test', 1, { approval: 'automatic' })).token,
     close: async () => {
       await collector.close();
       await store.close();

@@ -5,8 +5,10 @@ import {
   COLLECTOR_DEVICE_ID,
   type CollectorStore,
   type CommandRecord,
+  type DeviceApproval,
   type DeviceAuth,
   type DeviceConnection,
+  type DevicePageQuery,
   type DeviceRecord,
   type EnrollmentTokenRecord,
   type EventQuery,
@@ -19,6 +21,7 @@ import {
   type LeaseVerdict,
   type NewCommand,
   type NewDevice,
+  type NewEnrollmentToken,
   type NewPermissionRequest,
   type Page,
   type PermissionDecision,
@@ -27,12 +30,14 @@ import {
   type SoftwareQuery,
   type SoftwareRecord,
   type StoredEvent,
+  type UsableEnrollmentToken,
 } from '../store';
 import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
 import { LEASE_COLUMNS, LEASE_CURSOR, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
-import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds } from '../lease-claims';
+import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds, withRefs } from '../lease-claims';
+import { ENROLLMENT_WINDOW_MS, TOKEN_COLUMNS, type TokenRow, tokenFromRow } from '../token-row';
 import {
   SOFTWARE_COLUMNS,
   SOFTWARE_CURSOR,
@@ -67,9 +72,15 @@ interface DeviceRow {
   last_seq: number;
   connected_to: string | null;
   presence_at: string | null;
+  approval: DeviceApproval;
+  token_id: string;
+  enrolled_from: string | null;
+  decided_at: string | null;
+  decided_by: string | null;
 }
 
-const DEVICE_COLUMNS = 'id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at';
+const DEVICE_COLUMNS =
+  'id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at, approval, token_id, enrolled_from, decided_at, decided_by';
 
 function deviceFromRow(r: DeviceRow): DeviceRecord {
   return {
@@ -84,6 +95,11 @@ function deviceFromRow(r: DeviceRow): DeviceRecord {
     lastSeq: r.last_seq,
     connectedTo: r.connected_to,
     presenceAt: r.presence_at,
+    approval: r.approval,
+    tokenId: r.token_id,
+    enrolledFrom: r.enrolled_from,
+    decidedAt: r.decided_at,
+    decidedBy: r.decided_by,
   };
 }
 
@@ -181,22 +197,40 @@ export class PostgresStore implements CollectorStore {
     await this.pool.end();
   }
 
-  async createEnrollmentToken(t: { id: string; tokenHash: string; note: string; createdAt: string; expiresAt: string }): Promise<void> {
-    await this.pool.query('INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
-      t.id,
-      t.tokenHash,
-      t.note,
-      t.createdAt,
-      t.expiresAt,
-    ]);
+  async createEnrollmentToken(t: NewEnrollmentToken): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at, approval, max_uses, per_minute) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [t.id, t.tokenHash, t.note, t.createdAt, t.expiresAt, t.approval, t.maxUses, t.perMinute],
+    );
   }
 
-  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<string | undefined> {
-    const { rows } = await this.pool.query<{ id: string }>(
-      'SELECT id FROM enrollment_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2',
+  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<UsableEnrollmentToken | undefined> {
+    const { rows } = await this.pool.query<{ id: string; approval: UsableEnrollmentToken['approval']; uses: number; max_uses: number }>(
+      'SELECT id, approval, uses, max_uses FROM enrollment_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2',
       [tokenHash, now],
     );
-    return rows[0]?.id;
+    const row = rows[0];
+    return row && { id: row.id, approval: row.approval, uses: row.uses, maxUses: row.max_uses };
+  }
+
+  async useEnrollmentToken(id: string, now: string): Promise<'used' | 'used-up' | 'rate-limited'> {
+    const cutoff = new Date(Date.parse(now) - ENROLLMENT_WINDOW_MS).toISOString();
+    // One statement, so of processes racing for the last use exactly one wins (the row lock orders them). SET sees the row as it was.
+    const { rowCount } = await this.pool.query(
+      `UPDATE enrollment_tokens SET uses = uses + 1,
+         window_uses = CASE WHEN window_start > $1 THEN window_uses + 1 ELSE 1 END,
+         window_start = CASE WHEN window_start > $1 THEN window_start ELSE $2 END,
+         last_used_at = $2
+       WHERE id = $3 AND revoked_at IS NULL AND uses < max_uses AND (window_start IS NULL OR window_start <= $1 OR window_uses < per_minute)`,
+      [cutoff, now, id],
+    );
+    if ((rowCount ?? 0) > 0) return 'used';
+    const { rows } = await this.pool.query<{ uses: number; max_uses: number; revoked_at: string | null }>(
+      'SELECT uses, max_uses, revoked_at FROM enrollment_tokens WHERE id = $1',
+      [id],
+    );
+    const row = rows[0];
+    return !row || row.revoked_at !== null || row.uses >= row.max_uses ? 'used-up' : 'rate-limited';
   }
 
   async revokeEnrollmentToken(id: string, now: string): Promise<boolean> {
@@ -204,16 +238,27 @@ export class PostgresStore implements CollectorStore {
   }
 
   async listEnrollmentTokens(): Promise<EnrollmentTokenRecord[]> {
-    const { rows } = await this.pool.query<Record<string, string | null>>(
-      'SELECT id, note, created_at, expires_at, revoked_at FROM enrollment_tokens ORDER BY created_at',
-    );
-    return rows.map((r) => ({ id: r.id!, note: r.note!, createdAt: r.created_at!, expiresAt: r.expires_at!, revokedAt: r.revoked_at ?? null }));
+    const { rows } = await this.pool.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_at, id`);
+    return rows.map(tokenFromRow);
   }
 
   async enrollDevice(d: NewDevice): Promise<void> {
     await this.pool.query(
-      'INSERT INTO devices (id, installation_id, secret, secret_key_id, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
-      [d.id, d.installationId, this.secrets.seal(d.id, d.secret), this.secrets.keyId, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now],
+      `INSERT INTO devices (id, installation_id, secret, secret_key_id, hostname, platform, agent_version, token_id, enrolled_at, last_seen, approval, enrolled_from)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)`,
+      [
+        d.id,
+        d.installationId,
+        this.secrets.seal(d.id, d.secret),
+        this.secrets.keyId,
+        d.hostname,
+        d.platform,
+        d.agentVersion,
+        d.tokenId,
+        d.now,
+        d.approval,
+        d.enrolledFrom,
+      ],
     );
   }
 
@@ -224,18 +269,38 @@ export class PostgresStore implements CollectorStore {
       secret_key_id: string | null;
       confirmed_at: string | null;
       revoked_at: string | null;
-    }>('SELECT id, secret, secret_key_id, confirmed_at, revoked_at FROM devices WHERE installation_id = $1', [installationId]);
+      approval: DeviceApproval;
+    }>('SELECT id, secret, secret_key_id, confirmed_at, revoked_at, approval FROM devices WHERE installation_id = $1', [installationId]);
     const row = rows[0];
-    return row && { deviceId: row.id, secret: this.secretOf(row.id, row), confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
+    return (
+      row && {
+        deviceId: row.id,
+        secret: this.secretOf(row.id, row),
+        confirmed: row.confirmed_at !== null,
+        revoked: row.revoked_at !== null,
+        approval: row.approval,
+      }
+    );
   }
 
   async deviceAuth(deviceId: string): Promise<DeviceAuth | undefined> {
-    const { rows } = await this.pool.query<{ secret: Buffer; secret_key_id: string | null; revoked_at: string | null; last_seq: number }>(
-      'SELECT secret, secret_key_id, revoked_at, last_seq FROM devices WHERE id = $1',
-      [deviceId],
-    );
+    const { rows } = await this.pool.query<{
+      secret: Buffer;
+      secret_key_id: string | null;
+      revoked_at: string | null;
+      last_seq: number;
+      approval: DeviceApproval;
+    }>('SELECT secret, secret_key_id, revoked_at, last_seq, approval FROM devices WHERE id = $1', [deviceId]);
     const row = rows[0];
-    return row && { secret: this.secretOf(deviceId, row), revoked: row.revoked_at !== null, lastSeq: row.last_seq };
+    return row && { secret: this.secretOf(deviceId, row), revoked: row.revoked_at !== null, lastSeq: row.last_seq, approval: row.approval };
+  }
+
+  async decideDevice(deviceId: string, decision: 'approved' | 'refused', now: string, by: string): Promise<boolean> {
+    const sql =
+      decision === 'approved'
+        ? "UPDATE devices SET approval = 'approved', decided_at = $1, decided_by = $2 WHERE id = $3 AND approval = 'pending' AND revoked_at IS NULL"
+        : "UPDATE devices SET approval = 'refused', decided_at = $1, decided_by = $2, revoked_at = COALESCE(revoked_at, $1) WHERE id = $3 AND approval = 'pending'";
+    return ((await this.pool.query(sql, [now, by, deviceId])).rowCount ?? 0) > 0;
   }
 
   async revokeDevice(deviceId: string, now: string): Promise<boolean> {
@@ -251,21 +316,29 @@ export class PostgresStore implements CollectorStore {
     return rows.map(deviceFromRow);
   }
 
-  async listDevicePage(page: Page): Promise<{ devices: DeviceRecord[]; next: string | null }> {
-    const after = page.cursor === undefined ? undefined : decodeKeyCursor('device', page.cursor, 1)?.[0];
-    if (page.cursor !== undefined && after === undefined) return { devices: [], next: null };
+  async listDevicePage(query: DevicePageQuery): Promise<{ devices: DeviceRecord[]; next: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeKeyCursor('device', query.cursor, 1)?.[0];
+    if (query.cursor !== undefined && after === undefined) return { devices: [], next: null };
+    // The filter is part of the page query, so a page holds `limit` matching devices, not `limit` devices filtered.
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.approval !== undefined) {
+      args.push(query.approval);
+      where.push(`approval = $${args.length}`);
+    }
+    if (after !== undefined) {
+      args.push(after);
+      where.push(`(hostname COLLATE "C", id COLLATE "C") > (SELECT hostname, id FROM devices WHERE id = $${args.length})`);
+    }
+    args.push(query.limit + 1);
     // Byte order (COLLATE "C"), as SQLite compares, whatever the database's collation: the cursor's comparison and the order must agree.
-    const order = 'ORDER BY hostname COLLATE "C", id COLLATE "C"';
-    const { rows } =
-      after === undefined
-        ? await this.pool.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ${order} LIMIT $1`, [page.limit + 1])
-        : await this.pool.query<DeviceRow>(
-            `SELECT ${DEVICE_COLUMNS} FROM devices
-             WHERE (hostname COLLATE "C", id COLLATE "C") > (SELECT hostname, id FROM devices WHERE id = $1) ${order} LIMIT $2`,
-            [after, page.limit + 1],
-          );
-    const devices = rows.slice(0, page.limit).map(deviceFromRow);
-    return { devices, next: rows.length > page.limit ? encodeKeyCursor('device', [devices[devices.length - 1]!.id]) : null };
+    const { rows } = await this.pool.query<DeviceRow>(
+      `SELECT ${DEVICE_COLUMNS} FROM devices ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY hostname COLLATE "C", id COLLATE "C" LIMIT $${args.length}`,
+      args,
+    );
+    const devices = rows.slice(0, query.limit).map(deviceFromRow);
+    return { devices, next: rows.length > query.limit ? encodeKeyCursor('device', [devices[devices.length - 1]!.id]) : null };
   }
 
   async insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult> {
@@ -649,22 +722,25 @@ export class PostgresStore implements CollectorStore {
    * One transaction for a batch. First it takes the transaction-scoped
    * advisory locks of the batch's users (`lock_lease_users`: one per bucket of
    * users, in ascending order on every process), so each user's claims are
-   * decided one batch at a time across all collector processes; then, round
-   * by round (planRounds: at most
-   * one claim per user and per session in a round), it deletes the users'
-   * dead and stale leases, reads the live ones, decides each claim by the
-   * same rule as SQLite (isGranted) and inserts the granted.
-   * Every statement in READ COMMITTED takes a fresh snapshot, so each sees
-   * everything committed before the locks were granted and every earlier
-   * round of this batch.
+   * decided one batch at a time across all collector processes. Then it spends
+   * the batch's eviction references (each is bound to one user, so the same
+   * locks cover them), and round by round (planRounds: at most one claim per
+   * user, per session and per capped device in a round) it deletes the users'
+   * dead and stale leases, reads the live ones, decides each claim by the same
+   * rule as SQLite (isDeviceFull, isGranted), inserts the granted and gives the
+   * refused their references. Every statement in READ COMMITTED takes a fresh
+   * snapshot, so each sees everything committed before the locks were granted
+   * and every earlier round of this batch.
    */
   private async decideClaims(batch: NormalClaim[]): Promise<LeaseVerdict[]> {
-    const rounds = planRounds(batch);
     const verdicts: LeaseVerdict[] = new Array<LeaseVerdict>(batch.length);
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       await client.query('SELECT lock_lease_users($1::text[])', [batch.map((c) => c.key)]);
+      for (const c of batch) delete c.evictTarget; // a retried batch resolves its references again
+      if (batch.some((c) => c.evictRef !== undefined)) await this.spendRefs(client, batch);
+      const rounds = planRounds(batch);
       for (let round = 0; round <= Math.max(...rounds); round++) {
         const indexes = rounds.flatMap((r, i) => (r === round ? [i] : []));
         const claims = indexes.map((i) => batch[i]!);
@@ -681,29 +757,70 @@ export class PostgresStore implements CollectorStore {
     }
   }
 
-  /** Claims of distinct users on distinct sessions, decided set-wise. */
+  /**
+   * Each claim's reference, if it is that claim's own (device, session, user), unexpired and
+   * unused, is spent with every other reference of its refusal, and resolved to the lease it names.
+   */
+  private async spendRefs(client: pg.PoolClient, batch: NormalClaim[]): Promise<void> {
+    const carrying = batch.flatMap((c, i) => (c.evictRef !== undefined ? [i] : []));
+    const at = <T>(f: (c: NormalClaim) => T) => carrying.map((i) => f(batch[i]!));
+    const { rows } = await client.query<{ i: number; target_device_id: string; target_session_id: string }>(
+      `WITH c AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS c(i, ref, d, s, k, n))
+       DELETE FROM eviction_refs r USING c
+       WHERE r.ref = c.ref AND r.device_id = c.d AND r.session_id = c.s AND r.user_key = c.k AND r.expires_at > c.n
+       RETURNING c.i, r.target_device_id, r.target_session_id`,
+      [carrying, at((c) => c.evictRef), at((c) => c.deviceId), at((c) => c.sessionId), at((c) => c.key), at((c) => c.now)],
+    );
+    if (rows.length === 0) return;
+    for (const r of rows) batch[r.i]!.evictTarget = { deviceId: r.target_device_id, sessionId: r.target_session_id };
+    await client.query('DELETE FROM eviction_refs r USING unnest($1::text[], $2::text[]) AS x(d, s) WHERE r.device_id = x.d AND r.session_id = x.s', [
+      rows.map((r) => batch[r.i]!.deviceId),
+      rows.map((r) => batch[r.i]!.sessionId),
+    ]);
+  }
+
+  /** Claims of distinct users on distinct sessions (and distinct capped devices), decided set-wise. */
   private async decideRound(client: pg.PoolClient, claims: NormalClaim[]): Promise<LeaseVerdict[]> {
     const col = <T>(f: (c: NormalClaim) => T) => claims.map(f);
     const evictions = claims.map(evictionOf);
+    const capped = claims.some((c) => c.maxUsersPerDevice !== undefined);
     // One statement: the users' dead leases and the claimed sessions' stale ones (another user's: the device
     // says the session is now this user's) and the chosen evictions are deleted, and the users' live leases read.
     // The read sees the rows as the statement began, so evicted leases come back marked and are left out below;
-    // no other process can add to these users' leases while the locks are held.
-    const { rows } = await client.query<Pick<LeaseRow, 'device_id' | 'session_id' | 'hostname' | 'since'> & { user_key: string; evicted: boolean }>(
+    // no other process can add to these users' leases while the locks are held. With a per-device cap, `crowded`
+    // finds the claims for users new to a device that already holds that many others; they evict nothing.
+    const { rows } = await client.query<
+      Pick<LeaseRow, 'device_id' | 'session_id' | 'hostname' | 'since'> & { kind: 'live' | 'evicted' | 'full'; i: number | null; user_key: string }
+    >(
       `WITH c AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS c(k, n, d, s, ed, es)
-       ), dead AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[]) AS c(k, n, d, s, ed, es, m, i)
+       )${
+         capped
+           ? `, crowded AS (
+         SELECT c.i FROM c LEFT JOIN leases l ON l.device_id = c.d AND l.expires_at > c.n AND l.user_key <> c.k AND l.session_id <> c.s
+         WHERE c.m IS NOT NULL AND NOT EXISTS (SELECT 1 FROM leases h WHERE h.device_id = c.d AND h.user_key = c.k AND h.expires_at > c.n)
+         GROUP BY c.i, c.m HAVING COUNT(DISTINCT l.user_key) >= c.m
+       )`
+           : ''
+       }, dead AS (
          DELETE FROM leases l USING c WHERE l.user_key = c.k AND l.expires_at <= c.n
        ), stale AS (
          DELETE FROM leases l USING c WHERE l.device_id = c.d AND l.session_id = c.s AND l.user_key <> c.k
        ), evicted AS (
          DELETE FROM leases l USING c WHERE l.device_id = c.ed AND l.session_id = c.es AND l.user_key = c.k AND l.expires_at > c.n
-         RETURNING l.user_key, l.device_id, l.session_id
+         ${capped ? 'AND c.i NOT IN (SELECT i FROM crowded)' : ''}
+         RETURNING l.user_key, l.device_id, l.session_id, l.hostname
        )
-       SELECT l.user_key, l.device_id, l.session_id, l.hostname, l.since, false AS evicted
+       SELECT 'live' AS kind, NULL::int AS i, l.user_key, l.device_id, l.session_id, l.hostname, l.since
          FROM leases l JOIN c ON l.user_key = c.k AND l.expires_at > c.n
        UNION ALL
-       SELECT user_key, device_id, session_id, NULL, NULL, true FROM evicted`,
+       SELECT 'evicted', NULL, user_key, device_id, session_id, hostname, NULL FROM evicted${
+         capped
+           ? `
+       UNION ALL
+       SELECT 'full', i, NULL, NULL, NULL, NULL, NULL FROM crowded`
+           : ''
+       }`,
       [
         col((c) => c.key),
         col((c) => c.now),
@@ -711,27 +828,37 @@ export class PostgresStore implements CollectorStore {
         col((c) => c.sessionId),
         evictions.map((e) => e?.deviceId ?? null),
         evictions.map((e) => e?.sessionId ?? null),
+        col((c) => c.maxUsersPerDevice ?? null),
+        claims.map((_, i) => i),
       ],
     );
     const slot = (r: { user_key: string; device_id: string; session_id: string }) => `${r.user_key}\n${r.device_id}\n${r.session_id}`;
-    const gone = new Set(rows.filter((r) => r.evicted).map(slot));
-    const evicted = new Set(rows.filter((r) => r.evicted).map((r) => r.user_key));
+    const gone = new Set(rows.filter((r) => r.kind === 'evicted').map(slot));
+    const evicted = new Map(rows.filter((r) => r.kind === 'evicted').map((r) => [r.user_key, r]));
+    const full = new Set(rows.filter((r) => r.kind === 'full').map((r) => r.i));
     const byUser = new Map<string, LeaseSummary[]>();
     for (const l of rows) {
-      if (l.evicted || gone.has(slot(l))) continue;
+      if (l.kind !== 'live' || gone.has(slot(l))) continue;
       let list = byUser.get(l.user_key);
       if (!list) byUser.set(l.user_key, (list = []));
       list.push(summaryFromRow(l));
     }
-    const verdicts = claims.map((c) => {
+    const verdicts = claims.map((c, i): LeaseVerdict => {
       const held = byUser.get(c.key) ?? [];
+      // `crowded` is isDeviceFull, decided in SQL.
+      if (full.has(i)) {
+        return { granted: false, leases: otherLeases(c, held), evicted: null, deviceFull: true };
+      }
+      const granted = isGranted(
+        c,
+        held.map((l) => l.deviceId),
+      );
+      const e = evicted.get(c.key);
       return {
-        granted: isGranted(
-          c,
-          held.map((l) => l.deviceId),
-        ),
-        leases: otherLeases(c, held),
-        evicted: evicted.has(c.key),
+        granted,
+        leases: withRefs(c, granted, otherLeases(c, held)),
+        evicted: e ? { deviceId: e.device_id, sessionId: e.session_id, hostname: e.hostname } : null,
+        deviceFull: false,
       };
     });
     const granted = claims.filter((_, i) => verdicts[i]!.granted);
@@ -758,7 +885,34 @@ export class PostgresStore implements CollectorStore {
         ],
       );
     }
+    await this.replaceRefs(client, claims, verdicts);
     return verdicts;
+  }
+
+  /** The round's refusals that asked for references: each (device, session)'s earlier references give way to the new ones. */
+  private async replaceRefs(client: pg.PoolClient, claims: NormalClaim[], verdicts: LeaseVerdict[]): Promise<void> {
+    const refused = claims.flatMap((c, i) => (!verdicts[i]!.granted && !verdicts[i]!.deviceFull && c.refExpiresAt !== undefined ? [i] : []));
+    if (refused.length === 0) return;
+    const refs = refused.flatMap((i) => verdicts[i]!.leases.map((l) => ({ c: claims[i]!, l })));
+    const r = <T>(f: (x: (typeof refs)[number]) => T) => refs.map(f);
+    await client.query(
+      `WITH gone AS (
+         DELETE FROM eviction_refs r USING unnest($1::text[], $2::text[]) AS x(d, s) WHERE r.device_id = x.d AND r.session_id = x.s
+       )
+       INSERT INTO eviction_refs (ref, device_id, session_id, user_key, target_device_id, target_session_id, expires_at)
+       SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+      [
+        refused.map((i) => claims[i]!.deviceId),
+        refused.map((i) => claims[i]!.sessionId),
+        r((x) => x.l.ref),
+        r((x) => x.c.deviceId),
+        r((x) => x.c.sessionId),
+        r((x) => x.c.key),
+        r((x) => x.l.deviceId),
+        r((x) => x.l.sessionId),
+        r((x) => x.c.refExpiresAt),
+      ],
+    );
   }
 
   /** PostgreSQL aborts one of two transactions that wait for each other's rows; the loser is run again. */
@@ -835,6 +989,8 @@ export class PostgresStore implements CollectorStore {
   }
 
   async dropExpiredLeases(now: string): Promise<number> {
-    return (await this.pool.query('DELETE FROM leases WHERE expires_at <= $1', [isoTime(now)])).rowCount ?? 0;
+    const at = isoTime(now);
+    await this.pool.query('DELETE FROM eviction_refs WHERE expires_at <= $1', [at]);
+    return (await this.pool.query('DELETE FROM leases WHERE expires_at <= $1', [at])).rowCount ?? 0;
   }
 }

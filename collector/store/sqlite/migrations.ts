@@ -131,6 +131,32 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      changed_at TEXT NOT NULL,
      PRIMARY KEY (device_id, program_key)
    );`,
+  // Who may enroll and who counts (docs/architecture.md, "Enrollment"): a token has a use limit, a rate and an
+  // approval mode; a device is pending until approved unless its token approves at once. Tokens made before
+  // this count the devices they enrolled and now need approval; devices enrolled before it stay approved.
+  // eviction_refs: the references a refused login claim was given, one per lease it may end (lease-claims.ts).
+  `ALTER TABLE enrollment_tokens ADD COLUMN approval TEXT NOT NULL DEFAULT 'manual';
+   ALTER TABLE enrollment_tokens ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 100;
+   ALTER TABLE enrollment_tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE enrollment_tokens ADD COLUMN per_minute INTEGER NOT NULL DEFAULT 10;
+   ALTER TABLE enrollment_tokens ADD COLUMN window_start TEXT;
+   ALTER TABLE enrollment_tokens ADD COLUMN window_uses INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE enrollment_tokens ADD COLUMN last_used_at TEXT;
+   UPDATE enrollment_tokens SET uses = (SELECT COUNT(*) FROM devices WHERE devices.token_id = enrollment_tokens.id);
+   ALTER TABLE devices ADD COLUMN approval TEXT NOT NULL DEFAULT 'approved' CHECK (approval IN ('pending', 'approved', 'refused'));
+   ALTER TABLE devices ADD COLUMN enrolled_from TEXT;
+   ALTER TABLE devices ADD COLUMN decided_at TEXT;
+   ALTER TABLE devices ADD COLUMN decided_by TEXT;
+   CREATE TABLE eviction_refs (
+     ref TEXT PRIMARY KEY,
+     device_id TEXT NOT NULL,
+     session_id TEXT NOT NULL,
+     user_key TEXT NOT NULL,
+     target_device_id TEXT NOT NULL,
+     target_session_id TEXT NOT NULL,
+     expires_at TEXT NOT NULL
+   );
+   CREATE INDEX eviction_refs_claim ON eviction_refs (device_id, session_id);`,
   SEAL_DEVICE_SECRETS,
   PAGE_AND_CAP_SOFTWARE,
 ];

@@ -6,8 +6,10 @@ import {
   COLLECTOR_DEVICE_ID,
   type CollectorStore,
   type CommandRecord,
+  type DeviceApproval,
   type DeviceAuth,
   type DeviceConnection,
+  type DevicePageQuery,
   type DeviceRecord,
   type EnrollmentTokenRecord,
   type EventQuery,
@@ -16,9 +18,11 @@ import {
   type LeaseClaim,
   type LeaseQuery,
   type LeaseRecord,
+  type LeaseSummary,
   type LeaseVerdict,
   type NewCommand,
   type NewDevice,
+  type NewEnrollmentToken,
   type NewPermissionRequest,
   type Page,
   type PermissionDecision,
@@ -27,13 +31,15 @@ import {
   type SoftwareQuery,
   type SoftwareRecord,
   type StoredEvent,
+  type UsableEnrollmentToken,
 } from '../store';
 import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
 import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor } from '../cursor';
 import { LEASE_COLUMNS, LEASE_CURSOR, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
-import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases } from '../lease-claims';
+import { ClaimQueue, type NormalClaim, evictionOf, isDeviceFull, isGranted, otherLeases, withRefs } from '../lease-claims';
+import { ENROLLMENT_WINDOW_MS, TOKEN_COLUMNS, type TokenRow, tokenFromRow } from '../token-row';
 import {
   SOFTWARE_COLUMNS,
   SOFTWARE_CURSOR,
@@ -62,9 +68,15 @@ interface DeviceRow {
   last_seq: number;
   connected_to: string | null;
   presence_at: string | null;
+  approval: DeviceApproval;
+  token_id: string;
+  enrolled_from: string | null;
+  decided_at: string | null;
+  decided_by: string | null;
 }
 
-const DEVICE_COLUMNS = 'id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at';
+const DEVICE_COLUMNS =
+  'id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at, approval, token_id, enrolled_from, decided_at, decided_by';
 
 function deviceFromRow(r: DeviceRow): DeviceRecord {
   return {
@@ -79,6 +91,11 @@ function deviceFromRow(r: DeviceRow): DeviceRecord {
     lastSeq: r.last_seq,
     connectedTo: r.connected_to,
     presenceAt: r.presence_at,
+    approval: r.approval,
+    tokenId: r.token_id,
+    enrolledFrom: r.enrolled_from,
+    decidedAt: r.decided_at,
+    decidedBy: r.decided_by,
   };
 }
 
@@ -169,16 +186,34 @@ export class SqliteStore implements CollectorStore {
     if (this.db.open) this.db.close();
   }
 
-  async createEnrollmentToken(t: { id: string; tokenHash: string; note: string; createdAt: string; expiresAt: string }): Promise<void> {
+  async createEnrollmentToken(t: NewEnrollmentToken): Promise<void> {
     this.db
-      .prepare('INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
-      .run(t.id, t.tokenHash, t.note, t.createdAt, t.expiresAt);
+      .prepare('INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at, approval, max_uses, per_minute) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(t.id, t.tokenHash, t.note, t.createdAt, t.expiresAt, t.approval, t.maxUses, t.perMinute);
   }
 
-  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<string | undefined> {
-    const row = this.statement('SELECT id FROM enrollment_tokens WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?').get(tokenHash, now) as
-      { id: string } | undefined;
-    return row?.id;
+  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<UsableEnrollmentToken | undefined> {
+    const row = this.statement('SELECT id, approval, uses, max_uses FROM enrollment_tokens WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?').get(
+      tokenHash,
+      now,
+    ) as { id: string; approval: UsableEnrollmentToken['approval']; uses: number; max_uses: number } | undefined;
+    return row && { id: row.id, approval: row.approval, uses: row.uses, maxUses: row.max_uses };
+  }
+
+  async useEnrollmentToken(id: string, now: string): Promise<'used' | 'used-up' | 'rate-limited'> {
+    const cutoff = new Date(Date.parse(now) - ENROLLMENT_WINDOW_MS).toISOString();
+    // One statement: of enrollments racing for the last use, exactly one wins. SET sees the row as it was.
+    const changed = this.statement(
+      `UPDATE enrollment_tokens SET uses = uses + 1,
+         window_uses = CASE WHEN window_start > ? THEN window_uses + 1 ELSE 1 END,
+         window_start = CASE WHEN window_start > ? THEN window_start ELSE ? END,
+         last_used_at = ?
+       WHERE id = ? AND revoked_at IS NULL AND uses < max_uses AND (window_start IS NULL OR window_start <= ? OR window_uses < per_minute)`,
+    ).run(cutoff, cutoff, now, now, id, cutoff).changes;
+    if (changed > 0) return 'used';
+    const row = this.statement('SELECT uses, max_uses, revoked_at FROM enrollment_tokens WHERE id = ?').get(id) as
+      { uses: number; max_uses: number; revoked_at: string | null } | undefined;
+    return !row || row.revoked_at !== null || row.uses >= row.max_uses ? 'used-up' : 'rate-limited';
   }
 
   async revokeEnrollmentToken(id: string, now: string): Promise<boolean> {
@@ -186,30 +221,62 @@ export class SqliteStore implements CollectorStore {
   }
 
   async listEnrollmentTokens(): Promise<EnrollmentTokenRecord[]> {
-    const rows = this.statement('SELECT id, note, created_at, expires_at, revoked_at FROM enrollment_tokens ORDER BY created_at').all() as Array<
-      Record<string, string | null>
-    >;
-    return rows.map((r) => ({ id: r.id!, note: r.note!, createdAt: r.created_at!, expiresAt: r.expires_at!, revokedAt: r.revoked_at ?? null }));
+    const rows = this.statement(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_at, id`).all() as TokenRow[];
+    return rows.map(tokenFromRow);
   }
 
   async enrollDevice(d: NewDevice): Promise<void> {
     this.db
       .prepare(
-        'INSERT INTO devices (id, installation_id, secret, secret_key_id, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        `INSERT INTO devices (id, installation_id, secret, secret_key_id, hostname, platform, agent_version, token_id, enrolled_at, last_seen, approval, enrolled_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(d.id, d.installationId, this.secrets.seal(d.id, d.secret), this.secrets.keyId, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now);
+      .run(
+        d.id,
+        d.installationId,
+        this.secrets.seal(d.id, d.secret),
+        this.secrets.keyId,
+        d.hostname,
+        d.platform,
+        d.agentVersion,
+        d.tokenId,
+        d.now,
+        d.now,
+        d.approval,
+        d.enrolledFrom,
+      );
   }
 
   async deviceByInstallation(installationId: string): Promise<InstallationRecord | undefined> {
-    const row = this.statement('SELECT id, secret, secret_key_id, confirmed_at, revoked_at FROM devices WHERE installation_id = ?').get(installationId) as
-      { id: string; secret: Buffer; secret_key_id: string | null; confirmed_at: string | null; revoked_at: string | null } | undefined;
-    return row && { deviceId: row.id, secret: this.secretOf(row.id, row), confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
+    const row = this.statement('SELECT id, secret, secret_key_id, confirmed_at, revoked_at, approval FROM devices WHERE installation_id = ?').get(
+      installationId,
+    ) as
+      | { id: string; secret: Buffer; secret_key_id: string | null; confirmed_at: string | null; revoked_at: string | null; approval: DeviceApproval }
+      | undefined;
+    return (
+      row && {
+        deviceId: row.id,
+        secret: this.secretOf(row.id, row),
+        confirmed: row.confirmed_at !== null,
+        revoked: row.revoked_at !== null,
+        approval: row.approval,
+      }
+    );
   }
 
   async deviceAuth(deviceId: string): Promise<DeviceAuth | undefined> {
-    const row = this.statement('SELECT secret, secret_key_id, revoked_at, last_seq FROM devices WHERE id = ?').get(deviceId) as
-      { secret: Buffer; secret_key_id: string | null; revoked_at: string | null; last_seq: number } | undefined;
-    return row && { secret: this.secretOf(deviceId, row), revoked: row.revoked_at !== null, lastSeq: row.last_seq };
+    const row = this.statement('SELECT secret, secret_key_id, revoked_at, last_seq, approval FROM devices WHERE id = ?').get(deviceId) as
+      { secret: Buffer; secret_key_id: string | null; revoked_at: string | null; last_seq: number; approval: DeviceApproval } | undefined;
+    return row && { secret: this.secretOf(deviceId, row), revoked: row.revoked_at !== null, lastSeq: row.last_seq, approval: row.approval };
+  }
+
+  async decideDevice(deviceId: string, decision: 'approved' | 'refused', now: string, by: string): Promise<boolean> {
+    const sql =
+      decision === 'approved'
+        ? "UPDATE devices SET approval = 'approved', decided_at = ?, decided_by = ? WHERE id = ? AND approval = 'pending' AND revoked_at IS NULL"
+        : "UPDATE devices SET approval = 'refused', decided_at = ?, decided_by = ?, revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND approval = 'pending'";
+    const args = decision === 'approved' ? [now, by, deviceId] : [now, by, now, deviceId];
+    return this.statement(sql).run(...args).changes > 0;
   }
 
   async revokeDevice(deviceId: string, now: string): Promise<boolean> {
@@ -233,18 +300,25 @@ export class SqliteStore implements CollectorStore {
     return rows.map(deviceFromRow);
   }
 
-  async listDevicePage(page: Page): Promise<{ devices: DeviceRecord[]; next: string | null }> {
-    const after = page.cursor === undefined ? undefined : decodeKeyCursor('device', page.cursor, 1)?.[0];
-    if (page.cursor !== undefined && after === undefined) return { devices: [], next: null };
-    const rows = (
-      after === undefined
-        ? this.statement(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY hostname, id LIMIT ?`).all(page.limit + 1)
-        : this.statement(
-            `SELECT ${DEVICE_COLUMNS} FROM devices WHERE (hostname, id) > (SELECT hostname, id FROM devices WHERE id = ?) ORDER BY hostname, id LIMIT ?`,
-          ).all(after, page.limit + 1)
-    ) as DeviceRow[];
-    const devices = rows.slice(0, page.limit).map(deviceFromRow);
-    return { devices, next: rows.length > page.limit ? encodeKeyCursor('device', [devices[devices.length - 1]!.id]) : null };
+  async listDevicePage(query: DevicePageQuery): Promise<{ devices: DeviceRecord[]; next: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeKeyCursor('device', query.cursor, 1)?.[0];
+    if (query.cursor !== undefined && after === undefined) return { devices: [], next: null };
+    // The filter is part of the page query, so a page holds `limit` matching devices, not `limit` devices filtered.
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.approval !== undefined) {
+      where.push('approval = ?');
+      args.push(query.approval);
+    }
+    if (after !== undefined) {
+      where.push('(hostname, id) > (SELECT hostname, id FROM devices WHERE id = ?)');
+      args.push(after);
+    }
+    const rows = this.statement(
+      `SELECT ${DEVICE_COLUMNS} FROM devices ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY hostname, id LIMIT ?`,
+    ).all(...args, query.limit + 1) as DeviceRow[];
+    const devices = rows.slice(0, query.limit).map(deviceFromRow);
+    return { devices, next: rows.length > query.limit ? encodeKeyCursor('device', [devices[devices.length - 1]!.id]) : null };
   }
 
   private readonly statements = new Map<string, Database.Statement>();
@@ -552,18 +626,33 @@ export class SqliteStore implements CollectorStore {
     return this.claims.submit(claim);
   }
 
-  /** One claim, inside the batch's transaction. */
+  /** One claim, inside the batch's transaction: the same steps, in the same order, as PostgresStore.decideRound. */
   private decideClaim(c: NormalClaim): LeaseVerdict {
     const held = this.statement('SELECT device_id, session_id, hostname, since, expires_at FROM leases WHERE user_key = ?').all(c.key) as Array<
       Pick<LeaseRow, 'device_id' | 'session_id' | 'hostname' | 'since' | 'expires_at'>
     >;
     if (held.some((l) => l.expires_at <= c.now)) this.statement('DELETE FROM leases WHERE user_key = ? AND expires_at <= ?').run(c.key, c.now);
     let live = held.filter((l) => l.expires_at > c.now).map(summaryFromRow);
+    if (c.evictRef !== undefined) this.spendRef(c);
+    if (c.maxUsersPerDevice !== undefined) {
+      const others = this.statement(
+        'SELECT COUNT(DISTINCT user_key) AS n FROM leases WHERE device_id = ? AND expires_at > ? AND user_key <> ? AND session_id <> ?',
+      ).get(c.deviceId, c.now, c.key, c.sessionId) as { n: number };
+      const full = isDeviceFull(
+        c,
+        others.n,
+        live.some((l) => l.deviceId === c.deviceId),
+      );
+      if (full) {
+        this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ? AND user_key <> ?').run(c.deviceId, c.sessionId, c.key);
+        return { granted: false, leases: otherLeases(c, live), evicted: null, deviceFull: true };
+      }
+    }
     const evict = evictionOf(c);
-    const evicted = evict !== undefined && live.some((l) => l.deviceId === evict.deviceId && l.sessionId === evict.sessionId);
-    if (evicted) {
-      this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ?').run(evict.deviceId, evict.sessionId);
-      live = live.filter((l) => !(l.deviceId === evict.deviceId && l.sessionId === evict.sessionId));
+    const target = evict && live.find((l) => l.deviceId === evict.deviceId && l.sessionId === evict.sessionId);
+    if (target) {
+      this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ?').run(target.deviceId, target.sessionId);
+      live = live.filter((l) => l !== target);
     }
     const granted = isGranted(
       c,
@@ -582,7 +671,34 @@ export class SqliteStore implements CollectorStore {
     } else {
       this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ? AND user_key <> ?').run(c.deviceId, c.sessionId, c.key);
     }
-    return { granted, leases: otherLeases(c, live), evicted };
+    const leases = withRefs(c, granted, otherLeases(c, live));
+    if (!granted && c.refExpiresAt !== undefined) this.replaceRefs(c, leases);
+    return {
+      granted,
+      leases,
+      evicted: target ? { deviceId: target.deviceId, sessionId: target.sessionId, hostname: target.hostname } : null,
+      deviceFull: false,
+    };
+  }
+
+  /** The claim's reference, if it is this claim's own, unexpired and unused: spent, with every other of its refusal, and resolved. */
+  private spendRef(c: NormalClaim): void {
+    const row = this.statement(
+      `DELETE FROM eviction_refs WHERE ref = ? AND device_id = ? AND session_id = ? AND user_key = ? AND expires_at > ?
+       RETURNING target_device_id, target_session_id`,
+    ).get(c.evictRef, c.deviceId, c.sessionId, c.key, c.now) as { target_device_id: string; target_session_id: string } | undefined;
+    if (!row) return;
+    this.statement('DELETE FROM eviction_refs WHERE device_id = ? AND session_id = ?').run(c.deviceId, c.sessionId);
+    c.evictTarget = { deviceId: row.target_device_id, sessionId: row.target_session_id };
+  }
+
+  /** A refusal's references replace any the same (device, session) was given before. */
+  private replaceRefs(c: NormalClaim, leases: readonly LeaseSummary[]): void {
+    this.statement('DELETE FROM eviction_refs WHERE device_id = ? AND session_id = ?').run(c.deviceId, c.sessionId);
+    const insert = this.statement(
+      'INSERT INTO eviction_refs (ref, device_id, session_id, user_key, target_device_id, target_session_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const l of leases) insert.run(l.ref, c.deviceId, c.sessionId, c.key, l.deviceId, l.sessionId, c.refExpiresAt);
   }
 
   async renewLeases(deviceId: string, sessionIds: readonly string[], now: string, leaseSeconds: number): Promise<string[]> {
@@ -644,6 +760,8 @@ export class SqliteStore implements CollectorStore {
   }
 
   async dropExpiredLeases(now: string): Promise<number> {
-    return this.statement('DELETE FROM leases WHERE expires_at <= ?').run(isoTime(now)).changes;
+    const at = isoTime(now);
+    this.statement('DELETE FROM eviction_refs WHERE expires_at <= ?').run(at);
+    return this.statement('DELETE FROM leases WHERE expires_at <= ?').run(at).changes;
   }
 }
