@@ -51,7 +51,7 @@ const eventQuery = z.strictObject({
 export const ENROLLMENT_TOKEN_DEFAULTS = { approval: 'manual', maxUses: 100, perMinute: 10 } as const satisfies Required<EnrollmentTokenOptions>;
 
 const newEnrollmentToken = z.strictObject({
-  note: z.string().max(500).default(''),
+  note: text(500).default(''),
   /** How long the token can enroll devices: a term, by default. */
   expiresInHours: z
     .number()

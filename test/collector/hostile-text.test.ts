@@ -53,6 +53,19 @@ describe('hostile text from a device, read back from the API', () => {
     client.ws.close();
   });
 
+  it('lists an enrollment token’s note as plain text, its line breaks kept', async () => {
+    const headers = { authorization: `Bearer ${c.adminToken}`, 'content-type': 'application/json' };
+    const made = await fetch(`${c.httpUrl}/api/enrollment-tokens`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ note: `Year 3${RLO}spotpal\u0007\r\nroom 12\u200b` }),
+    });
+    expect(made.status).toBe(201);
+    const { id } = (await made.json()) as { id: string };
+    const { tokens } = await get<{ tokens: Array<{ id: string; note: string }> }>('/api/enrollment-tokens');
+    expect(tokens.find((t) => t.id === id)?.note).toBe('Year 3 spotpal \nroom 12 ');
+  });
+
   it('serves permission-request labels and reasons as plain text, the reason keeping its line breaks', async () => {
     const { client, deviceId } = await hostileDevice();
     client.send({
