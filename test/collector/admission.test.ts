@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { RunningAgent } from '../../agent/agent';
 import { DEFAULT_AGENT_SOCKET_LIMITS } from '../../collector/agent-socket';
+import { createEnrollmentToken } from '../../collector/http-api';
+import { proofFor } from '../../node-common/device-proof';
 import { eventually, runCli, startCli, tempDir } from '../support/cli';
 import { RawClient, type TestCollector, freePort, startTestAgent, startTestCollector } from '../support/harness';
 
@@ -172,5 +174,39 @@ describe('the per-address cap is configurable (a school behind one NAT address r
     const result = runCli(['collector', '--db', 'sqlite::memory:'], { env: { INVIGILATOR_HANDSHAKES_PER_ADDRESS: 'lots' } });
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/INV_ERR_CONFIG_INVALID at \$\.handshakesPerAddress: .*\(from INVIGILATOR_HANDSHAKES_PER_ADDRESS\)/);
+  });
+});
+
+describe('a device waiting for approval', () => {
+  it('is challenged like any known device, closed 4403 INV_ERR_DEVICE_PENDING after its proof, and leaves its handshake slot free', async () => {
+    const c = await startTestCollector();
+    try {
+      const { token } = await createEnrollmentToken(c.store, Date.now(), 'installer', 1);
+      const enrolling = new RawClient(c.agentUrl);
+      await enrolling.opened;
+      enrolling.send({
+        v: 1,
+        type: 'hello',
+        agentVersion: '0.1.0',
+        hostname: 'A',
+        platform: 'linux',
+        auth: { kind: 'enroll', token, installationId: 'inst-pending' },
+      });
+      const { deviceId, deviceSecret } = await enrolling.next('enrolled');
+      expect((await enrolling.closed).code).toBe(4403);
+
+      // Its hello names a known device, so it may use the kept slots; whether it waits is said only after its proof.
+      const back = new RawClient(c.agentUrl);
+      await back.opened;
+      back.send({ v: 1, type: 'hello', agentVersion: '0.1.0', hostname: 'A', platform: 'linux', auth: { kind: 'device', deviceId } });
+      const { nonce } = await back.next('challenge');
+      back.send({ v: 1, type: 'auth.proof', deviceId, nonce, proof: proofFor(Buffer.from(deviceSecret, 'base64url'), nonce, deviceId) });
+      expect(await back.closed).toEqual({ code: 4403, reason: 'INV_ERR_DEVICE_PENDING' });
+      expect(back.messages().map((m) => m.type)).toEqual(['busy', 'error']);
+      // The server's side of the close completes a moment after the client's.
+      await eventually(() => (c.collector.agents.admission.inProgress === 0 ? true : undefined), 100);
+    } finally {
+      await c.close();
+    }
   });
 });

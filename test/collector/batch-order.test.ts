@@ -8,6 +8,7 @@ import { eventually } from '../support/cli';
 import { RawClient, type TestCollector, startTestCollector } from '../support/harness';
 import { describePostgres, freshSchema } from '../support/postgres';
 import { sampleEvent } from '../support/samples';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 const hello = (auth: object) => ({ v: 1, type: 'hello', agentVersion: '0.1.0', hostname: 'CLASS3-01', platform: 'linux', policyRevision: 1, auth });
 
@@ -145,6 +146,6 @@ describe('sequence rules on the agent socket (SQLite)', () => {
 describePostgres('sequence rules on the agent socket (PostgreSQL)', () => {
   sequenceRules(async () => {
     const schema = await freshSchema();
-    return { store: new PostgresStore(schema.url), drop: schema.drop };
+    return { store: new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY }), drop: schema.drop };
   });
 });

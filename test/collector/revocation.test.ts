@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { PostgresStore } from '../../collector/store/postgres/postgres-store';
@@ -10,6 +10,7 @@ import { eventually, startCli, tempDir } from '../support/cli';
 import { RawClient, type TestCollector, freePort, startTestCollector } from '../support/harness';
 import { describePostgres, freshSchema } from '../support/postgres';
 import { sampleEvent } from '../support/samples';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 const hello = (auth: object) => ({ v: 1, type: 'hello', agentVersion: '0.1.0', hostname: 'CLASS3-01', platform: 'linux', policyRevision: 1, auth });
 const event = (deviceId: string, seq: number): EventEnvelope => ({ ...sampleEvent('usb.connected'), id: randomUUID(), deviceId, seq }) as EventEnvelope;
@@ -139,9 +140,12 @@ describe('revoking a connected device (SQLite)', () => {
   });
 });
 
-async function collectorProcess(db: string, dataDir: string) {
+async function collectorProcess(db: string, dataDir: string, secretKeyFile: string) {
   const port = await freePort();
-  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error']);
+  // The token in the data dir approves at once: these tests are about revocation, not approval.
+  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error', '--secret-key-file', secretKeyFile], {
+    INVIGILATOR_ENROLLMENT_APPROVAL: 'automatic',
+  });
   await eventually(() => (/listening on/.test(run.output()) ? true : undefined), 400);
   return { run, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/agent` };
 }
@@ -157,11 +161,14 @@ describePostgres('revoking a connected device, two collector processes sharing P
   beforeAll(async () => {
     schema = await freshSchema();
     const dirA = tempDir('collector-a');
-    a = await collectorProcess(schema.url, dirA);
-    b = await collectorProcess(schema.url, tempDir('collector-b'));
+    // Collectors on one database share one device secret key (docs/deployment.md), and so does this test's store.
+    const keyFile = join(tempDir('shared-key'), 'device-secret-key');
+    writeFileSync(keyFile, `${TEST_SECRET_KEY.toString('base64url')}\n`, { mode: 0o600 });
+    a = await collectorProcess(schema.url, dirA, keyFile);
+    b = await collectorProcess(schema.url, tempDir('collector-b'), keyFile);
     adminToken = readFileSync(join(dirA, 'admin-token'), 'utf8').trim();
     enrollmentToken = readFileSync(join(dirA, 'enrollment-token'), 'utf8').trim();
-    store = new PostgresStore(schema.url);
+    store = new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY });
   });
   afterAll(async () => {
     await store.close();
