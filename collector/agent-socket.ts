@@ -324,7 +324,7 @@ class AgentConnection {
       .then(() => (this.closed ? undefined : this.handle(message)))
       .catch((e: unknown) => {
         const code = e instanceof InvigilatorError ? e.code : 'INV_ERR_INTERNAL';
-        if (code === 'INV_ERR_INTERNAL' || code === 'INV_ERR_STORE_FAILED')
+        if (code === 'INV_ERR_INTERNAL' || closeCodeFor(code) === CLOSE.INTERNAL)
           this.log.error('failed to handle an agent message', { type: message.type, error: String(e) });
         this.fail(code, e instanceof Error ? e.message : String(e));
       });

@@ -62,6 +62,8 @@ export const CLOSE_FOR: Readonly<Partial<Record<ErrorCode, CloseCode>>> = {
   INV_ERR_BUSY: CLOSE.BUSY,
   INV_ERR_STORE_FAILED: CLOSE.INTERNAL,
   INV_ERR_INTERNAL: CLOSE.INTERNAL,
+  // A stored device secret that does not open under this collector's key: the collector's fault, not the agent's.
+  INV_ERR_SECRET_KEY_MISMATCH: CLOSE.INTERNAL,
 };
 
 export function closeCodeFor(code: ErrorCode): CloseCode {

@@ -146,3 +146,41 @@ describe('a copy of the collector database without its key (issue 13, item 10)',
     }
   });
 });
+
+describe('a stored secret that does not open under the collector key', () => {
+  it('closes the hello 4500 INV_ERR_SECRET_KEY_MISMATCH (the collector is at fault, the agent retries), not 4400 as if the agent had sent a bad frame', async () => {
+    const file = join(tempDir('collector-altered'), 'collector.db');
+    const c = await startTestCollector({ store: new SqliteStore(file, { secretKey: randomBytes(32) }) });
+    try {
+      const enrolling = new RawClient(c.agentUrl);
+      await enrolling.opened;
+      enrolling.send({
+        v: 1,
+        type: 'hello',
+        agentVersion: '0.1.0',
+        hostname: 'LAPTOP-08',
+        platform: 'linux',
+        auth: { kind: 'enroll', token: await c.enrollmentToken(), installationId: `inst-${randomUUID()}` },
+      });
+      const { deviceId } = await enrolling.next('enrolled');
+      await enrolling.next('welcome');
+      enrolling.ws.close();
+      await enrolling.closed;
+
+      // The sealed secret altered behind the collector's back (a restored backup, a bad disk).
+      const raw = new Database(file);
+      const { secret } = raw.prepare('SELECT secret FROM devices WHERE id = ?').get(deviceId) as { secret: Buffer };
+      secret[secret.length - 1]! ^= 0xff;
+      raw.prepare('UPDATE devices SET secret = ? WHERE id = ?').run(secret, deviceId);
+      raw.close();
+
+      const back = new RawClient(c.agentUrl);
+      await back.opened;
+      back.send({ v: 1, type: 'hello', agentVersion: '0.1.0', hostname: 'LAPTOP-08', platform: 'linux', auth: { kind: 'device', deviceId } });
+      expect(await back.closed).toEqual({ code: 4500, reason: 'INV_ERR_SECRET_KEY_MISMATCH' });
+      expect(back.messages().flatMap((m) => (m.type === 'error' ? [m.error.code] : []))).toEqual(['INV_ERR_SECRET_KEY_MISMATCH']);
+    } finally {
+      await c.close();
+    }
+  });
+});
