@@ -18,7 +18,7 @@ Commands:
   agent --config FILE                           run the agent service on this machine
   collector --db sqlite:PATH|postgres://URL     run the collector
   policy show NAME                              print a preset policy as JSON
-  policy validate FILE                          check a policy file
+  policy validate FILE [--against NAME|FILE]    check a policy file
   usb classify PATH                             is this image or device encrypted?
   start                                         collector and agent together, for trying it out
 

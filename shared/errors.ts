@@ -27,6 +27,7 @@ export const ERRORS = {
   INV_ERR_POLICY_UNKNOWN_ROLE: 'a setting names a role the policy does not define',
   INV_ERR_POLICY_DUPLICATE: 'an identifier is defined twice',
   INV_ERR_POLICY_NOT_FOUND: 'no policy preset has that name',
+  INV_ERR_POLICY_REVISION_STALE: 'the policy differs from the one it replaces but its revision was not raised (a warning)',
   // Configuration and command line.
   INV_ERR_CONFIG_INVALID: 'the configuration is not valid',
   INV_ERR_CONFIG_UNREADABLE: 'the configuration file cannot be read',
