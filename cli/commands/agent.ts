@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { createExecFileRunner } from '../../agent/usb/command-runner';
@@ -9,6 +8,8 @@ import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
 import { checkCollectorUrl } from '../../agent/link/collector-url';
 import type { Platform } from '../../shared/protocol';
 import { closeLogger, createLogger } from '../../node-common/logging';
+import { preparePrivateDir } from '../../node-common/private-dir';
+import { InvigilatorError } from '../../shared/errors';
 import { parse } from '../args';
 import { untilSignalled } from '../lifecycle';
 import { EXIT, type Io } from '../output';
@@ -52,6 +53,12 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     io.out(AGENT_HELP);
     return EXIT.OK;
   }
+  if (argv.length === 0 && !AGENT_ENV.some((b) => process.env[b.variable])) {
+    throw new InvigilatorError(
+      'INV_ERR_USAGE',
+      'the agent needs its settings: run invigilator agent --config FILE (a JSON file with collector.url, collector.enrollmentToken and dataDir; see --help and docs/deployment.md)',
+    );
+  }
   const settings = await loadServiceSettings(io, 'agent', agentConfigSchema, {
     file: values.config,
     bindings: AGENT_ENV,
@@ -69,8 +76,9 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const { config, policy: fallback } = settings;
   checkCollectorUrl(config.collector.url, config.collector.allowInsecure);
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tightened = preparePrivateDir(dataDir, { posix: platform !== 'win32', setting: '--data-dir or dataDir (INVIGILATOR_DATA_DIR)' });
   const logger = createLogger({ program: 'agent', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
+  if (tightened.length > 0) logger.warn('the data folder could be read by other users; made it private', { tightened: tightened.slice(0, 20) });
   const usb =
     config.usb.control === 'off'
       ? undefined

@@ -1,4 +1,3 @@
-import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildCollector } from '../../collector/collector';
 import { ensureAdminToken, ensureEnrollmentToken } from '../../collector/bootstrap';
@@ -7,10 +6,13 @@ import { PostgresCommandBus } from '../../collector/command-bus';
 import { openStore } from '../../collector/store/open-store';
 import { PostgresStore } from '../../collector/store/postgres/postgres-store';
 import { closeLogger, createLogger } from '../../node-common/logging';
+import { preparePrivateDir } from '../../node-common/private-dir';
+import { InvigilatorError } from '../../shared/errors';
 import { parse } from '../args';
 import { untilSignalled } from '../lifecycle';
 import { EXIT, type Io } from '../output';
 import { loadServiceSettings } from '../service-settings';
+import { readTlsFiles } from '../tls-files';
 import { VERSION } from '../version';
 
 export const COLLECTOR_HELP = `Usage: invigilator collector --db sqlite:PATH|postgres://URL [options]
@@ -33,7 +35,7 @@ Options:
 Command line beats environment beats the config file. SIGINT or SIGTERM
 stops it cleanly (exit 0).`;
 
-export async function collectorCommand(argv: string[], io: Io): Promise<number> {
+export async function collectorCommand(argv: string[], io: Io, posix: boolean): Promise<number> {
   const { values } = parse(argv, {
     db: { type: 'string' },
     port: { type: 'string' },
@@ -65,19 +67,12 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
   });
   if (typeof settings === 'number') return settings;
   const { config, policy } = settings;
-  let tls: { cert: Buffer; key: Buffer } | undefined;
-  if (config.tls) {
-    try {
-      tls = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
-    } catch (e) {
-      io.err(`INV_ERR_FILE_UNREADABLE at $.tls: ${(e as NodeJS.ErrnoException).path ?? ''} ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      return EXIT.USAGE;
-    }
-  }
+  const tls = config.tls ? readTlsFiles(config.tls) : undefined;
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  const tightened = preparePrivateDir(dataDir, { posix, setting: '--data-dir (INVIGILATOR_DATA_DIR)' });
   const logger = createLogger({ program: 'collector', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
-  const store = await openStore(config.db);
+  if (tightened.length > 0) logger.warn('the data folder could be read by other users; made it private', { tightened: tightened.slice(0, 20) });
+  const store = await openStore(config.db, { posix });
   // Several collector processes share PostgreSQL, so commands are announced through it; one SQLite process needs no bus.
   const bus = store instanceof PostgresStore ? await PostgresCommandBus.start(config.db, store.pool, logger) : undefined;
   const collector = buildCollector({
@@ -94,7 +89,7 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     address = await collector.listen(config.port, config.host);
   } catch (e) {
     await store.close();
-    throw e;
+    throw listenError(e, config.host, config.port);
   }
   const adminTokenPath = await ensureAdminToken(store, dataDir, Date.now(), logger);
   const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now());
@@ -111,4 +106,29 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     await store.close();
     await closeLogger(logger);
   });
+}
+
+/** The listening errors an operator can fix, each with the setting to change. */
+function listenError(e: unknown, host: string, port: number): unknown {
+  if (!(e instanceof InvigilatorError) || e.code !== 'INV_ERR_LISTEN_FAILED') return e;
+  const address = `${host}:${port}`;
+  if (/: EADDRINUSE$/.test(e.message)) {
+    return new InvigilatorError(
+      'INV_ERR_PORT_IN_USE',
+      `${address} is taken by another program (another collector?): stop it, or choose another port with --port N (INVIGILATOR_PORT).`,
+    );
+  }
+  if (/: EACCES$/.test(e.message)) {
+    return new InvigilatorError(
+      'INV_ERR_LISTEN_FAILED',
+      `${address}: EACCES; ports below 1024 need privileges: choose another port with --port N (INVIGILATOR_PORT).`,
+    );
+  }
+  if (/: (EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN)$/.test(e.message)) {
+    return new InvigilatorError(
+      'INV_ERR_LISTEN_FAILED',
+      `${host} is not an address of this computer: choose one with --host ADDRESS (INVIGILATOR_HOST), for example 0.0.0.0 for every network.`,
+    );
+  }
+  return e;
 }

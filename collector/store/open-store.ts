@@ -2,21 +2,35 @@ import { resolve } from 'node:path';
 import { InvigilatorError } from '../../shared/errors';
 import { PostgresStore } from './postgres/postgres-store';
 import { SqliteStore } from './sqlite/sqlite-store';
+import { prepareSqliteFile, sqliteOpenError } from './sqlite-file';
 import type { CollectorStore } from './store';
 
-/** Opens and migrates the store a `--db` URL names. */
-export async function openStore(db: string): Promise<CollectorStore> {
+export interface OpenStoreOptions {
+  /** POSIX modes apply to the SQLite files (not on Windows). */
+  posix?: boolean;
+}
+
+/** Opens and migrates the store a `--db` URL names. A database that cannot be used is a coded error saying what to do. */
+export async function openStore(db: string, options: OpenStoreOptions = {}): Promise<CollectorStore> {
   let store: CollectorStore;
+  let sqlitePath: string | undefined;
   if (db.startsWith('sqlite:')) {
-    store = new SqliteStore(resolve(db.slice('sqlite:'.length)));
+    const raw = db.slice('sqlite:'.length);
+    sqlitePath = raw === ':memory:' ? raw : resolve(raw);
+    if (sqlitePath !== ':memory:') prepareSqliteFile(sqlitePath, options.posix ?? true);
+    try {
+      store = new SqliteStore(sqlitePath);
+    } catch (e) {
+      throw sqliteOpenError(sqlitePath, e) ?? new InvigilatorError('INV_ERR_STORE_FAILED', e instanceof Error ? e.message : String(e));
+    }
   } else {
     store = new PostgresStore(db);
   }
   try {
     await store.migrate();
   } catch (e) {
-    await store.close();
-    throw new InvigilatorError('INV_ERR_STORE_FAILED', e instanceof Error ? e.message : String(e));
+    await store.close().catch(() => undefined);
+    throw (sqlitePath && sqliteOpenError(sqlitePath, e)) || new InvigilatorError('INV_ERR_STORE_FAILED', e instanceof Error ? e.message : String(e));
   }
   return store;
 }
