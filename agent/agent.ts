@@ -78,6 +78,8 @@ export interface AgentDeps {
     /** Where the installed programs are listed (dpkg/rpm, the uninstall keys, app bundles); absent: no inventory. */
     inventory?: InventorySource;
   };
+  /** Called once the collector has enrolled this device and its identity is saved (the composition root forgets the token). */
+  onEnrolled?: (deviceId: string) => void;
   /** How often sessions are read and the login limit and logoff rules looked at (default 5 s). */
   sessionPollMs?: number;
 }
@@ -179,6 +181,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     ...(config.collector.caFile ? { caFile: config.collector.caFile } : {}),
     ...(config.collector.enrollmentToken ? { enrollmentToken: config.collector.enrollmentToken } : {}),
     identity: new IdentityFile(config.dataDir),
+    ...(deps.onEnrolled ? { onEnrolled: deps.onEnrolled } : {}),
     outbox,
     logger,
     agentVersion: deps.version,
