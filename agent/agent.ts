@@ -11,7 +11,7 @@ import { checkLastRun, markStopped } from './tamper-watch';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
 import { PolicyKeeper } from './policy-keeper';
-import { type AnswerResult, TrayServer, type TrayPeer } from './tray/tray-server';
+import { type AnswerResult, type ReportResult, TrayServer, type TrayPeer } from './tray/tray-server';
 import { UserTrays, bothSinks } from './tray/user-trays';
 import { AgreementKeeper } from './aup/agreement-keeper';
 import type { SessionControl } from './sessions/session-control';
@@ -316,7 +316,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
    * suspected virus the on-screen warning Basildon 3.7 asks for, when the
    * policy says so.
    */
-  const takeProblemReport = async (r: { kind: 'broken' | 'virus' | 'upsetting'; text: string }, from: TrayPeer): Promise<void> => {
+  const takeProblemReport = async (r: { kind: 'broken' | 'virus' | 'upsetting'; text: string }, from: TrayPeer): Promise<ReportResult> => {
     const systemDetails = [
       `computer: ${hostname()} (${deps.platform} ${release()})`,
       `agent: ${deps.version}; link: ${links[0]?.currentState ?? 'none'}; unsent events: ${outbox.pendingCount}`,
@@ -340,6 +340,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
         actions: ['dismiss'],
       });
     }
+    return { outcome: 'recorded' };
   };
   if (!notices && deps.trayPath) {
     const tray = new TrayServer({ path: deps.trayPath, logger, onAnswer: answer, onReport: takeProblemReport });

@@ -151,7 +151,7 @@ export const TRAY_TO_AGENT_SAMPLES: { [K in TrayToAgent['type']]: Extract<TrayTo
   'tray.hello': { v: 1, type: 'tray.hello', trayVersion: '0.1.0' },
   'tray.idle': { v: 1, type: 'tray.idle', idleSeconds: 30 },
   'tray.answer': { v: 1, type: 'tray.answer', noticeId: 'n-1', action: 'ask-permission', text: 'I need my homework' },
-  'tray.report': { v: 1, type: 'tray.report', kind: 'broken', text: 'The printer says error 5' },
+  'tray.report': { v: 1, type: 'tray.report', kind: 'broken', text: 'The printer says error 5', reportId: '6f1c2a9e-3b7d-4c1a-9e2f-5a8b7c6d4e3f' },
 };
 
 export const AGENT_TO_TRAY_SAMPLES: { [K in AgentToTray['type']]: Extract<AgentToTray, { type: K }> } = {
@@ -168,4 +168,5 @@ export const AGENT_TO_TRAY_SAMPLES: { [K in AgentToTray['type']]: Extract<AgentT
   },
   'tray.withdraw': { v: 1, type: 'tray.withdraw', noticeId: 'n-1' },
   'tray.status': { v: 1, type: 'tray.status', state: 'protected', policyName: 'Basildon Primary', policyRevision: 1, connectedSince: T, lastEvent: null },
+  'tray.report.ack': { v: 1, type: 'tray.report.ack', reportId: '6f1c2a9e-3b7d-4c1a-9e2f-5a8b7c6d4e3f', outcome: 'recorded' },
 };
