@@ -67,6 +67,7 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'aup.agreed': { ...session, user: 'amy', uid: 1000, policyId: 'basildon-primary', version: 1 },
   'aup.declined': { ...session, user: 'amy', uid: 1000, policyId: 'basildon-primary', version: 1, signedOut: true },
   'problem.reported': { kind: 'virus', text: 'A window says my files are locked' },
+  'problem.held-back': { from: 'the tray of uid 1001, session 5', repeats: 2, throttled: 995, since: '2026-11-23T09:00:00.000Z' },
   'command.completed': { commandId: 'c-1', ok: true },
 };
 
