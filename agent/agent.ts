@@ -302,7 +302,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     if (limits[0]?.isMine(a.noticeId)) return limits[0].answer(a, from);
     if (logoffs[0]?.isMine(a.noticeId)) return logoffs[0].answer(a.noticeId, a.action, from);
     return (
-      guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? {
+      guards[0]?.answer(a.noticeId, a.action, a.text, a.target, from) ?? {
         ok: false as const,
         code: 'INV_ERR_NOT_SUPPORTED' as const,
         message: 'no rule here answers notices',

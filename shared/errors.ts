@@ -62,6 +62,7 @@ export const ERRORS = {
   INV_ERR_OFFLINE_CODE_EXPIRED: 'the offline code has expired',
   INV_ERR_OFFLINE_CODE_USED: 'the offline code has been used already',
   INV_ERR_OFFLINE_CODE_THROTTLED: 'too many wrong offline codes; wait before trying again',
+  INV_ERR_PERMISSION_REQUESTS_FULL: 'you have asked many times already; please wait for an answer before you ask again',
   INV_ERR_SESSION_UNKNOWN: 'no such session of this user on this computer',
   INV_ERR_SIGN_OUT_FAILED: 'the operating system did not end the session',
   // Login limit.

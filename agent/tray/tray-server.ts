@@ -340,7 +340,7 @@ export class TrayServer implements NoticeSink {
       type: 'tray.notice',
       noticeId: `answer-${answer.noticeId}`.slice(0, 128),
       kind: 'information',
-      title: result.code.startsWith('INV_ERR_OFFLINE_CODE') ? 'That code did not work' : 'That did not work',
+      title: refusalTitle(result.code),
       body: `${ERRORS[result.code]}.`,
       actions: ['dismiss'],
     })}\n`;
@@ -365,4 +365,11 @@ function listenOn(server: Server, path: string): Promise<void> {
       resolve();
     });
   });
+}
+
+/** The heading of a refused answer's notice; the body is the catalogue's sentence. */
+function refusalTitle(code: ErrorCode): string {
+  if (code.startsWith('INV_ERR_OFFLINE_CODE')) return 'That code did not work';
+  if (code === 'INV_ERR_PERMISSION_REQUESTS_FULL') return 'Please wait for an answer';
+  return 'That did not work';
 }
