@@ -335,8 +335,9 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     },
   });
   const takeProblemReport = (r: TrayReport, from: TrayPeer) => problemReports.take(r, from);
-  // What was held back is recorded every few minutes, and at stop.
-  timers.push(setInterval(() => void problemReports.flush().catch(() => undefined), REPORT_RATE.heldBackMinutes * 60_000));
+  // What was held back is recorded every few minutes, and at stop. Unref'd: this
+  // timer runs on every agent, and must not keep alive one whose link and outbox are closed.
+  timers.push(setInterval(() => void problemReports.flush().catch(() => undefined), REPORT_RATE.heldBackMinutes * 60_000).unref());
   closers.push(() => problemReports.flush());
   if (!notices && deps.trayPath) {
     const tray = new TrayServer({ path: deps.trayPath, logger, onAnswer: answer, onReport: takeProblemReport });
