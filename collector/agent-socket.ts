@@ -1,9 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { type ErrorCode, ERRORS, InvigilatorError } from '../shared/errors';
-import { settingsFor } from '../shared/policy/resolve';
-import type { LoginLimitSettings, Policy } from '../shared/policy/schema';
+import type { Policy } from '../shared/policy/schema';
 import { type AgentToCollector, type CollectorToAgent, PROTOCOL_VERSION, decodeAgentToCollector, encode } from '../shared/protocol';
 import { proofMatches } from '../node-common/device-proof';
 import type { Logger } from '../node-common/logging';
@@ -13,7 +13,8 @@ import type { Metrics } from './metrics';
 import { TokenBucket } from './rate-limiter';
 import type { CommandBus } from './command-bus';
 import { IngestBatcher } from './ingest-batcher';
-import type { CollectorStore } from './store/store';
+import { DEFAULT_LOGIN_LEASE_LIMITS, LoginLeases } from './login-leases';
+import type { CollectorStore, DeviceApproval, InsertResult } from './store/store';
 
 export interface AgentSocketLimits {
   /** Largest frame accepted; far below ws's 100 MiB default. A batch of 500 events fits easily. */
@@ -33,6 +34,9 @@ export interface AgentSocketLimits {
   /** The collector pings every connection this often; one that has not answered the previous ping is cut off (dead, or not reading). */
   pingIntervalMs: number;
 }
+
+/** How soon a device waiting for approval is asked to try again: approval takes effect within this. */
+const PENDING_RETRY_MS = 60_000;
 
 export const DEFAULT_AGENT_SOCKET_LIMITS: AgentSocketLimits = {
   maxPayloadBytes: 1024 * 1024,
@@ -59,6 +63,8 @@ export interface AgentSocketOptions {
   /** Milliseconds since the epoch; injected so tests control time. */
   now: () => number;
   random?: () => number;
+  /** The login limit's service; default: one on this store with the default limits. */
+  loginLeases?: LoginLeases;
 }
 
 type State =
@@ -87,9 +93,21 @@ export class AgentSocket {
   private readonly alive = new WeakSet<WebSocket>();
   private readonly heartbeat: NodeJS.Timeout;
   readonly ingest: IngestBatcher;
+  readonly loginLeases: LoginLeases;
 
   constructor(private readonly options: AgentSocketOptions) {
     this.ingest = new IngestBatcher(options.store, options.now);
+    this.loginLeases =
+      options.loginLeases ??
+      new LoginLeases({
+        store: options.store,
+        bus: options.bus,
+        policy: options.policy,
+        logger: options.logger,
+        metrics: options.metrics,
+        now: options.now,
+        limits: DEFAULT_LOGIN_LEASE_LIMITS,
+      });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.maxPayloadBytes, perMessageDeflate: false, clientTracking: true });
     this.heartbeat = setInterval(() => this.checkAlive(), options.limits.pingIntervalMs);
     this.heartbeat.unref();
@@ -103,7 +121,6 @@ export class AgentSocket {
     m.describe('invigilator_events_duplicate_total', 'events received again and not stored twice');
     m.describe('invigilator_agent_closes_total', 'agent connections closed, by close code');
     m.describe('invigilator_permission_requests_total', 'permission requests stored for the first time, by kind');
-    m.describe('invigilator_login_claims_total', 'login claims decided, by whether they were granted');
   }
 
   private checkAlive(): void {
@@ -202,7 +219,7 @@ class AgentConnection {
     private readonly ws: WebSocket,
     private readonly socket: AgentSocket,
     private readonly options: AgentSocketOptions,
-    remote: string,
+    private readonly remote: string,
   ) {
     this.log = options.logger.child({ component: 'agent-socket', remote });
     this.bucket = new TokenBucket(options.limits.messagesPerSecond, options.limits.messageBurst, options.now);
@@ -260,13 +277,10 @@ class AgentConnection {
       case 'permission.request':
         return this.onPermissionRequest(message);
       case 'login.claim':
-        return this.onLoginClaim(message);
       case 'login.evict':
-        return this.onLoginClaim(message, message.target);
       case 'login.renew':
-        return this.onLoginRenew(message);
       case 'login.release':
-        return this.onLoginRelease(message);
+        return this.onLogin(message);
       default: {
         const unhandled: never = message;
         throw new InvigilatorError('INV_ERR_UNKNOWN_MESSAGE', JSON.stringify(unhandled).slice(0, 80));
@@ -283,46 +297,75 @@ class AgentConnection {
       policyRevision: hello.policyRevision ?? null,
       policyId: hello.policyId ?? null,
     };
-    if (hello.auth.kind === 'enroll') {
-      const now = this.iso();
-      const tokenId = await store.findUsableEnrollmentToken(hashToken(hello.auth.token), now);
-      if (!tokenId) throw new InvigilatorError('INV_ERR_ENROLL_TOKEN_INVALID');
-      const { installationId } = hello.auth;
-      const existing = await store.deviceByInstallation(installationId);
-      let deviceId: string;
-      let secret: Buffer;
-      if (existing) {
-        // The agent crashed before saving what it was given: the same device again, but only
-        // until the device has proved its secret once, after which its identity file exists.
-        if (existing.revoked) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED');
-        if (existing.confirmed) throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'this installation is enrolled already and must use its identity');
-        ({ deviceId, secret } = existing);
-        this.log.info('device enrolled again after an interrupted enrollment', { deviceId });
-      } else {
-        deviceId = newId('dev-');
-        secret = newSecret();
-        await store.enrollDevice({
-          id: deviceId,
-          installationId,
-          secret,
-          hostname: hello.hostname,
-          platform: hello.platform,
-          agentVersion: hello.agentVersion,
-          tokenId,
-          now,
-        });
-        this.log.info('device enrolled', { deviceId, hostname: hello.hostname, tokenId });
-      }
-      this.send({ v: PROTOCOL_VERSION, type: 'enrolled', deviceId, deviceSecret: secret.toString('base64url') });
-      // The token was the credential for this connection: no challenge needed.
-      return this.becomeReady(deviceId, (await store.deviceAuth(deviceId))?.lastSeq ?? 0, meta);
-    }
+    if (hello.auth.kind === 'enroll') return this.onEnroll(hello, hello.auth, meta);
     const auth = await store.deviceAuth(hello.auth.deviceId);
     if (!auth) throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'unknown device');
     if (auth.revoked) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED');
     const nonce = newNonce();
     this.state = { phase: 'challenged', deviceId: hello.auth.deviceId, nonce, meta };
     this.send({ v: PROTOCOL_VERSION, type: 'challenge', nonce });
+  }
+
+  /**
+   * Enrollment: the token is the credential for this connection. It must be usable and, for a
+   * new device, within its use limit and rate; the device counts at once only if the token
+   * approves at once, and otherwise gets its identity and waits, disconnected, for the network
+   * manager (docs/architecture.md, "Enrollment").
+   */
+  private async onEnroll(
+    hello: Extract<AgentToCollector, { type: 'hello' }>,
+    auth: { token: string; installationId: string },
+    meta: DeviceMeta,
+  ): Promise<void> {
+    const { store } = this.options;
+    const now = this.iso();
+    const token = await store.findUsableEnrollmentToken(hashToken(auth.token), now);
+    if (!token) throw new InvigilatorError('INV_ERR_ENROLL_TOKEN_INVALID');
+    const existing = await store.deviceByInstallation(auth.installationId);
+    let deviceId: string;
+    let secret: Buffer;
+    let approval: DeviceApproval;
+    if (existing) {
+      // The agent crashed before saving what it was given: the same device again (no use of the token spent),
+      // but only until the device has proved its secret once, after which its identity file exists.
+      if (existing.revoked) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED');
+      if (existing.confirmed) throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'this installation is enrolled already and must use its identity');
+      ({ deviceId, secret, approval } = existing);
+      this.log.info('device enrolled again after an interrupted enrollment', { deviceId });
+    } else {
+      const use = await store.useEnrollmentToken(token.id, now);
+      if (use === 'used-up') throw new InvigilatorError('INV_ERR_ENROLL_TOKEN_USED_UP', `token ${token.id}`);
+      if (use === 'rate-limited') throw new InvigilatorError('INV_ERR_ENROLL_RATE_LIMITED', `token ${token.id}`);
+      deviceId = newId('dev-');
+      secret = newSecret();
+      approval = token.approval === 'automatic' ? 'approved' : 'pending';
+      await store.enrollDevice({
+        id: deviceId,
+        installationId: auth.installationId,
+        secret,
+        hostname: hello.hostname,
+        platform: hello.platform,
+        agentVersion: hello.agentVersion,
+        tokenId: token.id,
+        now,
+        approval,
+        enrolledFrom: this.remote,
+      });
+      this.log.info('device enrolled', { deviceId, hostname: hello.hostname, tokenId: token.id, approval });
+    }
+    this.send({ v: PROTOCOL_VERSION, type: 'enrolled', deviceId, deviceSecret: secret.toString('base64url') });
+    if (approval === 'pending') return this.waitForApproval(deviceId);
+    // The token was the credential for this connection: no challenge needed.
+    return this.becomeReady(deviceId, (await store.deviceAuth(deviceId))?.lastSeq ?? 0, meta);
+  }
+
+  /**
+   * A pending device may do nothing but ask again: it is told when (`busy`), then closed with
+   * INV_ERR_DEVICE_PENDING (4403). Nothing it sends is stored and nothing is sent to it.
+   */
+  private waitForApproval(deviceId: string): never {
+    this.send({ v: PROTOCOL_VERSION, type: 'busy', retryAfterMs: PENDING_RETRY_MS });
+    throw new InvigilatorError('INV_ERR_DEVICE_PENDING', `device ${deviceId}`);
   }
 
   private async onProof(proof: Extract<AgentToCollector, { type: 'auth.proof' }>): Promise<void> {
@@ -334,6 +377,8 @@ class AgentConnection {
     if (!auth || !proofMatches(auth.secret, state.nonce, state.deviceId, proof.proof))
       throw new InvigilatorError('INV_ERR_AUTH_FAILED', 'proof does not match');
     if (auth.revoked) throw new InvigilatorError('INV_ERR_DEVICE_REVOKED');
+    // Only the device itself learns that it waits: the check comes after its proof.
+    if (auth.approval !== 'approved') return this.waitForApproval(state.deviceId);
     await this.becomeReady(state.deviceId, auth.lastSeq, state.meta, true);
   }
 
@@ -434,126 +479,43 @@ class AgentConnection {
     metrics.inc('invigilator_events_duplicate_total', {}, batch.events.length - result.inserted);
     const upToSeq = batch.events.reduce((max, e) => Math.max(max, e.seq), 0);
     this.send({ v: PROTOCOL_VERSION, type: 'ack', upToSeq });
+    if (result.softwareRefused) await this.reportSoftwareRefused(deviceId, result.softwareRefused);
   }
 
   /**
-   * At most `maxDevices` devices per login (the policy's `loginLimit` for the
-   * claim's role; an unknown role gets the policy's default role). The store
-   * decides atomically; the answer is always a `login.verdict`, or a coded
-   * `error` (the connection stays open) when the claim cannot be decided, so
-   * the agent applies its offline rule. `evict`: the user chose to end one of
-   * their other sessions to sign in here; it is ended in the same decision and
-   * its device is sent a `logoff`.
+   * The device's software list is full (issue 13: 100,000 fake programs). Its events were stored and
+   * acknowledged all the same; the agent is told with a coded error (the connection stays open), and
+   * the network manager once per filling, by a `software.inventory.full` event.
    */
-  private async onLoginClaim(
-    claim: Extract<AgentToCollector, { type: 'login.claim' | 'login.evict' }>,
-    evict?: { deviceId: string; sessionId: string },
-  ): Promise<void> {
-    const { deviceId, hostname } = this.requireReadyState();
-    const user = claim.user.name;
-    if (user.trim() === '') return this.refuse('INV_ERR_SCHEMA_RANGE', '$.user.name: a login claim needs the user name');
-    const { role, settings } = this.loginSettings(claim.role);
-    let verdict;
-    try {
-      verdict = await this.options.store.claimLease({
-        deviceId,
-        hostname,
-        user,
-        sessionId: claim.sessionId,
-        role,
-        now: this.iso(),
-        leaseSeconds: settings.leaseSeconds,
-        limit: settings.maxDevices,
-        ...(evict ? { evict } : {}),
-      });
-    } catch (e) {
-      this.log.error('could not decide a login claim', { claimId: claim.claimId, error: String(e) });
-      return this.refuse('INV_ERR_STORE_FAILED', `login claim ${claim.claimId} could not be decided`);
-    }
-    this.options.metrics.inc('invigilator_login_claims_total', { granted: String(verdict.granted) });
-    if (!verdict.granted) {
-      this.log.info('login refused: over the limit', { claimId: claim.claimId, user, role, limit: settings.maxDevices, others: verdict.leases.length });
-    }
-    if (evict && verdict.evicted) await this.queueEvictionLogoff(evict, user, hostname);
-    this.send({
-      v: PROTOCOL_VERSION,
-      type: 'login.verdict',
-      claimId: claim.claimId,
-      granted: verdict.granted,
-      limit: settings.maxDevices,
-      leases: verdict.leases,
-      leaseSeconds: settings.leaseSeconds,
-    });
-  }
-
-  /** The evicted lease is gone; its session is ended by a `logoff`, sent as any other command is. */
-  private async queueEvictionLogoff(evict: { deviceId: string; sessionId: string }, user: string, hostname: string): Promise<void> {
-    const commandId = newId('cmd-');
-    try {
-      await this.options.store.createCommand({
-        id: commandId,
-        deviceId: evict.deviceId,
-        command: {
-          kind: 'logoff',
-          target: { scope: 'session', sessionId: evict.sessionId },
-          reason: `${user} chose to sign in on ${hostname} instead`.slice(0, 500),
-        },
-        createdAt: this.iso(),
-      });
-      await this.options.bus.publish(evict.deviceId);
-      this.log.info('login lease evicted; logoff queued', { evicted: evict, user, commandId });
-    } catch (e) {
-      this.log.error('could not queue the logoff for an evicted login lease', { evicted: evict, error: String(e) });
-    }
-  }
-
-  /**
-   * Extends this device's live leases for the listed sessions by their
-   * role's `leaseSeconds`. A session without a live lease here (expired,
-   * released, another device's, never claimed) is not renewed: the agent is
-   * told with INV_ERR_LEASE_NOT_FOUND and must claim again.
-   */
-  private async onLoginRenew(renew: Extract<AgentToCollector, { type: 'login.renew' }>): Promise<void> {
-    const deviceId = this.requireReady();
-    const wanted = new Set(renew.sessionIds);
-    if (wanted.size === 0) return;
-    const { store } = this.options;
+  private async reportSoftwareRefused(deviceId: string, refused: NonNullable<InsertResult['softwareRefused']>): Promise<void> {
+    this.refuse('INV_ERR_INVENTORY_TOO_LARGE', `${refused.programs} programs not listed: this collector lists at most ${refused.cap} per device`);
+    if (!refused.newlyFull) return;
+    const { hostname } = this.requireReadyState();
+    this.log.warn('software list full: further programs are stored as events only', { cap: refused.cap, hostname });
     const now = this.iso();
-    const renewed = new Set<string>();
-    try {
-      const bySeconds = new Map<number, string[]>();
-      for (const lease of await store.liveLeases({ deviceId, now })) {
-        if (!wanted.has(lease.sessionId)) continue;
-        const seconds = this.loginSettings(lease.role).settings.leaseSeconds;
-        bySeconds.set(seconds, [...(bySeconds.get(seconds) ?? []), lease.sessionId]);
-      }
-      for (const [seconds, sessionIds] of bySeconds) for (const id of await store.renewLeases(deviceId, sessionIds, now, seconds)) renewed.add(id);
-    } catch (e) {
-      this.log.error('could not renew login leases', { error: String(e) });
-      return this.refuse('INV_ERR_STORE_FAILED', 'login leases could not be renewed');
-    }
-    const missing = [...wanted].filter((id) => !renewed.has(id));
-    if (missing.length > 0) {
-      this.refuse('INV_ERR_LEASE_NOT_FOUND', `session ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`);
-    }
+    await this.options.store
+      .insertCollectorEvent(
+        { id: randomUUID(), time: now, type: 'software.inventory.full', severity: 'warning', data: { deviceId, hostname, cap: refused.cap } },
+        now,
+      )
+      .catch((e: unknown) => this.log.error('could not record that the software list is full', { error: String(e) }));
   }
 
-  /** The session ended. Only this device's lease for it can be released; releasing one it does not hold changes nothing. */
-  private async onLoginRelease(release: Extract<AgentToCollector, { type: 'login.release' }>): Promise<void> {
-    const deviceId = this.requireReady();
-    try {
-      await this.options.store.releaseLease(deviceId, release.sessionId);
-    } catch (e) {
-      this.log.error('could not release a login lease', { sessionId: release.sessionId, error: String(e) });
-      this.refuse('INV_ERR_STORE_FAILED', `the lease of session ${release.sessionId} could not be released`);
+  /** The login limit is decided by its service; this only carries the answer back. */
+  private async onLogin(message: Extract<AgentToCollector, { type: 'login.claim' | 'login.evict' | 'login.renew' | 'login.release' }>): Promise<void> {
+    const device = this.requireReadyState();
+    const { loginLeases } = this.socket;
+    if (message.type === 'login.renew' || message.type === 'login.release') {
+      const refusal =
+        message.type === 'login.renew'
+          ? await loginLeases.renew(device.deviceId, message.sessionIds)
+          : await loginLeases.release(device.deviceId, message.sessionId);
+      if (refusal) this.refuse(refusal.code, refusal.detail);
+      return;
     }
-  }
-
-  /** The role the policy knows (else its default role) and that role's login limit settings, from the policy in force now. */
-  private loginSettings(claimedRole: string): { role: string; settings: LoginLimitSettings } {
-    const policy = this.options.policy();
-    const role = policy.roles.definitions.some((d) => d.id === claimedRole) ? claimedRole : policy.roles.default;
-    return { role, settings: settingsFor(policy, 'loginLimit', role) };
+    const answer = await loginLeases.claim(device, message);
+    if ('refused' in answer) return this.refuse(answer.refused.code, answer.refused.detail);
+    this.send(answer.verdict);
   }
 
   /** A refused request: a coded `error`, and the connection stays open. */

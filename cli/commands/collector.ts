@@ -1,8 +1,9 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildCollector } from '../../collector/collector';
 import { ensureAdminToken, ensureEnrollmentToken } from '../../collector/bootstrap';
 import { COLLECTOR_ENV, collectorConfigSchema } from '../../collector/config';
 import { PostgresCommandBus } from '../../collector/command-bus';
+import { SECRET_KEY_FILE, loadSecretKey } from '../../collector/secret-key-file';
 import { openStore } from '../../collector/store/open-store';
 import { PostgresStore } from '../../collector/store/postgres/postgres-store';
 import { closeLogger, createLogger } from '../../node-common/logging';
@@ -25,11 +26,18 @@ Options:
   --host HOST         address to listen on, default 127.0.0.1 (env INVIGILATOR_HOST)
   --data-dir DIR      admin token, enrollment token and logs, default ./data (env INVIGILATOR_DATA_DIR)
   --policy NAME|FILE  the policy pushed to agents, default basildon-primary (env INVIGILATOR_POLICY)
-                      (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS)
-  --config FILE       a JSON file with any of: db, port, host, dataDir, policy, logLevel
+                      (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS;
+                      enrollmentApproval, manual or automatic, for the enrollment token in DIR, default manual:
+                      env INVIGILATOR_ENROLLMENT_APPROVAL; loginLimit: maxUsersPerDevice, newUsersPerDevicePerHour,
+                      evictionsPerDevicePerHour)
+  --config FILE       a JSON file with any of: db, port, host, dataDir, policy, logLevel, secretKeyFile
   --log-level LEVEL   error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
   --tls-cert FILE     PEM certificate: serve https:// and wss:// (env INVIGILATOR_TLS_CERT)
   --tls-key FILE      its PEM private key (env INVIGILATOR_TLS_KEY)
+  --secret-key-file FILE
+                      the key device secrets are sealed under, default DIR/device-secret-key,
+                      made on first start; collectors sharing PostgreSQL name one file
+                      (env INVIGILATOR_SECRET_KEY_FILE)
   -h, --help          this help
 
 Command line beats environment beats the config file. SIGINT or SIGTERM
@@ -46,6 +54,7 @@ export async function collectorCommand(argv: string[], io: Io, posix: boolean): 
     'log-level': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    'secret-key-file': { type: 'string' },
   });
   if (values.help) {
     io.out(COLLECTOR_HELP);
@@ -63,6 +72,7 @@ export async function collectorCommand(argv: string[], io: Io, posix: boolean): 
       logLevel: values['log-level'],
       'tls.certFile': values['tls-cert'],
       'tls.keyFile': values['tls-key'],
+      secretKeyFile: values['secret-key-file'],
     },
   });
   if (typeof settings === 'number') return settings;
@@ -72,7 +82,11 @@ export async function collectorCommand(argv: string[], io: Io, posix: boolean): 
   const tightened = preparePrivateDir(dataDir, { posix, setting: '--data-dir (INVIGILATOR_DATA_DIR)' });
   const logger = createLogger({ program: 'collector', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
   if (tightened.length > 0) logger.warn('the data folder could be read by other users; made it private', { tightened: tightened.slice(0, 20) });
-  const store = await openStore(config.db, { posix });
+  const secretKeyPath = resolve(config.secretKeyFile ?? join(dataDir, SECRET_KEY_FILE));
+  const secretKey = loadSecretKey(secretKeyPath);
+  // Never the key itself: only where it is, and that it must be kept with the database's backups.
+  if (secretKey.created) logger.info('device secret key created; back it up (without it the devices must enroll again)', { path: secretKeyPath });
+  const store = await openStore(config.db, { secretKey: secretKey.key, posix });
   // Several collector processes share PostgreSQL, so commands are announced through it; one SQLite process needs no bus.
   const bus = store instanceof PostgresStore ? await PostgresCommandBus.start(config.db, store.pool, logger) : undefined;
   const collector = buildCollector({
@@ -81,6 +95,7 @@ export async function collectorCommand(argv: string[], io: Io, posix: boolean): 
     policy,
     version: VERSION,
     silentAfterMs: config.silentAfterHours * 3_600_000,
+    loginLeases: Object.fromEntries(Object.entries(config.loginLimit).filter(([, v]) => v !== undefined)),
     ...(bus ? { bus } : {}),
     ...(tls ? { tls } : {}),
   });
@@ -92,7 +107,7 @@ export async function collectorCommand(argv: string[], io: Io, posix: boolean): 
     throw listenError(e, config.host, config.port);
   }
   const adminTokenPath = await ensureAdminToken(store, dataDir, Date.now(), logger);
-  const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now());
+  const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now(), config.enrollmentApproval);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
   io.out(`Invigilator collector listening on ${url} (agents connect to ${tls ? 'wss' : 'ws'}://${host}:${address.port}/agent)`);

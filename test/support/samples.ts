@@ -16,7 +16,7 @@ export const stick: UsbDevice = {
 };
 
 const T = '2026-11-23T09:15:00.000Z';
-const lease = { deviceId: 'dev-2', hostname: 'LIBRARY-07', sessionId: 's-9', since: T };
+const other = { hostname: 'LIBRARY-07', since: T };
 const session = { sessionId: 's-1' };
 
 export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { type: K }>['data'] } = {
@@ -46,8 +46,8 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'session.unlocked': session,
   'session.idle-warning': { ...session, idleSeconds: 840, logoffInSeconds: 60 },
   'session.logoff': { ...session, reason: 'idle', confirmed: true },
-  'login-limit.granted': { ...session, limit: 2, leases: [lease] },
-  'login-limit.denied': { ...session, limit: 2, leases: [lease, { ...lease, deviceId: 'dev-3', sessionId: 's-10' }] },
+  'login-limit.granted': { ...session, limit: 2 },
+  'login-limit.denied': { ...session, limit: 2, others: [other, { ...other, hostname: 'ART-02' }] },
   'login-limit.released': session,
   'software.detected': {
     ruleId: 'cat-hacking-tool',
@@ -59,6 +59,7 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'software.terminated': { ruleId: 'cat-hacking-tool', process: { pid: 1234, name: 'wireshark' } },
   'software.installed': { name: 'GIMP', version: '2.10.34', publisher: 'The GIMP Team', source: 'dpkg' },
   'software.removed': { name: 'GIMP', source: 'dpkg' },
+  'software.inventory.full': { deviceId: 'dev-7', hostname: 'LIBRARY-03', cap: 20000 },
   'file.quarantined': { quarantineId: 'q-1', file: { path: 'C:\\Users\\amy\\Downloads\\game.exe', sha256: 'a'.repeat(64), sizeBytes: 1024 } },
   'file.restored': { quarantineId: 'q-1', file: { path: 'C:\\Users\\amy\\Downloads\\game.exe', sha256: 'a'.repeat(64) } },
   'tray.missing': { ...session, sinceSeconds: 130 },
@@ -67,6 +68,7 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'aup.agreed': { ...session, user: 'amy', uid: 1000, policyId: 'basildon-primary', version: 1 },
   'aup.declined': { ...session, user: 'amy', uid: 1000, policyId: 'basildon-primary', version: 1, signedOut: true },
   'problem.reported': { kind: 'virus', text: 'A window says my files are locked' },
+  'problem.held-back': { from: 'the tray of uid 1001, session 5', repeats: 2, throttled: 995, since: '2026-11-23T09:00:00.000Z' },
   'command.completed': { commandId: 'c-1', ok: true },
 };
 
@@ -115,7 +117,7 @@ export const AGENT_TO_COLLECTOR_SAMPLES: { [K in AgentToCollector['type']]: Extr
     sessionId: 's-1',
     role: 'pupil',
     at: T,
-    target: { deviceId: 'dev-2', sessionId: 's-9' },
+    ref: 'ev-Q2xhc3MzLTAxLXMtOQ',
   },
   'permission.request': {
     v: 1,
@@ -142,7 +144,15 @@ export const COLLECTOR_TO_AGENT_SAMPLES: { [K in CollectorToAgent['type']]: Extr
     issuedAt: T,
     command: { kind: 'logoff', target: { scope: 'user', user: 'amy.p' }, reason: 'end of lesson' },
   },
-  'login.verdict': { v: 1, type: 'login.verdict', claimId: 'k-1', granted: false, limit: 2, leases: [lease], leaseSeconds: 300 },
+  'login.verdict': {
+    v: 1,
+    type: 'login.verdict',
+    claimId: 'k-1',
+    granted: false,
+    limit: 2,
+    others: [{ ...other, ref: 'ev-Q2xhc3MzLTAxLXMtOQ' }],
+    leaseSeconds: 300,
+  },
   'permission.decision': { v: 1, type: 'permission.decision', requestId: 'r-1', decision: 'approved', expiresAt: '2026-11-30T16:00:00.000Z' },
   error: { v: 1, type: 'error', error: { code: 'INV_ERR_AUTH_FAILED', message: 'proof does not match' } },
 };
@@ -151,7 +161,7 @@ export const TRAY_TO_AGENT_SAMPLES: { [K in TrayToAgent['type']]: Extract<TrayTo
   'tray.hello': { v: 1, type: 'tray.hello', trayVersion: '0.1.0' },
   'tray.idle': { v: 1, type: 'tray.idle', idleSeconds: 30 },
   'tray.answer': { v: 1, type: 'tray.answer', noticeId: 'n-1', action: 'ask-permission', text: 'I need my homework' },
-  'tray.report': { v: 1, type: 'tray.report', kind: 'broken', text: 'The printer says error 5' },
+  'tray.report': { v: 1, type: 'tray.report', kind: 'broken', text: 'The printer says error 5', reportId: '6f1c2a9e-3b7d-4c1a-9e2f-5a8b7c6d4e3f' },
 };
 
 export const AGENT_TO_TRAY_SAMPLES: { [K in AgentToTray['type']]: Extract<AgentToTray, { type: K }> } = {
@@ -168,4 +178,5 @@ export const AGENT_TO_TRAY_SAMPLES: { [K in AgentToTray['type']]: Extract<AgentT
   },
   'tray.withdraw': { v: 1, type: 'tray.withdraw', noticeId: 'n-1' },
   'tray.status': { v: 1, type: 'tray.status', state: 'protected', policyName: 'Basildon Primary', policyRevision: 1, connectedSince: T, lastEvent: null },
+  'tray.report.ack': { v: 1, type: 'tray.report.ack', reportId: '6f1c2a9e-3b7d-4c1a-9e2f-5a8b7c6d4e3f', outcome: 'recorded' },
 };
