@@ -1,6 +1,6 @@
 import { accessSync, chmodSync, constants, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { InvigilatorError } from '../shared/errors';
 
 export interface PrivateDirOptions {
@@ -76,7 +76,25 @@ export function preparePrivateDir(path: string, options: PrivateDirOptions): str
 }
 
 /** Names only Invigilator's data folders hold (agent or collector, any version): what makes a folder ours to tighten. */
-const OWN_FILES = new Set(['identity.json', 'installation-id', 'outbox', 'policy.json', 'admin-token', 'enrollment-token', 'collector.db', 'agent']);
+const OWN_FILES = new Set([
+  'identity.json',
+  'installation-id',
+  'outbox',
+  'policy.json',
+  'admin-token',
+  'enrollment-token',
+  'collector.db',
+  'agent',
+  'device-secret-key',
+]);
+
+/**
+ * Files at the top of the folder that are left as found: their reader refuses
+ * them when others can read or change them (collector/secret-key-file.ts). No
+ * version wrote them loose, so a loose one was loosened since, and the
+ * operator is told rather than the mode quietly repaired.
+ */
+const REFUSED_WHEN_LOOSE = new Set(['device-secret-key']);
 
 /** Removes group and other bits from the folder and what is in it, without following links. */
 function tighten(root: string): string[] {
@@ -88,6 +106,7 @@ function tighten(root: string): string[] {
     seen++;
     const stat = lstatSync(path);
     if (stat.isSymbolicLink()) continue;
+    if (depth === 1 && REFUSED_WHEN_LOOSE.has(basename(path))) continue;
     if (stat.mode & 0o077) {
       chmodSync(path, stat.mode & 0o7700 & ~0o1000);
       changed.push(`${path} (was ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`);

@@ -24,7 +24,8 @@ Options:
   --db URL            sqlite:PATH (one school) or postgres://URL (env INVIGILATOR_DB)
   --port N            port to listen on, default 8470 (env INVIGILATOR_PORT)
   --host HOST         address to listen on, default 127.0.0.1 (env INVIGILATOR_HOST)
-  --data-dir DIR      admin token, enrollment token and logs, default ./data (env INVIGILATOR_DATA_DIR)
+  --data-dir DIR      admin token, enrollment token, device secret key and logs, default ./data
+                      (env INVIGILATOR_DATA_DIR)
   --policy NAME|FILE  the policy pushed to agents, default basildon-primary (env INVIGILATOR_POLICY)
                       (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS;
                       enrollmentApproval, manual or automatic, for the enrollment token in DIR, default manual:

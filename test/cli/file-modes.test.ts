@@ -1,4 +1,5 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, startCli, tempDir } from '../support/cli';
 
@@ -59,6 +60,7 @@ describe.each(['022', '000'])('invigilator start under umask %s', (umask) => {
         'collector.db-shm',
         'admin-token',
         'enrollment-token',
+        'device-secret-key',
         join('logs', 'collector.log'),
         join('agent', 'identity.json'),
         join('agent', 'logs', 'agent.log'),
@@ -84,6 +86,58 @@ describe('a data folder made beforehand with looser modes', () => {
 
     expect(octal(lstatSync(dataDir).mode & 0o7777)).toBe('0700');
     expect(opened(entries)).toEqual([]);
+  });
+});
+
+/** The collector alone, its database outside `dataDir`; resolves once it listens (then stops it) or exits. */
+async function runCollector(root: string, dataDir: string): Promise<{ listened: boolean; code: number | null; output: string }> {
+  const run = startCli(['collector', '--db', `sqlite:${join(root, 'db', 'collector.db')}`, '--data-dir', dataDir, '--port', '0', '--log-level', 'info']);
+  const exited = run.exited.then((e) => ({ exited: e }));
+  const outcome = await Promise.race([exited, eventually(() => (/listening on/.test(run.output()) ? { exited: undefined } : undefined), 600)]);
+  if (outcome.exited) return { listened: false, code: outcome.exited.code, output: run.output() };
+  run.child.kill('SIGTERM');
+  const { code } = await run.exited;
+  return { listened: true, code, output: run.output() };
+}
+
+describe("the collector's device secret key in a data folder made beforehand", () => {
+  const key = () => `${randomBytes(32).toString('base64url')}\n`;
+
+  it("makes the folder Invigilator's: one holding only a key copied in (for collectors sharing PostgreSQL) is tightened and its key used", async () => {
+    const root = tempDir('key-only');
+    const dataDir = join(root, 'data');
+    mkdirSync(dataDir, { mode: 0o755 });
+    chmodSync(dataDir, 0o755);
+    const copied = key();
+    writeFileSync(join(dataDir, 'device-secret-key'), copied, { mode: 0o600 });
+
+    const run = await runCollector(root, dataDir);
+
+    expect(run).toMatchObject({ listened: true });
+    expect(run.output).not.toMatch(/device secret key created/);
+    expect(readFileSync(join(dataDir, 'device-secret-key'), 'utf8')).toBe(copied);
+    expect(octal(lstatSync(dataDir).mode & 0o7777)).toBe('0700');
+  });
+
+  it('leaves a key file others can read as it is, and refuses it with a sentence (exit 2), rather than tightening it quietly', async () => {
+    const root = tempDir('key-loose');
+    const dataDir = join(root, 'data');
+    mkdirSync(dataDir, { mode: 0o755 });
+    chmodSync(dataDir, 0o755);
+    writeFileSync(join(dataDir, 'admin-token'), 'inv_admin_x\n', { mode: 0o644 });
+    writeFileSync(join(dataDir, 'device-secret-key'), key(), { mode: 0o644 });
+    chmodSync(join(dataDir, 'device-secret-key'), 0o644);
+
+    const run = await runCollector(root, dataDir);
+
+    expect(run).toMatchObject({ listened: false, code: 2 });
+    expect(run.output).toMatch(
+      /INV_ERR_CONFIG_INVALID: .*the device secret key file .*device-secret-key: mode 644: others can read or change it \(chmod 600 it\)/,
+    );
+    expect(octal(lstatSync(join(dataDir, 'device-secret-key')).mode & 0o7777)).toBe('0644');
+    // The rest of the folder is still made private.
+    expect(octal(lstatSync(dataDir).mode & 0o7777)).toBe('0700');
+    expect(octal(lstatSync(join(dataDir, 'admin-token')).mode & 0o7777)).toBe('0600');
   });
 });
 
