@@ -1,8 +1,8 @@
 import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import type { Policy } from '../shared/policy/schema';
-import { citeClause, settingsFor } from '../shared/policy/resolve';
-import { type Command, PROTOCOL_VERSION, type Platform, type TrayNotice, type TrayToAgent } from '../shared/protocol';
+import { settingsFor } from '../shared/policy/resolve';
+import { type Command, PROTOCOL_VERSION, type Platform, type TrayNotice, type TrayReport, type TrayToAgent } from '../shared/protocol';
 import type { ErrorCode } from '../shared/errors';
 import { type Logger, recentWarnings } from '../node-common/logging';
 import type { AgentConfig } from './config';
@@ -12,6 +12,7 @@ import { DEFAULT_LINK_TUNING, Link } from './link/link';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
 import { PolicyKeeper } from './policy-keeper';
 import { type AnswerResult, TrayServer, type TrayPeer } from './tray/tray-server';
+import { ProblemReports, REPORT_RATE, describe as describeReporter } from './tray/problem-reports';
 import { UserTrays, bothSinks } from './tray/user-trays';
 import { AgreementKeeper } from './aup/agreement-keeper';
 import type { SessionControl } from './sessions/session-control';
@@ -78,6 +79,8 @@ export interface AgentDeps {
     /** Where the installed programs are listed (dpkg/rpm, the uninstall keys, app bundles); absent: no inventory. */
     inventory?: InventorySource;
   };
+  /** Called once the collector has enrolled this device and its identity is saved (the composition root forgets the token). */
+  onEnrolled?: (deviceId: string) => void;
   /** How often sessions are read and the login limit and logoff rules looked at (default 5 s). */
   sessionPollMs?: number;
 }
@@ -179,6 +182,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     ...(config.collector.caFile ? { caFile: config.collector.caFile } : {}),
     ...(config.collector.enrollmentToken ? { enrollmentToken: config.collector.enrollmentToken } : {}),
     identity: new IdentityFile(config.dataDir),
+    ...(deps.onEnrolled ? { onEnrolled: deps.onEnrolled } : {}),
     outbox,
     logger,
     agentVersion: deps.version,
@@ -301,7 +305,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     if (limits[0]?.isMine(a.noticeId)) return limits[0].answer(a, from);
     if (logoffs[0]?.isMine(a.noticeId)) return logoffs[0].answer(a.noticeId, a.action, from);
     return (
-      guards[0]?.answer(a.noticeId, a.action, a.text, a.target) ?? {
+      guards[0]?.answer(a.noticeId, a.action, a.text, a.target, from) ?? {
         ok: false as const,
         code: 'INV_ERR_NOT_SUPPORTED' as const,
         message: 'no rule here answers notices',
@@ -312,35 +316,32 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   closers.push(async () => recent.detach());
   /**
    * A problem reported from the tray: recorded with what IT support needs to
-   * start (this computer, the agent's state, its last warnings), and for a
-   * suspected virus the on-screen warning Basildon 3.7 asks for, when the
-   * policy says so.
+   * start (this computer, the agent's state, its last warnings), under a rate
+   * per user, and for a suspected virus the on-screen warning Basildon 3.7 asks
+   * for, when the policy says so (agent/tray/problem-reports.ts).
    */
-  const takeProblemReport = async (r: { kind: 'broken' | 'virus' | 'upsetting'; text: string }, from: TrayPeer): Promise<void> => {
-    const systemDetails = [
-      `computer: ${hostname()} (${deps.platform} ${release()})`,
-      `agent: ${deps.version}; link: ${links[0]?.currentState ?? 'none'}; unsent events: ${outbox.pendingCount}`,
-      `policy: ${policy.current.id} revision ${policy.current.revision}`,
-      ...(from.uid !== undefined ? [`reported from the tray of uid ${from.uid}${from.sessionId ? `, session ${from.sessionId}` : ''}`] : []),
-      'recent warnings and errors:',
-      ...recent.lines(),
-    ].join('\n');
-    const severity = r.kind === 'virus' ? 'alert' : r.kind === 'upsetting' ? 'warning' : 'notice';
-    await record({ type: 'problem.reported', severity, time: now(), data: { kind: r.kind, text: r.text, systemDetails: systemDetails.slice(0, 16384) } });
-    const current = policy.current;
-    if (r.kind === 'virus' && current.failsafe.virusWarningNotice) {
-      notices?.show({
-        v: PROTOCOL_VERSION,
-        type: 'tray.notice',
-        noticeId: `virus-${Date.now()}`,
-        kind: 'virus-warning',
-        title: 'Please do not use this computer for now',
-        body: `Someone thinks this computer may have a virus. ${current.notices.contact.charAt(0).toUpperCase()}${current.notices.contact.slice(1)} has been told. Please tell a grown-up and wait.`,
-        ...(current.failsafe.clause ? { clause: citeClause(current, current.failsafe.clause) } : {}),
-        actions: ['dismiss'],
-      });
-    }
-  };
+  const problemReports = new ProblemReports({
+    record,
+    policy: () => policy.current,
+    notices: () => notices,
+    logger,
+    systemDetails: (from) => {
+      const who = describeReporter(from);
+      return [
+        `computer: ${hostname()} (${deps.platform} ${release()})`,
+        `agent: ${deps.version}; link: ${links[0]?.currentState ?? 'none'}; unsent events: ${outbox.pendingCount}`,
+        `policy: ${policy.current.id} revision ${policy.current.revision}`,
+        ...(who ? [`reported from ${who}`] : []),
+        'recent warnings and errors:',
+        ...recent.lines(),
+      ].join('\n');
+    },
+  });
+  const takeProblemReport = (r: TrayReport, from: TrayPeer) => problemReports.take(r, from);
+  // What was held back is recorded every few minutes, and at stop. Unref'd: this
+  // timer runs on every agent, and must not keep alive one whose link and outbox are closed.
+  timers.push(setInterval(() => void problemReports.flush().catch(() => undefined), REPORT_RATE.heldBackMinutes * 60_000).unref());
+  closers.push(() => problemReports.flush());
   if (!notices && deps.trayPath) {
     const tray = new TrayServer({ path: deps.trayPath, logger, onAnswer: answer, onReport: takeProblemReport });
     try {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Platform } from '../shared/protocol';
-import { InvigilatorError, formatProblems } from '../shared/errors';
+import { type ErrorCode, InvigilatorError, formatProblems } from '../shared/errors';
 import { wantsHelp } from './args';
 import { agentCommand } from './commands/agent';
 import { collectorCommand } from './commands/collector';
@@ -18,11 +18,33 @@ Commands:
   agent --config FILE                           run the agent service on this machine
   collector --db sqlite:PATH|postgres://URL     run the collector
   policy show NAME                              print a preset policy as JSON
-  policy validate FILE                          check a policy file
+  policy validate FILE [--against NAME|FILE]    check a policy file
   usb classify PATH                             is this image or device encrypted?
   start                                         collector and agent together, for trying it out
 
 Run \`invigilator COMMAND --help\` for a command's options.`;
+
+/**
+ * Mistakes in what the operator gave (the command line, the configuration or a
+ * file or folder it names): exit 2, with a sentence saying what to change.
+ * Exit 3 is left for failures while running.
+ */
+const OPERATOR_MISTAKES = new Set<ErrorCode>([
+  'INV_ERR_USAGE',
+  'INV_ERR_CONFIG_INVALID',
+  'INV_ERR_CONFIG_UNREADABLE',
+  'INV_ERR_FILE_UNREADABLE',
+  'INV_ERR_DATA_DIR_NOT_A_FOLDER',
+  'INV_ERR_DATA_DIR_UNWRITABLE',
+  'INV_ERR_DATA_DIR_UNSAFE',
+  'INV_ERR_STORE_UNWRITABLE',
+  'INV_ERR_STORE_CORRUPT',
+  'INV_ERR_TLS_INVALID',
+  'INV_ERR_PORT_IN_USE',
+]);
+
+/** Whether POSIX owners and modes apply to the data folders (not on Windows, where the installer's ACL protects them). */
+const POSIX_MODES = process.platform !== 'win32';
 
 /** The composition root's one platform decision: which OS this agent is on. */
 function currentPlatform(): Platform {
@@ -38,13 +60,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       case 'agent':
         return await agentCommand(rest, io, currentPlatform());
       case 'collector':
-        return await collectorCommand(rest, io);
+        return await collectorCommand(rest, io, POSIX_MODES);
       case 'policy':
         return await policyCommand(rest, io);
       case 'usb':
         return await usbCommand(rest, io);
       case 'start':
-        return await startCommand(rest, io, join(__dirname, '../../bin/invigilator.js'));
+        return await startCommand(rest, io, join(__dirname, '../../bin/invigilator.js'), POSIX_MODES);
       case '--version':
       case '-v':
         io.out(VERSION);
@@ -63,7 +85,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (e instanceof InvigilatorError) {
       io.err(`${e.code}: ${e.message}${e.problems.length ? `\n${formatProblems(e.problems)}` : ''}`);
       if (e.code === 'INV_ERR_USAGE' && !wantsHelp(rest)) io.err(`Run \`invigilator ${command ?? ''} --help\` for usage.`);
-      return e.code === 'INV_ERR_USAGE' || e.code === 'INV_ERR_CONFIG_INVALID' ? EXIT.USAGE : EXIT.FAILED;
+      return OPERATOR_MISTAKES.has(e.code) ? EXIT.USAGE : EXIT.FAILED;
     }
     io.err(`INV_ERR_INTERNAL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     return EXIT.FAILED;

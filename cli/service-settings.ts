@@ -23,6 +23,8 @@ export async function loadServiceSettings<S extends z.ZodType<{ policy: string }
   });
   if (!config.ok) {
     reportProblems(io, `The ${program} configuration is not valid:`, config.problems);
+    const missing = config.problems.some((p) => ['$.collector', '$.collector.url', '$.dataDir', '$.db'].includes(p.path));
+    if (missing && !source.file) io.err(`Give the ${program} its settings in a file with --config FILE, or as options (see invigilator ${program} --help).`);
     return EXIT.USAGE;
   }
   const policy = await loadPolicy(config.value.policy);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { type Decoded, type InputProblem, problem } from '../shared/errors';
+import { describeJsonError } from '../shared/json-error-position';
 import { validate } from '../shared/schema';
 import { joinPath, parseUntrustedJson } from '../shared/untrusted-json';
 
@@ -34,7 +35,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, options: LoadConfigOp
       return { ok: false, problems: [problem('INV_ERR_CONFIG_UNREADABLE', '$', `${options.file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`)] };
     }
     const parsed = parseUntrustedJson(text);
-    if (!parsed.ok) return { ok: false, problems: parsed.problems.map((p) => ({ ...p, message: `${options.file}: ${p.message}` })) };
+    if (!parsed.ok) return { ok: false, problems: parsed.problems.map((p) => ({ ...p, message: `${options.file}: ${located(p, text)}` })) };
     if (parsed.value === null || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
       return { ok: false, problems: [problem('INV_ERR_CONFIG_INVALID', '$', `${options.file}: a configuration file holds one JSON object`)] };
     }
@@ -54,6 +55,11 @@ export function loadConfig<S extends z.ZodType>(schema: S, options: LoadConfigOp
   const result = validate(schema, merged);
   if (result.ok) return result;
   return { ok: false, problems: result.problems.map((p) => withSource(p, sources)) };
+}
+
+/** A syntax error in a file someone edits by hand says at which line and column. */
+export function located(p: InputProblem, text: string): string {
+  return p.code === 'INV_ERR_INVALID_JSON' ? describeJsonError(text, p.message) : p.message;
 }
 
 function withSource(p: InputProblem, sources: Map<string, string>): InputProblem {

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import winston from 'winston';
 
@@ -29,10 +29,12 @@ export type Logger = winston.Logger;
 export function createLogger(options: LoggerOptions): Logger {
   const transports: winston.transport[] = [];
   if (options.dir) {
-    mkdirSync(options.dir, { recursive: true, mode: 0o750 });
+    makePrivate(options.dir, options.program);
     transports.push(
       new winston.transports.File({
         filename: join(options.dir, `${options.program}.log`),
+        // Logs name pupils, devices and programs: the owner's alone, whatever the umask (and so is every rotated file).
+        options: { flags: 'a', mode: 0o600 },
         maxsize: options.maxBytes ?? 10 * 1024 * 1024,
         maxFiles: options.maxFiles ?? 5,
         tailable: true,
@@ -50,6 +52,17 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   if (transports.length === 0) transports.push(new winston.transports.Console({ silent: true }));
   return winston.createLogger({ level: options.level, defaultMeta: { component: options.program }, transports });
+}
+
+/** The log folder 0700 and this program's log files 0600, also when an older version left them looser. */
+function makePrivate(dir: string, program: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const strip = (path: string) => {
+    const mode = statSync(path).mode;
+    if (mode & 0o077) chmodSync(path, mode & 0o700);
+  };
+  strip(dir);
+  for (const name of readdirSync(dir)) if (name.startsWith(program) && name.includes('.log')) strip(join(dir, name));
 }
 
 function readableLine(info: winston.Logform.TransformableInfo): string {

@@ -37,6 +37,8 @@ export interface LinkOptions {
   onPermissionDecision?: (decision: Extract<CollectorToAgent, { type: 'permission.decision' }>) => void;
   /** The collector's answer to a login claim. */
   onLoginVerdict?: (verdict: Extract<CollectorToAgent, { type: 'login.verdict' }>) => void;
+  /** The collector enrolled this device and its identity is saved: the enrollment token is no longer needed. */
+  onEnrolled?: (deviceId: string) => void;
   /** Authenticated and ready: anything kept while the link was down can be sent now. */
   onReady?: () => void;
   /** The connection went away (the tray shows "not connected to the school"). */
@@ -178,6 +180,7 @@ export class Link {
       case 'enrolled':
         await this.options.identity.save({ deviceId: message.deviceId, deviceSecret: message.deviceSecret, collectorUrl: this.options.url });
         this.log.info('enrolled with the collector', { deviceId: message.deviceId });
+        this.options.onEnrolled?.(message.deviceId);
         return;
       case 'challenge': {
         const identity = await this.options.identity.load();

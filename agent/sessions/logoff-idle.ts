@@ -34,6 +34,13 @@ export function trayIdleSeconds(
   return report.idleSeconds + Math.max(0, Math.floor(age / 1000));
 }
 
+/** Of two views of a session's idle time, the more idle; undefined only when neither can tell. */
+export function moreIdle(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.max(a, b);
+}
+
 /** "I'm still here" is input too: idle time can be no more than the seconds since it was pressed. */
 export function withStillHere(idleSeconds: number | undefined, stillHereAt: number | undefined, now: number): number | undefined {
   if (idleSeconds === undefined || stillHereAt === undefined) return idleSeconds;

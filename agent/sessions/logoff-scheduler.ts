@@ -40,9 +40,11 @@
  *   that ends in nothing, over and over, would only harass the person. The
  *   event and the log say it failed; the session is tried again only if it
  *   signs in anew.
- * - Idle time is the tray's (fresh reports only: see `logoff-idle.ts`), else
- *   `idleHints` (logind's hint on Linux), else unknown: an unknown idle time
- *   never signs anyone out, and cancels an idle countdown already up.
+ * - Idle time is the more idle of the tray's (fresh reports only: see
+ *   `logoff-idle.ts`) and `idleHints` (logind's hint on Linux): the tray is
+ *   the pupil's own program and cannot make a session look busy. Neither
+ *   known means unknown: an unknown idle time never signs anyone out, and
+ *   cancels an idle countdown already up.
  * - Only idle countdowns record `session.idle-warning`; an end-of-day
  *   countdown is not about idleness, and its `session.logoff` says why.
  */
@@ -55,7 +57,7 @@ import type { AnswerResult, TrayPeer } from '../tray/tray-server';
 import type { IdleReports } from './idle-reports';
 import type { IdleHintSource } from './logind-idle-hint';
 import { type Countdown, type LocalClock, decideLogoff, processLocalTime } from './logoff-decision';
-import { trayIdleSeconds, withStillHere } from './logoff-idle';
+import { moreIdle, trayIdleSeconds, withStillHere } from './logoff-idle';
 import { LOGOFF_NOTICE_PREFIX, countdownNotice } from './logoff-notices';
 import type { SessionControl } from './session-control';
 import type { SessionDirectory, UserSession } from './session-directory';
@@ -75,7 +77,7 @@ export interface LogoffSchedulerOptions {
   sessions: SessionDirectory;
   /** Idle time as each session's tray reports it. */
   idle: IdleReports;
-  /** Idle time for sessions without a fresh tray report (logind's idle hint on Linux). */
+  /** The OS's view of idle time (logind's idle hint on Linux), taken when it says more than the tray. */
   idleHints?: IdleHintSource;
   control: SessionControl;
   notices: LogoffNotices;
@@ -301,14 +303,18 @@ export class LogoffScheduler {
     }
   }
 
+  /**
+   * The more idle of the tray's report and the OS's hint: the tray is the
+   * pupil's own program, so a tray saying "idle 0" must not outrank logind
+   * saying the session has been idle for an hour.
+   */
   private async idleOf(session: UserSession, all: readonly UserSession[], now: number): Promise<number | undefined> {
-    let idle = trayIdleSeconds(this.options.idle.all(), session, all, now);
-    if (idle === undefined && this.options.idleHints) {
-      idle = await this.options.idleHints.idleSecondsOf(session).catch((e: unknown) => {
-        this.log.warn('could not read the OS idle hint', { sessionId: session.sessionId, error: String(e) });
-        return undefined;
-      });
-    }
+    const tray = trayIdleSeconds(this.options.idle.all(), session, all, now);
+    const hint = await this.options.idleHints?.idleSecondsOf(session).catch((e: unknown) => {
+      this.log.warn('could not read the OS idle hint', { sessionId: session.sessionId, error: String(e) });
+      return undefined;
+    });
+    const idle = moreIdle(tray, hint);
     return withStillHere(idle, this.stillHereAt.get(session.sessionId), now);
   }
 }

@@ -1,13 +1,27 @@
-import { chmod, chown, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { type Server, type Socket, createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import { ERRORS, type ErrorCode } from '../../shared/errors';
-import { PROTOCOL_VERSION, type TrayNotice, type TrayStatus, type TrayToAgent, decodeTrayToAgent, encode } from '../../shared/protocol';
+import {
+  PROTOCOL_VERSION,
+  type ReportOutcome,
+  type TrayNotice,
+  type TrayReport,
+  type TrayStatus,
+  type TrayToAgent,
+  decodeTrayToAgent,
+  encode,
+} from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
 import type { NoticeSink } from '../usb/usb-guard';
 
 type TrayAnswer = Extract<TrayToAgent, { type: 'tray.answer' }>;
-type TrayReport = Extract<TrayToAgent, { type: 'tray.report' }>;
 export type AnswerResult = { ok: true } | { ok: false; code: ErrorCode; message: string };
+/** What became of a report, and words for the tray that sent it alone (a refusal), if any. */
+export interface ReportResult {
+  outcome: ReportOutcome;
+  notice?: TrayNotice;
+}
 
 /**
  * Who is at the other end of a tray connection, as the OS says: the uid from
@@ -39,8 +53,12 @@ export interface TrayServerOptions {
   onGone?: (from: TrayPeer) => void;
   /** Seconds since the user last touched the keyboard or mouse, as the tray sees it. */
   onIdle?: (idleSeconds: number, from: TrayPeer) => void;
-  /** "Report a problem" from the person at the computer. */
-  onReport?: (report: TrayReport, from: TrayPeer) => Promise<void>;
+  /**
+   * "Report a problem" from the person at the computer. Resolves once the
+   * report is durably recorded (or counted); only then is it acknowledged. A
+   * rejection leaves it unacknowledged, and the tray sends it again.
+   */
+  onReport?: (report: TrayReport, from: TrayPeer) => Promise<ReportResult>;
   maxClients?: number;
 }
 
@@ -48,6 +66,22 @@ export interface TrayServerOptions {
 const MAX_LINE_BYTES = 64 * 1024;
 /** Notices kept for a tray that connects later (a user who logs in after a stick was blocked). */
 const MAX_ACTIVE_NOTICES = 50;
+/** Report ids remembered, so that a report sent again (its ack was lost with the connection) is recorded once. */
+const REMEMBERED_REPORTS = 2_000;
+/** Lines read but not yet handled on one connection; past this the socket is paused until they are. */
+const MAX_QUEUED_LINES = 1_000;
+/** How long closing waits for reports already read to be recorded. */
+const CLOSE_WAIT_MS = 2_000;
+
+/** One tray connection: the lines read from it are handled in order, all of them, even after it has closed. */
+interface Connection {
+  readonly socket: Socket;
+  peer?: TrayPeer;
+  lines: string[];
+  draining: boolean;
+  /** The client broke the protocol: nothing more it sent counts. */
+  refused: boolean;
+}
 
 /**
  * The agent's end of the local channel to the tray: one JSON message per
@@ -58,7 +92,13 @@ const MAX_ACTIVE_NOTICES = 50;
  */
 export class TrayServer implements NoticeSink {
   private server: Server | undefined;
+  /** Where the socket was renamed to, and which file it is: closing removes it only if it is still ours. */
+  private placed: { path: string; ino: number } | undefined;
   private readonly clients = new Set<Socket>();
+  /** Reports by id, recorded or being recorded, the oldest forgotten first. */
+  private readonly reports = new Map<string, Promise<ReportResult>>();
+  /** Reports being recorded now. */
+  private readonly inflight = new Set<Promise<unknown>>();
   /** Connections that have said hello, and who they are. */
   private readonly peers = new WeakMap<Socket, TrayPeer>();
   private readonly active = new Map<string, TrayNotice>();
@@ -69,34 +109,53 @@ export class TrayServer implements NoticeSink {
     this.log = options.logger.child({ component: 'tray-server' });
   }
 
+  /**
+   * On Unix the socket is bound inside a fresh folder only root can enter
+   * (0700), given its mode and owner there, and only then renamed into place:
+   * it is never at its path with the wrong mode or owner, whatever the umask.
+   * (Bound in place and then chmod-ed, another user got in under umask 000.)
+   * The rename also replaces a socket left by a crashed agent.
+   */
   async listen(): Promise<void> {
     const { path } = this.options;
-    const unix = !path.startsWith('\\\\');
-    // A socket left by a crashed agent would make listen fail with EADDRINUSE.
-    if (unix) await rm(path, { force: true });
     const server = createServer((socket) => this.accept(socket));
     server.maxConnections = this.options.maxClients ?? 16;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    if (unix) {
-      await chmod(path, 0o600);
-      if (this.options.owner) await chown(path, this.options.owner.uid, this.options.owner.gid);
+    if (path.startsWith('\\\\')) {
+      await listenOn(server, path);
+    } else {
+      const staging = await mkdtemp(join(dirname(path), '.t'));
+      try {
+        const bound = join(staging, 's');
+        await listenOn(server, bound);
+        await chmod(bound, 0o600);
+        if (this.options.owner) await chown(bound, this.options.owner.uid, this.options.owner.gid);
+        await rename(bound, path);
+        this.placed = { path, ino: (await stat(path)).ino };
+      } catch (e) {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw e;
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
     }
     server.on('error', (e) => this.log.error('tray channel failed', { error: e.message }));
     this.server = server;
   }
 
+  /** Stops listening, ends every connection, and waits (a little) for the reports already read to be recorded. */
   async close(): Promise<void> {
     for (const c of this.clients) c.destroy();
     this.clients.clear();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    // The socket was renamed from where it was bound, so closing the server does not remove it.
+    const placed = this.placed;
+    this.placed = undefined;
+    if (placed && (await stat(placed.path).catch(() => undefined))?.ino === placed.ino) await rm(placed.path, { force: true });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS).unref()))]);
+    clearTimeout(timer);
   }
 
   show(notice: TrayNotice): void {
@@ -130,46 +189,72 @@ export class TrayServer implements NoticeSink {
 
   private accept(socket: Socket): void {
     this.clients.add(socket);
+    const conn: Connection = { socket, lines: [], draining: false, refused: false };
     let pending = '';
-    let queue = Promise.resolve();
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       pending += chunk;
-      if (Buffer.byteLength(pending) > MAX_LINE_BYTES && !pending.includes('\n')) return this.refuse(socket, 'INV_ERR_INPUT_TOO_LARGE');
       let newline: number;
       while ((newline = pending.indexOf('\n')) >= 0) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
-        if (line.trim() === '') continue;
-        queue = queue.then(() => this.onLine(socket, line));
+        if (line.trim() !== '') conn.lines.push(line);
       }
+      if (Buffer.byteLength(pending) > MAX_LINE_BYTES) {
+        // The lines before this one were read and still count; this one and anything after do not.
+        conn.lines.push('');
+        pending = '';
+        socket.destroy();
+      }
+      if (conn.lines.length >= MAX_QUEUED_LINES) socket.pause();
+      void this.drain(conn);
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.clients.delete(socket);
-      const peer = this.peers.get(socket);
-      if (peer) this.options.onGone?.(peer);
+      if (conn.peer) this.options.onGone?.(conn.peer);
     });
   }
 
-  private async onLine(socket: Socket, line: string): Promise<void> {
-    if (socket.destroyed) return;
+  /**
+   * Handles a connection's lines one after another, to the last one read,
+   * whether or not the tray is still there: a line the agent has read is the
+   * agent's to keep. An empty line stands for one too large to read.
+   */
+  private async drain(conn: Connection): Promise<void> {
+    if (conn.draining) return;
+    conn.draining = true;
+    try {
+      for (let line = conn.lines.shift(); line !== undefined && !conn.refused; line = conn.lines.shift()) {
+        if (line === '') this.refuse(conn, 'INV_ERR_INPUT_TOO_LARGE');
+        else await this.onLine(conn, line);
+        if (conn.lines.length < MAX_QUEUED_LINES / 2 && conn.socket.isPaused() && !conn.socket.destroyed) conn.socket.resume();
+      }
+    } catch (e) {
+      this.log.error('a tray message could not be handled', { error: String(e) });
+    } finally {
+      conn.draining = false;
+    }
+    if (conn.lines.length > 0 && !conn.refused) void this.drain(conn);
+  }
+
+  private async onLine(conn: Connection, line: string): Promise<void> {
     const decoded = decodeTrayToAgent(line, { maxBytes: MAX_LINE_BYTES, maxDepth: 8 });
-    if (!decoded.ok) return this.refuse(socket, decoded.problems[0]?.code ?? 'INV_ERR_SCHEMA_INVALID');
+    if (!decoded.ok) return this.refuse(conn, decoded.problems[0]?.code ?? 'INV_ERR_SCHEMA_INVALID');
     const message = decoded.value;
-    const peer = this.peers.get(socket);
+    const peer = conn.peer;
     if (!peer) {
-      if (message.type !== 'tray.hello') return this.refuse(socket, 'INV_ERR_UNEXPECTED_MESSAGE');
-      return this.greet(socket, message.sessionId);
+      if (message.type !== 'tray.hello') return this.refuse(conn, 'INV_ERR_UNEXPECTED_MESSAGE');
+      return this.greet(conn, message.sessionId);
     }
     switch (message.type) {
       case 'tray.hello':
         return;
       case 'tray.answer':
-        return this.onAnswer(socket, message, peer);
+        return this.onAnswer(conn.socket, message, peer);
       case 'tray.report':
-        await this.options.onReport?.(message, peer).catch((e: unknown) => this.log.error('could not take a problem report', { error: String(e) }));
-        return;
+        // Not awaited: the next report is taken while this one is written, so reports share the outbox's write and sync.
+        return this.onReport(conn.socket, message, peer);
       case 'tray.idle':
         this.options.onIdle?.(message.idleSeconds, peer);
         return;
@@ -180,8 +265,48 @@ export class TrayServer implements NoticeSink {
     }
   }
 
-  /** Hello: the session a tray names must be its own user's, as the OS lists them. */
-  private async greet(socket: Socket, sessionId: string | undefined): Promise<void> {
+  /**
+   * Records a report (or finds it recorded already, when it comes again under
+   * the same id), and acknowledges it once that is done: the tray keeps and
+   * resends a report until it sees the ack.
+   */
+  private onReport(socket: Socket, report: TrayReport, peer: TrayPeer): void {
+    const take = this.options.onReport;
+    if (!take) {
+      this.log.warn('a problem report arrived where nothing takes them; not acknowledged');
+      return;
+    }
+    const key = report.reportId === undefined ? undefined : `${peer.uid ?? 'root'}/${report.reportId}`;
+    const known = key === undefined ? undefined : this.reports.get(key);
+    let result: Promise<ReportResult>;
+    try {
+      result = known ?? take(report, peer);
+    } catch (e) {
+      result = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    if (key !== undefined && !known) {
+      this.reports.set(key, result);
+      while (this.reports.size > REMEMBERED_REPORTS) this.reports.delete(this.reports.keys().next().value!);
+      // One that failed is forgotten, so that the tray's resend is tried afresh.
+      result.catch(() => this.reports.get(key) === result && this.reports.delete(key));
+    }
+    const done = result.then(
+      ({ outcome, notice }) => {
+        if (socket.destroyed) return;
+        if (report.reportId !== undefined) socket.write(`${encode({ v: PROTOCOL_VERSION, type: 'tray.report.ack', reportId: report.reportId, outcome })}\n`);
+        if (notice && !known) socket.write(`${encode(notice)}\n`);
+      },
+      (e: unknown) => this.log.error('could not take a problem report; the tray will send it again', { error: String(e) }),
+    );
+    this.inflight.add(done);
+    void done.finally(() => this.inflight.delete(done));
+  }
+  /**
+   * Hello: the session a tray names must be its own user's, as the OS lists
+   * them. A tray already gone by now still gets its peer, so that what it sent
+   * after hello counts as its own; it is just not greeted.
+   */
+  private async greet(conn: Connection, sessionId: string | undefined): Promise<void> {
     const uid = this.options.owner?.uid;
     const peer: TrayPeer = uid === undefined ? {} : { uid };
     if (sessionId !== undefined && uid !== undefined) {
@@ -189,10 +314,12 @@ export class TrayServer implements NoticeSink {
       const ok = verify ? await verify(uid, sessionId).catch(() => false) : false;
       if (!ok) {
         this.log.warn("a tray named a session that is not its user's; disconnected", { uid, code: 'INV_ERR_SESSION_UNKNOWN' });
-        return this.refuse(socket, 'INV_ERR_SESSION_UNKNOWN');
+        return this.refuse(conn, 'INV_ERR_SESSION_UNKNOWN');
       }
       peer.sessionId = sessionId;
     }
+    conn.peer = peer;
+    const { socket } = conn;
     if (socket.destroyed) return;
     this.peers.set(socket, peer);
     if (this.lastStatus) socket.write(`${encode(this.lastStatus)}\n`);
@@ -213,7 +340,7 @@ export class TrayServer implements NoticeSink {
       type: 'tray.notice',
       noticeId: `answer-${answer.noticeId}`.slice(0, 128),
       kind: 'information',
-      title: result.code.startsWith('INV_ERR_OFFLINE_CODE') ? 'That code did not work' : 'That did not work',
+      title: refusalTitle(result.code),
       body: `${ERRORS[result.code]}.`,
       actions: ['dismiss'],
     })}\n`;
@@ -221,9 +348,28 @@ export class TrayServer implements NoticeSink {
   }
 
   /** A client that breaks the protocol is cut off; the tray reconnects and starts again with hello. */
-  private refuse(socket: Socket, code: ErrorCode): void {
-    if (socket.destroyed) return;
+  private refuse(conn: Connection, code: ErrorCode): void {
+    if (conn.refused) return;
+    conn.refused = true;
+    conn.lines.length = 0;
     this.log.warn('tray client broke the protocol; disconnected', { code });
-    socket.destroy();
+    conn.socket.destroy();
   }
+}
+
+function listenOn(server: Server, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** The heading of a refused answer's notice; the body is the catalogue's sentence. */
+function refusalTitle(code: ErrorCode): string {
+  if (code.startsWith('INV_ERR_OFFLINE_CODE')) return 'That code did not work';
+  if (code === 'INV_ERR_PERMISSION_REQUESTS_FULL') return 'Please wait for an answer';
+  return 'That did not work';
 }

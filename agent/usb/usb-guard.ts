@@ -6,7 +6,8 @@ import { citeClause, settingsFor } from '../../shared/policy/resolve';
 import { type DeviceUsbAllowlistEntry, type Policy, deviceUsbAllowlistEntry } from '../../shared/policy/schema';
 import { usbAllowDigest, usbAllowKey } from '../../node-common/usb-allow-digest';
 import type { AgentToCollector, NOTICE_ACTIONS, TrayNotice, TrayStatus, User } from '../../shared/protocol';
-import { PROTOCOL_VERSION } from '../../shared/protocol';
+import { PROTOCOL_VERSION, permissionRequest } from '../../shared/protocol';
+import { validate } from '../../shared/schema';
 import type { Logger } from '../../node-common/logging';
 import { OFFLINE_CODE_MAX_MINUTES, checkOfflineCode } from '../../node-common/offline-code';
 import { JsonStateFile } from '../json-state-file';
@@ -60,11 +61,31 @@ interface Attached {
 
 const usedCodesSchema = z.array(z.strictObject({ hash: z.string().regex(/^[0-9a-f]{64}$/), expiresAt: z.string().max(64) })).max(10_000);
 const allowlistSchema = z.array(deviceUsbAllowlistEntry).max(10_000);
-const pendingSchema = z.array(z.record(z.string(), z.unknown())).max(1000);
+/** Read leniently, entry by entry: one bad entry, or more than we keep (an older agent kept any number), loses only itself. */
+const pendingSchema = z.array(z.unknown());
+const codeFailuresSchema = z.record(z.string().max(64), z.array(z.number()).max(100));
 
-/** Wrong offline codes allowed in the window before typing is refused for a while. */
+/**
+ * Permission requests waiting for the network manager's answer that this
+ * computer keeps: per person (a tray's user) and in all. Past either, asking
+ * is refused in plain words until an answer frees a place.
+ */
+export const PERMISSION_REQUEST_LIMITS = { perUser: 10, total: 100 } as const;
+
+/** Wrong offline codes allowed per person in the window before their typing is refused for a while. */
 const CODE_ATTEMPTS = 5;
 const CODE_WINDOW_MS = 15 * 60_000;
+/** People whose wrong codes are remembered; the oldest forgotten first. */
+const CODE_PEOPLE = 1_000;
+
+/** Who asked or typed: the tray's user, or `local` for the root-only socket and the agent's own callers. */
+type Asker = { uid?: number | undefined } | undefined;
+const askerKey = (from: Asker) => (from?.uid === undefined ? 'local' : `uid-${from.uid}`);
+
+interface PendingRequest {
+  request: PermissionRequest;
+  asker: string;
+}
 
 /**
  * The USB storage rule at work: every arrival is observed, decided by the pure
@@ -76,13 +97,15 @@ export class UsbGuard {
   private readonly attached = new Map<string, Attached>();
   private localAllowlist: DeviceUsbAllowlistEntry[] = [];
   private usedCodes: Array<{ hash: string; expiresAt: string }> = [];
-  private pendingRequests: PermissionRequest[] = [];
-  private codeFailures: number[] = [];
+  private pendingRequests: PendingRequest[] = [];
+  /** Per person: when they typed a wrong code, within the window. Kept on disk: a restart must not reset it. */
+  private codeFailures: Record<string, number[]> = {};
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly allowlistFile: JsonStateFile<DeviceUsbAllowlistEntry[]>;
   private readonly usedCodesFile: JsonStateFile<Array<{ hash: string; expiresAt: string }>>;
-  private readonly pendingFile: JsonStateFile<Array<Record<string, unknown>>>;
+  private readonly pendingFile: JsonStateFile<unknown[]>;
+  private readonly codeFailuresFile: JsonStateFile<Record<string, number[]>>;
   private readonly noticeDevices = new Map<string, string>();
 
   constructor(private readonly deps: UsbGuardDeps) {
@@ -91,12 +114,14 @@ export class UsbGuard {
     this.allowlistFile = new JsonStateFile(join(deps.dataDir, 'usb-allowlist.json'), allowlistSchema, () => [], this.log);
     this.usedCodesFile = new JsonStateFile(join(deps.dataDir, 'usb-offline-codes-used.json'), usedCodesSchema, () => [], this.log);
     this.pendingFile = new JsonStateFile(join(deps.dataDir, 'usb-permission-requests.json'), pendingSchema, () => [], this.log);
+    this.codeFailuresFile = new JsonStateFile(join(deps.dataDir, 'usb-offline-code-failures.json'), codeFailuresSchema, () => ({}), this.log);
   }
 
   async start(): Promise<void> {
     this.localAllowlist = await this.allowlistFile.load();
     this.usedCodes = await this.usedCodesFile.load();
-    this.pendingRequests = (await this.pendingFile.load()) as PermissionRequest[];
+    this.pendingRequests = keepWithinLimits(await this.pendingFile.load(), this.log);
+    this.codeFailures = await this.codeFailuresFile.load();
     const present = await this.deps.platform.start((change) => this.onChange(change));
     // Sticks plugged in before the agent started are decided like new arrivals.
     for (const device of present) this.onChange({ kind: 'arrived', device });
@@ -332,6 +357,7 @@ export class UsbGuard {
     action: NoticeAction,
     text?: string,
     target?: string,
+    from?: Asker,
   ): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
     const key = this.noticeDevices.get(noticeId);
     const entry = key ? this.attached.get(key) : undefined;
@@ -341,12 +367,17 @@ export class UsbGuard {
       entry.noticeId = undefined;
       return { ok: true };
     }
-    if (action === 'ask-permission') return this.askPermission(entry, text ?? '');
-    if (action === 'enter-code') return this.enterCode(entry, target ?? text ?? '');
+    if (action === 'ask-permission') return this.askPermission(entry, text ?? '', askerKey(from));
+    if (action === 'enter-code') return this.enterCode(entry, target ?? text ?? '', askerKey(from));
     return { ok: false, code: 'INV_ERR_UNEXPECTED_MESSAGE', message: `a USB notice has no ${action} action` };
   }
 
-  private async askPermission(entry: Attached, reason: string): Promise<{ ok: true }> {
+  private async askPermission(entry: Attached, reason: string, asker: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+    const mine = this.pendingRequests.filter((p) => p.asker === asker).length;
+    if (mine >= PERMISSION_REQUEST_LIMITS.perUser || this.pendingRequests.length >= PERMISSION_REQUEST_LIMITS.total) {
+      this.log.warn('a permission request was refused: too many are waiting for an answer', { asker, mine, all: this.pendingRequests.length });
+      return { ok: false, code: 'INV_ERR_PERMISSION_REQUESTS_FULL', message: ERRORS.INV_ERR_PERMISSION_REQUESTS_FULL };
+    }
     const { device } = entry;
     const user = this.deps.currentUser();
     const request: PermissionRequest = {
@@ -364,15 +395,15 @@ export class UsbGuard {
       { requestId: request.requestId, kind: 'usb-device', subject: request.subject.label, reason: request.reason },
       user ? { user } : {},
     );
-    this.pendingRequests.push(request);
-    await this.pendingFile.save(this.pendingRequests as unknown as Array<Record<string, unknown>>);
+    this.pendingRequests.push({ request, asker });
+    await this.pendingFile.save(this.pendingRequests);
     this.deps.sendPermissionRequest(request);
     return { ok: true };
   }
 
   /** The link is up again: requests made while it was down go now. The collector stores each once. */
   resendPendingRequests(): void {
-    for (const r of this.pendingRequests) this.deps.sendPermissionRequest(r);
+    for (const p of this.pendingRequests) this.deps.sendPermissionRequest(p.request);
   }
 
   /** The network manager answered a request. An approval's allowlist entry arrives separately as a `usb-allow` command. */
@@ -382,11 +413,11 @@ export class UsbGuard {
     note?: string | undefined;
     expiresAt?: string | undefined;
   }): Promise<void> {
-    const request = this.pendingRequests.find((r) => r.requestId === decision.requestId);
+    const request = this.pendingRequests.find((p) => p.request.requestId === decision.requestId)?.request;
     // Decisions may come again (a request resent after a reconnect is answered again): act once.
     if (!request) return;
-    this.pendingRequests = this.pendingRequests.filter((r) => r.requestId !== decision.requestId);
-    await this.pendingFile.save(this.pendingRequests as unknown as Array<Record<string, unknown>>);
+    this.pendingRequests = this.pendingRequests.filter((p) => p.request.requestId !== decision.requestId);
+    await this.pendingFile.save(this.pendingRequests);
     await this.report('permission.decided', 'notice', {
       requestId: decision.requestId,
       decision: decision.decision,
@@ -451,15 +482,16 @@ export class UsbGuard {
     await Promise.all(chosen.map((a) => this.enqueue(a, () => this.decideAndEnforce(a, performance.now(), false))));
   }
 
-  private async enterCode(entry: Attached, typed: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+  private async enterCode(entry: Attached, typed: string, asker: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
     const now = this.now();
-    this.codeFailures = this.codeFailures.filter((t) => now - t < CODE_WINDOW_MS);
+    const failures = (this.codeFailures[asker] ?? []).filter((t) => now - t < CODE_WINDOW_MS);
     const reject = async (code: ErrorCode) => {
-      if (code !== 'INV_ERR_OFFLINE_CODE_THROTTLED') this.codeFailures.push(now);
+      if (code !== 'INV_ERR_OFFLINE_CODE_THROTTLED') await this.rememberCodeFailure(asker, [...failures, now].slice(-CODE_ATTEMPTS), now);
       await this.report('usb.offline-code.rejected', 'warning', { device: publicDevice(entry.device), code });
       return { ok: false as const, code, message: ERRORS[code] };
     };
-    if (this.codeFailures.length >= CODE_ATTEMPTS) return reject('INV_ERR_OFFLINE_CODE_THROTTLED');
+    // Counted from the last wrong code: the wait is 15 minutes after it.
+    if (failures.length >= CODE_ATTEMPTS) return reject('INV_ERR_OFFLINE_CODE_THROTTLED');
     const identity = await this.deps.deviceIdentity().catch(() => undefined);
     if (!identity) return reject('INV_ERR_OFFLINE_CODE_INVALID');
     const { device } = entry;
@@ -481,6 +513,48 @@ export class UsbGuard {
     await this.enqueue(entry, () => this.decideAndEnforce(entry, performance.now(), false));
     return { ok: true };
   }
+
+  /** Saved before the refusal is answered, so that killing the agent cannot buy more guesses. */
+  private async rememberCodeFailure(asker: string, times: number[], now: number): Promise<void> {
+    const kept: Record<string, number[]> = {};
+    for (const [who, list] of Object.entries(this.codeFailures)) {
+      const live = list.filter((t) => now - t < CODE_WINDOW_MS);
+      if (live.length > 0 && who !== asker) kept[who] = live;
+    }
+    kept[asker] = times;
+    const people = Object.keys(kept);
+    for (const who of people.slice(0, Math.max(0, people.length - CODE_PEOPLE))) delete kept[who];
+    this.codeFailures = kept;
+    await this.codeFailuresFile.save(kept);
+  }
+}
+
+/**
+ * The saved requests, read one by one: today's `{ request, asker }` or an
+ * older agent's bare request (whose asker it did not keep: those count
+ * against the total only); what does not pass the protocol's schema is
+ * skipped, and past the limits the oldest are kept (the rest were sent to the
+ * collector when they were made, and are in its list).
+ */
+function keepWithinLimits(saved: unknown[], log: Logger): PendingRequest[] {
+  const kept: PendingRequest[] = [];
+  const perAsker = new Map<string, number>();
+  let skipped = 0;
+  for (const item of saved) {
+    const record = item !== null && typeof item === 'object' ? (item as { request?: unknown; asker?: unknown }) : {};
+    const wrapped = 'request' in record;
+    const asker = wrapped && typeof record.asker === 'string' ? record.asker.slice(0, 64) : 'local';
+    const checked = validate(permissionRequest, wrapped ? record.request : item);
+    const mine = perAsker.get(asker) ?? 0;
+    if (!checked.ok || kept.length >= PERMISSION_REQUEST_LIMITS.total || (asker !== 'local' && mine >= PERMISSION_REQUEST_LIMITS.perUser)) {
+      skipped++;
+      continue;
+    }
+    perAsker.set(asker, mine + 1);
+    kept.push({ request: checked.value, asker });
+  }
+  if (skipped > 0) log.warn('saved permission requests skipped: unreadable, or more than are kept', { kept: kept.length, skipped });
+  return kept;
 }
 
 /** What a decision means to the people who read events: two decisions with the same key need not be reported twice. */

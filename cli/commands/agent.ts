@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { createExecFileRunner } from '../../agent/usb/command-runner';
@@ -9,6 +8,10 @@ import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
 import { checkCollectorUrl } from '../../agent/link/collector-url';
 import type { Platform } from '../../shared/protocol';
 import { closeLogger, createLogger } from '../../node-common/logging';
+import { preparePrivateDir } from '../../node-common/private-dir';
+import { InvigilatorError } from '../../shared/errors';
+import { IdentityFile } from '../../agent/identity';
+import { forgetEnrollmentToken } from '../forget-enrollment-token';
 import { parse } from '../args';
 import { untilSignalled } from '../lifecycle';
 import { EXIT, type Io } from '../output';
@@ -26,7 +29,8 @@ Options:
                              "outbox": { "capBytes" }, "usb": { "control", "holdNewDevices" },
                              "tray": { "socket" } }
   --collector URL            wss://host:port/agent (env INVIGILATOR_COLLECTOR_URL)
-  --enrollment-token TOKEN   used once, to enroll (env INVIGILATOR_ENROLLMENT_TOKEN)
+  --enrollment-token TOKEN   used once, to enroll (env INVIGILATOR_ENROLLMENT_TOKEN); once enrolled,
+                             the agent removes it from the --config file
   --data-dir DIR             identity, outbox, policy and logs (env INVIGILATOR_DATA_DIR)
   --log-level LEVEL          error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
   --usb-control MODE         enforce, observe or off (env INVIGILATOR_USB_CONTROL)
@@ -52,6 +56,12 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     io.out(AGENT_HELP);
     return EXIT.OK;
   }
+  if (argv.length === 0 && !AGENT_ENV.some((b) => process.env[b.variable])) {
+    throw new InvigilatorError(
+      'INV_ERR_USAGE',
+      'the agent needs its settings: run invigilator agent --config FILE (a JSON file with collector.url, collector.enrollmentToken and dataDir; see --help and docs/deployment.md)',
+    );
+  }
   const settings = await loadServiceSettings(io, 'agent', agentConfigSchema, {
     file: values.config,
     bindings: AGENT_ENV,
@@ -69,8 +79,13 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const { config, policy: fallback } = settings;
   checkCollectorUrl(config.collector.url, config.collector.allowInsecure);
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tightened = preparePrivateDir(dataDir, { posix: platform !== 'win32', setting: '--data-dir or dataDir (INVIGILATOR_DATA_DIR)' });
   const logger = createLogger({ program: 'agent', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
+  if (tightened.length > 0) logger.warn('the data folder could be read by other users; made it private', { tightened: tightened.slice(0, 20) });
+  // An agent with an identity never needs the enrollment token again: take it out of the file it came from.
+  const configFile = values.config;
+  const forgetToken = configFile ? () => void forgetEnrollmentToken(configFile, logger) : undefined;
+  if (forgetToken && (await new IdentityFile(dataDir).load().catch(() => undefined))) forgetToken();
   const usb =
     config.usb.control === 'off'
       ? undefined
@@ -95,6 +110,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     version: VERSION,
     trayPath,
     ...(usb ? { usb } : {}),
+    ...(forgetToken ? { onEnrolled: forgetToken } : {}),
   });
   return untilSignalled(async (signal) => {
     await agent.stop(signal);

@@ -1,4 +1,3 @@
-import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildCollector } from '../../collector/collector';
 import { ensureAdminToken, ensureEnrollmentToken } from '../../collector/bootstrap';
@@ -8,10 +7,13 @@ import { SECRET_KEY_FILE, loadSecretKey } from '../../collector/secret-key-file'
 import { openStore } from '../../collector/store/open-store';
 import { PostgresStore } from '../../collector/store/postgres/postgres-store';
 import { closeLogger, createLogger } from '../../node-common/logging';
+import { preparePrivateDir } from '../../node-common/private-dir';
+import { InvigilatorError } from '../../shared/errors';
 import { parse } from '../args';
 import { untilSignalled } from '../lifecycle';
 import { EXIT, type Io } from '../output';
 import { loadServiceSettings } from '../service-settings';
+import { readTlsFiles } from '../tls-files';
 import { VERSION } from '../version';
 
 export const COLLECTOR_HELP = `Usage: invigilator collector --db sqlite:PATH|postgres://URL [options]
@@ -22,7 +24,8 @@ Options:
   --db URL            sqlite:PATH (one school) or postgres://URL (env INVIGILATOR_DB)
   --port N            port to listen on, default 8470 (env INVIGILATOR_PORT)
   --host HOST         address to listen on, default 127.0.0.1 (env INVIGILATOR_HOST)
-  --data-dir DIR      admin token, enrollment token and logs, default ./data (env INVIGILATOR_DATA_DIR)
+  --data-dir DIR      admin token, enrollment token, device secret key and logs, default ./data
+                      (env INVIGILATOR_DATA_DIR)
   --policy NAME|FILE  the policy pushed to agents, default basildon-primary (env INVIGILATOR_POLICY)
                       (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS;
                       enrollmentApproval, manual or automatic, for the enrollment token in DIR, default manual:
@@ -48,7 +51,7 @@ stops it cleanly (exit 0).`;
 /** A whole number given as text becomes a number; anything else is left for the schema to refuse by name. */
 const asNumber = (value: string | undefined) => (value === undefined ? undefined : /^\d+$/.test(value) ? Number(value) : value);
 
-export async function collectorCommand(argv: string[], io: Io): Promise<number> {
+export async function collectorCommand(argv: string[], io: Io, posix: boolean): Promise<number> {
   const { values } = parse(argv, {
     db: { type: 'string' },
     port: { type: 'string' },
@@ -84,23 +87,16 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
   });
   if (typeof settings === 'number') return settings;
   const { config, policy } = settings;
-  let tls: { cert: Buffer; key: Buffer } | undefined;
-  if (config.tls) {
-    try {
-      tls = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
-    } catch (e) {
-      io.err(`INV_ERR_FILE_UNREADABLE at $.tls: ${(e as NodeJS.ErrnoException).path ?? ''} ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      return EXIT.USAGE;
-    }
-  }
+  const tls = config.tls ? readTlsFiles(config.tls) : undefined;
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  const tightened = preparePrivateDir(dataDir, { posix, setting: '--data-dir (INVIGILATOR_DATA_DIR)' });
   const logger = createLogger({ program: 'collector', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
+  if (tightened.length > 0) logger.warn('the data folder could be read by other users; made it private', { tightened: tightened.slice(0, 20) });
   const secretKeyPath = resolve(config.secretKeyFile ?? join(dataDir, SECRET_KEY_FILE));
   const secretKey = loadSecretKey(secretKeyPath);
   // Never the key itself: only where it is, and that it must be kept with the database's backups.
   if (secretKey.created) logger.info('device secret key created; back it up (without it the devices must enroll again)', { path: secretKeyPath });
-  const store = await openStore(config.db, { secretKey: secretKey.key });
+  const store = await openStore(config.db, { secretKey: secretKey.key, posix });
   // Several collector processes share PostgreSQL, so commands are announced through it; one SQLite process needs no bus.
   const bus = store instanceof PostgresStore ? await PostgresCommandBus.start(config.db, store.pool, logger) : undefined;
   const collector = buildCollector({
@@ -119,7 +115,7 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     address = await collector.listen(config.port, config.host);
   } catch (e) {
     await store.close();
-    throw e;
+    throw listenError(e, config.host, config.port);
   }
   const adminTokenPath = await ensureAdminToken(store, dataDir, Date.now(), logger);
   const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now(), config.enrollmentApproval);
@@ -136,4 +132,29 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     await store.close();
     await closeLogger(logger);
   });
+}
+
+/** The listening errors an operator can fix, each with the setting to change. */
+function listenError(e: unknown, host: string, port: number): unknown {
+  if (!(e instanceof InvigilatorError) || e.code !== 'INV_ERR_LISTEN_FAILED') return e;
+  const address = `${host}:${port}`;
+  if (/: EADDRINUSE$/.test(e.message)) {
+    return new InvigilatorError(
+      'INV_ERR_PORT_IN_USE',
+      `${address} is taken by another program (another collector?): stop it, or choose another port with --port N (INVIGILATOR_PORT).`,
+    );
+  }
+  if (/: EACCES$/.test(e.message)) {
+    return new InvigilatorError(
+      'INV_ERR_LISTEN_FAILED',
+      `${address}: EACCES; ports below 1024 need privileges: choose another port with --port N (INVIGILATOR_PORT).`,
+    );
+  }
+  if (/: (EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN)$/.test(e.message)) {
+    return new InvigilatorError(
+      'INV_ERR_LISTEN_FAILED',
+      `${host} is not an address of this computer: choose one with --host ADDRESS (INVIGILATOR_HOST), for example 0.0.0.0 for every network.`,
+    );
+  }
+  return e;
 }

@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_COLLECTOR_PORT } from '../../collector/config';
+import { preparePrivateDir } from '../../node-common/private-dir';
 import { parse } from '../args';
 import { isRunning, launchingNpmPid } from '../lifecycle';
 import { EXIT, type Io } from '../output';
@@ -27,13 +28,15 @@ interface Ready {
  * Two processes, as in a real deployment, so that stopping, crashing and
  * restarting behave here as they will at a school.
  */
-export async function startCommand(argv: string[], io: Io, cliPath: string): Promise<number> {
+export async function startCommand(argv: string[], io: Io, cliPath: string, posix: boolean): Promise<number> {
   const { values } = parse(argv, { 'data-dir': { type: 'string' }, port: { type: 'string' }, policy: { type: 'string' } });
   if (values.help) {
     io.out(START_HELP);
     return EXIT.OK;
   }
   const dataDir = resolve(values['data-dir'] ?? 'data');
+  // Checked here, once, so a folder that cannot be used is one sentence rather than two children failing.
+  preparePrivateDir(dataDir, { posix, setting: '--data-dir' });
   const port = values.port ?? process.env.INVIGILATOR_PORT ?? String(DEFAULT_COLLECTOR_PORT);
   const policyArgs = values.policy ? ['--policy', values.policy] : [];
 
@@ -66,7 +69,8 @@ export async function startCommand(argv: string[], io: Io, cliPath: string): Pro
     const onUnexpectedExit = (name: string) => (code: number | null, signal: NodeJS.Signals | null) => {
       if (stopping) return;
       io.err(`The ${name} stopped unexpectedly (${signal ?? `exit ${code}`}); stopping the rest.`);
-      void stopAll('SIGTERM').then(() => resolveExit(EXIT.FAILED));
+      // A child that refused its settings (exit 2, its message above) makes start's own exit 2: the same mistake.
+      void stopAll('SIGTERM').then(() => resolveExit(code === EXIT.USAGE ? EXIT.USAGE : EXIT.FAILED));
     };
 
     // This machine's own agent is approved at once: the token is written to this machine's data folder, readable by its owner only.

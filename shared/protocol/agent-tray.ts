@@ -32,7 +32,17 @@ export const trayAnswer = msg('tray.answer', {
   target: identifier.optional(),
 });
 
-export const trayReport = msg('tray.report', { kind: z.enum(['broken', 'virus', 'upsetting']), text: text(4000) });
+export const REPORT_KINDS = ['broken', 'virus', 'upsetting'] as const;
+export const trayReport = msg('tray.report', {
+  kind: z.enum(REPORT_KINDS),
+  text: text(4000),
+  /**
+   * Chosen by the tray, one per report (a UUID): the agent acknowledges it
+   * with `tray.report.ack`, and a report sent again under the same id is
+   * recorded once. A report without one is recorded but not acknowledged.
+   */
+  reportId: identifier.optional(),
+});
 
 export const TRAY_TO_AGENT = [trayHello, trayIdle, trayAnswer, trayReport] as const;
 export const trayToAgent = z.discriminatedUnion('type', TRAY_TO_AGENT);
@@ -83,8 +93,18 @@ export const trayStatus = msg('tray.status', {
   policyUrl: z.url({ protocol: /^https?$/ }).optional(),
 });
 
-export const AGENT_TO_TRAY = [trayNotice, trayWithdraw, trayStatus] as const;
+/**
+ * What became of a report: `recorded` (durably in the outbox), `repeat` (the
+ * same words from the same person already are; counted), `throttled` (more
+ * reports than the rate allows; counted). The tray sends none of them again.
+ */
+export const REPORT_OUTCOMES = ['recorded', 'repeat', 'throttled'] as const;
+export const trayReportAck = msg('tray.report.ack', { reportId: identifier, outcome: z.enum(REPORT_OUTCOMES) });
+
+export const AGENT_TO_TRAY = [trayNotice, trayWithdraw, trayStatus, trayReportAck] as const;
 export const agentToTray = z.discriminatedUnion('type', AGENT_TO_TRAY);
 export type AgentToTray = z.infer<typeof agentToTray>;
 export type TrayNotice = z.infer<typeof trayNotice>;
 export type TrayStatus = z.infer<typeof trayStatus>;
+export type TrayReport = z.infer<typeof trayReport>;
+export type ReportOutcome = (typeof REPORT_OUTCOMES)[number];

@@ -144,6 +144,8 @@ export const EVENT_DATA = {
   'aup.agreed': z.strictObject({ ...session, user: name, uid: nonNegativeInt, policyId: identifier, version: nonNegativeInt }),
   'aup.declined': z.strictObject({ ...session, user: name, uid: nonNegativeInt, policyId: identifier, version: nonNegativeInt, signedOut: z.boolean() }),
   'problem.reported': z.strictObject({ kind: z.enum(['broken', 'virus', 'upsetting']), text: text(), systemDetails: text(16384).optional() }),
+  /** Reports the agent counted instead of recording (the same words again, or over the rate), since `since`; `from` is whose tray. */
+  'problem.held-back': z.strictObject({ from: text(200).optional(), repeats: nonNegativeInt, throttled: nonNegativeInt, since: timestamp }),
   'command.completed': z.strictObject({ commandId: identifier, ok: z.boolean(), code: name.optional() }),
 } as const;
 

@@ -71,4 +71,47 @@ describe('the status the agent gives the tray', () => {
     await agent.stop('test over');
     await c.close();
   });
+
+  it('takes a flood of 1,000 virus reports from one tray as a few, tells that tray so in plain words, and warns the other tray once', async () => {
+    // Arrange: the agent, and two trays on its socket: the one that floods, and someone else's
+    const c = await startTestCollector({ policy: preset('basildon-primary')! });
+    const dataDir = tempDir('tray-flood');
+    const agent = await startAgent({
+      config: await agentConfigFor(c, dataDir, 'basildon-primary'),
+      fallbackPolicy: preset('basildon-primary')!,
+      logger: silentLogger(),
+      platform: 'linux',
+      version: '0.0.0-test',
+      trayPath: join(dataDir, 'tray.sock'),
+    });
+    const other = trayOn(join(dataDir, 'tray.sock'));
+    const flooder = trayOn(join(dataDir, 'tray.sock'));
+    await other.until((s) => s.state === 'protected');
+    await flooder.until((s) => s.state === 'protected');
+    let received = '';
+    flooder.socket.on('data', (d: Buffer | string) => (received += String(d)));
+    const count = (pattern: RegExp) => received.match(pattern)?.length ?? 0;
+
+    // Act
+    flooder.socket.write(
+      Array.from(
+        { length: 1000 },
+        (_, i) => `${JSON.stringify({ v: 1, type: 'tray.report', kind: 'virus', text: `virus ${i}`, reportId: `flood-${i}` })}\n`,
+      ).join(''),
+    );
+
+    // Assert: every report acknowledged; a handful recorded; one warning on the other tray; one refusal on the flooder's
+    await eventually(() => (count(/"type":"tray\.report\.ack"/g) === 1000 ? true : undefined));
+    const recorded = count(/"outcome":"recorded"/g);
+    expect(recorded).toBeGreaterThanOrEqual(5);
+    expect(recorded).toBeLessThanOrEqual(6);
+    await eventually(() => (agent.outbox.pendingCount === 0 ? true : undefined));
+    expect((await c.store.queryEvents({ type: 'problem.reported', limit: 100 })).events).toHaveLength(recorded);
+    expect(other.notices.filter((n) => n.kind === 'virus-warning')).toHaveLength(1);
+    expect(flooder.notices.filter((n) => n.kind === 'information')).toEqual([expect.objectContaining({ title: 'Thank you: that is enough for now' })]);
+    other.socket.destroy();
+    flooder.socket.destroy();
+    await agent.stop('test over');
+    await c.close();
+  });
 });

@@ -12,15 +12,33 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface RunAs {
+  /** Run as a user who is not root (nobody, when the tests run as root), so that file permissions apply. */
+  unprivileged?: boolean;
+  /** The process's umask, set by a real shell before the CLI starts (`umask 000`). */
+  umask?: string;
+}
+
+/** The user `unprivileged` runs as: nobody when the tests run as root, else the tests' own user. */
+export const UNPRIVILEGED = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+
+function command(args: string[], as: RunAs): { file: string; argv: string[]; ids: { uid?: number; gid?: number } } {
+  const ids = as.unprivileged && UNPRIVILEGED ? UNPRIVILEGED : {};
+  if (as.umask === undefined) return { file: process.execPath, argv: [CLI, ...args], ids };
+  return { file: 'sh', argv: ['-c', `umask ${as.umask} && exec "$0" "$@"`, process.execPath, CLI, ...args], ids };
+}
+
 /** Runs the built CLI as a user would, with an environment free of our variables unless given. */
-export function runCli(args: string[], options: { input?: string; env?: Record<string, string>; cwd?: string } = {}): CliResult {
+export function runCli(args: string[], options: { input?: string; env?: Record<string, string>; cwd?: string } & RunAs = {}): CliResult {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('INVIGILATOR_')));
-  const run = spawnSync(process.execPath, [CLI, ...args], {
+  const { file, argv, ids } = command(args, options);
+  const run = spawnSync(file, argv, {
     input: options.input,
     encoding: 'utf8',
     env: { ...env, ...options.env },
     cwd: options.cwd ?? ROOT,
     timeout: 30_000,
+    ...ids,
   });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
@@ -33,8 +51,10 @@ export function tempDir(prefix: string): string {
 export function startCli(
   args: string[],
   env: Record<string, string> = {},
+  as: RunAs = {},
 ): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { file, argv, ids } = command(args, as);
+  const child = spawn(file, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

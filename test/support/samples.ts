@@ -68,6 +68,7 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'aup.agreed': { ...session, user: 'amy', uid: 1000, policyId: 'basildon-primary', version: 1 },
   'aup.declined': { ...session, user: 'amy', uid: 1000, policyId: 'basildon-primary', version: 1, signedOut: true },
   'problem.reported': { kind: 'virus', text: 'A window says my files are locked' },
+  'problem.held-back': { from: 'the tray of uid 1001, session 5', repeats: 2, throttled: 995, since: '2026-11-23T09:00:00.000Z' },
   'command.completed': { commandId: 'c-1', ok: true },
 };
 
@@ -160,7 +161,7 @@ export const TRAY_TO_AGENT_SAMPLES: { [K in TrayToAgent['type']]: Extract<TrayTo
   'tray.hello': { v: 1, type: 'tray.hello', trayVersion: '0.1.0' },
   'tray.idle': { v: 1, type: 'tray.idle', idleSeconds: 30 },
   'tray.answer': { v: 1, type: 'tray.answer', noticeId: 'n-1', action: 'ask-permission', text: 'I need my homework' },
-  'tray.report': { v: 1, type: 'tray.report', kind: 'broken', text: 'The printer says error 5' },
+  'tray.report': { v: 1, type: 'tray.report', kind: 'broken', text: 'The printer says error 5', reportId: '6f1c2a9e-3b7d-4c1a-9e2f-5a8b7c6d4e3f' },
 };
 
 export const AGENT_TO_TRAY_SAMPLES: { [K in AgentToTray['type']]: Extract<AgentToTray, { type: K }> } = {
@@ -177,4 +178,5 @@ export const AGENT_TO_TRAY_SAMPLES: { [K in AgentToTray['type']]: Extract<AgentT
   },
   'tray.withdraw': { v: 1, type: 'tray.withdraw', noticeId: 'n-1' },
   'tray.status': { v: 1, type: 'tray.status', state: 'protected', policyName: 'Basildon Primary', policyRevision: 1, connectedSince: T, lastEvent: null },
+  'tray.report.ack': { v: 1, type: 'tray.report.ack', reportId: '6f1c2a9e-3b7d-4c1a-9e2f-5a8b7c6d4e3f', outcome: 'recorded' },
 };

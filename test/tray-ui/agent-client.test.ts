@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type AnswerResult, TrayServer } from '../../agent/tray/tray-server';
 import type { AgentToTray, TrayNotice, TrayToAgent } from '../../shared/protocol';
 import { AgentClient, type ConnectionStatus } from '../../tray-ui/main/agent-client';
+import { UnsentReports } from '../../tray-ui/main/unsent-reports';
 import { tempDir } from '../support/cli';
 import { silentLogger } from '../support/harness';
 
@@ -93,6 +94,44 @@ describe("the tray's agent client, against the real TrayServer", () => {
     await until(() => received.length === 1, 'the pending notice after the restart');
     expect(received).toEqual([notice('usb-7')]);
     expect(statuses).toEqual(['connected', 'disconnected', 'connected']);
+  });
+
+  it('sends a report again after the agent restarts when it was never acknowledged, and the agent records it once', async () => {
+    // Arrange: an agent that reads reports but dies before recording any
+    await server.close();
+    const read: TrayToAgent[] = [];
+    server = new TrayServer({
+      path,
+      logger: silentLogger(),
+      onAnswer: async () => ({ ok: true }),
+      onReport: (r) => (read.push(r), new Promise(() => undefined)),
+    });
+    await server.listen();
+    const reports = new UnsentReports({ send: (m) => client.send(m), newId: () => 'r-1' });
+    client.onMessage((m) => (m.type === 'tray.report.ack' ? reports.acknowledged(m.reportId) : undefined));
+    client.onStatus((s) => (s === 'connected' ? reports.resend() : undefined));
+    client.start();
+    await until(() => client.status === 'connected', 'connected');
+    reports.submit({ v: 1, type: 'tray.report', kind: 'virus', text: 'My files are locked' });
+    await until(() => read.length === 1, 'the report read by the first agent');
+
+    // Act: the agent restarts and this time records what it is sent
+    await server.close();
+    const recorded: TrayToAgent[] = [];
+    server = new TrayServer({
+      path,
+      logger: silentLogger(),
+      onAnswer: async () => ({ ok: true }),
+      onReport: async (r) => (recorded.push(r), { outcome: 'recorded' }),
+    });
+    await server.listen();
+
+    // Assert: sent again once connected, recorded once, and forgotten by the tray once acknowledged
+    await until(() => reports.pending === 0, 'the report acknowledged');
+    expect(recorded).toEqual([{ v: 1, type: 'tray.report', kind: 'virus', text: 'My files are locked', reportId: 'r-1' }]);
+    reports.resend();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(recorded).toHaveLength(1);
   });
 
   it('keeps trying while the agent is not there at first', async () => {

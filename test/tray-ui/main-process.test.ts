@@ -409,14 +409,56 @@ describe('the tray main process', () => {
       expect(tray.agent.sent).toEqual([{ v: 1, type: 'tray.answer', noticeId: 'limit-1', action: 'sign-out-other', target: 'sess-9' }]);
     });
 
-    it('a report reaches the agent as tray.report', async () => {
+    it('a report reaches the agent as tray.report, with an id of its own', async () => {
       tray = await startTray();
       tray.electron.tray.click(MENU_LABELS.report);
       await flush();
       const window = only(tray.electron, 'report');
       tray.electron.sendFromPage(window.webContents, CHANNELS.report, { kind: 'virus', text: 'A window keeps saying I won a prize' });
       tray.electron.sendFromPage(window.webContents, CHANNELS.report, { kind: 'nonsense', text: 'x' });
-      expect(tray.agent.sent).toEqual([{ v: 1, type: 'tray.report', kind: 'virus', text: 'A window keeps saying I won a prize' }]);
+      expect(tray.agent.sent).toEqual([
+        { v: 1, type: 'tray.report', kind: 'virus', text: 'A window keeps saying I won a prize', reportId: expect.stringMatching(/^[0-9a-f-]{36}$/) },
+      ]);
+    });
+
+    it('sends a report again until the agent acknowledges it: on reconnecting, and every 30 s while connected', async () => {
+      // Arrange
+      tray = await startTray();
+      tray.electron.tray.click(MENU_LABELS.report);
+      await flush();
+      const window = only(tray.electron, 'report');
+      tray.electron.sendFromPage(window.webContents, CHANNELS.report, { kind: 'broken', text: 'The printer says error 5' });
+      tray.electron.sendFromPage(window.webContents, CHANNELS.report, { kind: 'virus', text: 'My files are locked' });
+      const reports = () => tray.agent.sent.filter((m) => m.type === 'tray.report');
+      const [printer, virus] = reports() as Array<{ reportId: string }>;
+
+      // Act: the agent acknowledges one; the connection drops and comes back
+      tray.agent.deliver({ v: 1, type: 'tray.report.ack', reportId: printer!.reportId, outcome: 'recorded' });
+      tray.agent.setStatus('disconnected');
+      tray.agent.setStatus('connected');
+
+      // Assert: only the unacknowledged one is sent again, under the same id
+      expect(reports().slice(2)).toEqual([expect.objectContaining({ kind: 'virus', reportId: virus!.reportId })]);
+      tray.time.advance(30_000);
+      expect(reports().slice(3)).toEqual([expect.objectContaining({ kind: 'virus', reportId: virus!.reportId })]);
+      tray.agent.deliver({ v: 1, type: 'tray.report.ack', reportId: virus!.reportId, outcome: 'throttled' });
+      tray.time.advance(60_000);
+      tray.agent.setStatus('disconnected');
+      tray.agent.setStatus('connected');
+      expect(reports()).toHaveLength(4);
+    });
+
+    it('keeps a report made while the agent is away and sends it once the agent is back', async () => {
+      tray = await startTray();
+      tray.electron.tray.click(MENU_LABELS.report);
+      await flush();
+      const window = only(tray.electron, 'report');
+      tray.agent.setStatus('disconnected');
+      tray.electron.sendFromPage(window.webContents, CHANNELS.report, { kind: 'upsetting', text: 'A scary picture' });
+      expect(tray.agent.sent).toEqual([]);
+      expect(tray.electron.notifications).toEqual([expect.objectContaining({ title: 'Your report will be passed on', shown: true })]);
+      tray.agent.setStatus('connected');
+      expect(tray.agent.sent).toEqual([expect.objectContaining({ type: 'tray.report', kind: 'upsetting', text: 'A scary picture' })]);
     });
 
     it('tells the person when an answer could not reach the agent', async () => {

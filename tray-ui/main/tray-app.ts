@@ -4,6 +4,7 @@ import { validate } from '../../shared/schema';
 import { type AgentToTray, type NOTICE_KINDS, PROTOCOL_VERSION, type TrayNotice, type TrayToAgent, trayAnswer, trayReport } from '../../shared/protocol';
 import type { AgentConnection, TimeoutTimers } from './agent-client';
 import { CHANNELS, type FROM_WINDOW_CHANNELS } from './channels';
+import { UnsentReports } from './unsent-reports';
 import type {
   BrowserWindowOptions,
   ElectronApi,
@@ -96,6 +97,8 @@ export interface TrayAppOptions {
   idleIntervalMs?: number;
   timers?: Timers;
   unthrottledKinds?: readonly NoticeKind[];
+  /** Ids for problem reports (default: random UUIDs). */
+  newReportId?: () => string;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -155,12 +158,19 @@ export class TrayApp {
   private readonly deferred = new Map<NoticeKind, TrayNotice>();
   private readonly deferTimers = new Map<NoticeKind, unknown>();
   private readonly ipcListeners = new Map<string, IpcMainListener>();
+  /** Problem reports the agent has not acknowledged yet. */
+  private readonly reports: UnsentReports;
 
   constructor(private readonly options: TrayAppOptions) {
     this.e = options.electron;
     this.agent = options.agent;
     this.timers = options.timers ?? REAL_TIMERS;
     this.now = options.now ?? Date.now;
+    this.reports = new UnsentReports({
+      send: (m) => this.agent.send(m),
+      now: this.now,
+      ...(options.newReportId ? { newId: options.newReportId } : {}),
+    });
     this.throttleMs = (options.throttleSeconds ?? 60) * 1000;
     this.unthrottled = new Set(options.unthrottledKinds ?? UNTHROTTLED_KINDS);
     this.log = options.log ?? (() => undefined);
@@ -196,8 +206,10 @@ export class TrayApp {
     this.agent.onMessage((message) => {
       if (!this.stopped) this.onAgentMessage(message);
     });
-    this.agent.onStatus(() => {
+    this.agent.onStatus((status) => {
       if (this.stopped) return;
+      // Reports the agent never acknowledged go again on every new connection (it records each id once).
+      if (status === 'connected') this.reports.resend();
       this.refreshTray();
       this.refreshStatusWindow();
     });
@@ -207,6 +219,7 @@ export class TrayApp {
     let elapsed = 0;
     // Every 30 s normally; every 5 s while a logoff countdown is up, so a mouse move stops it before the deadline.
     this.idleTimer = this.timers.setInterval(() => {
+      this.reports.tick();
       elapsed += step;
       const countdown = [...this.active.values()].some((n) => n.kind === 'logoff-countdown');
       if (!countdown && elapsed < interval) return;
@@ -281,6 +294,9 @@ export class TrayApp {
         this.refreshTray();
         this.refreshStatusWindow();
         return;
+      case 'tray.report.ack':
+        // Recorded, or counted under the agent's rate rules (which then says so in a notice of its own): kept no longer.
+        return this.reports.acknowledged(message.reportId);
       default: {
         const unhandled: never = message;
         this.log('unhandled agent message', { message: unhandled });
@@ -487,7 +503,10 @@ export class TrayApp {
     const { kind, text } = raw as Record<string, unknown>;
     const decoded = validate(trayReport, { v: PROTOCOL_VERSION, type: 'tray.report', kind, text });
     if (!decoded.ok) return this.log('a malformed report was ignored', { code: decoded.problems[0]?.code });
-    this.sendToAgent(decoded.value);
+    // Kept until the agent acknowledges it, and sent again meanwhile: a report is never lost to a dropped connection.
+    if (!this.reports.submit(decoded.value)) {
+      this.notify('Your report will be passed on', 'Invigilator cannot reach its service just now. It will pass your report on as soon as it can.');
+    }
   }
 
   private sendToAgent(message: TrayToAgent): boolean {

@@ -378,6 +378,26 @@ describe('idle time without a tray', () => {
   });
 });
 
+describe('idle time from the tray and from logind', () => {
+  it("takes the more idle of the two: a pupil's own tray saying idle 0 does not outrank logind's hint", async () => {
+    // Arrange: GNOME told logind Amy went idle at 09:00; her tray (hers to change) keeps saying 0
+    const t = lab({ start: '2026-11-23T09:00:00.000Z', idleHints: { '3': `IdleHint=yes\nIdleSinceHint=${usec('2026-11-23T09:00:00.000Z')}\n` } });
+
+    // Act
+    await t.passes(840);
+
+    // Assert: the countdown goes up at 09:14, as logind's idle time says
+    expect(t.shown).toEqual([{ uid: AMY, notice: expect.objectContaining({ kind: 'logoff-countdown', deadline: '2026-11-23T09:15:00.000Z' }) }]);
+  });
+
+  it("keeps the tray's idle time when logind's says less (a desktop that never sets the hint)", async () => {
+    const t = lab({ start: '2026-11-23T09:00:00.000Z', idleHints: { '3': 'IdleHint=no\nIdleSinceHint=0\n' } });
+    t.amyLeaves();
+    await t.passes(840);
+    expect(t.shown).toEqual([{ uid: AMY, notice: expect.objectContaining({ kind: 'logoff-countdown' }) }]);
+  });
+});
+
 describe('the end of the school day', () => {
   it('warns at 15:55 on a Monday and signs out at 16:00, however busy Amy is', async () => {
     // Arrange: Amy working away
@@ -426,8 +446,9 @@ describe('the end of the school day', () => {
 
     await t.passes(3600);
 
+    // Idle time is still read (logind's hint as well as the tray's); nobody is signed out
     expect(t.shown).toEqual([]);
-    expect(t.commands).toEqual([]);
+    expect(t.signOuts()).toEqual([]);
   });
 
   it('gives a pupil who signs in at 16:20 the full five minutes, then signs her out', async () => {

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TrayServer } from '../../../agent/tray/tray-server';
 import { UserTrays } from '../../../agent/tray/user-trays';
 import type { TrayNotice } from '../../../shared/protocol';
 import { tempDir } from '../../support/cli';
@@ -85,9 +86,11 @@ describeAsRoot('a tray socket for each signed-in user', () => {
     });
     await trays.sync();
     expect(trays.uids).toEqual([AMY]);
+    expect(existsSync(join(root, 'trays', `${AMY}.sock`))).toBe(true);
     signedIn = [];
     await trays.sync();
     expect(trays.uids).toEqual([]);
+    expect(readdirSync(join(root, 'trays'))).toEqual([]);
     await trays.close();
   });
 
@@ -169,5 +172,73 @@ describeAsRoot('a tray socket for each signed-in user', () => {
     expect(hellos).toEqual([{ uid: AMY, sessionId: '3' }]);
     expect(idle).toEqual([{ seconds: 42, uid: AMY, sessionId: '3' }]);
     await trays.close();
+  });
+
+  it('never lets another user in while a socket is being made, even under umask 000', async () => {
+    // Arrange: a sockets folder anyone may enter (as /run/invigilator/trays), and
+    // another user's process trying to connect to Amy's socket as fast as it can
+    const root = tempDir('user-trays');
+    chmodSync(root, 0o755);
+    const socket = join(root, `${AMY}.sock`);
+    const attacker = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
+        const net = require('node:net');
+        let got = 0, tries = 0, stop = false;
+        const report = JSON.stringify({ v: 1, type: 'tray.hello', trayVersion: '1' }) + '\\n' + JSON.stringify({ v: 1, type: 'tray.report', kind: 'broken', text: 'in her name' }) + '\\n';
+        const attempt = () => {
+          if (stop) return;
+          tries++;
+          const s = net.connect(${JSON.stringify(socket)});
+          s.on('connect', () => { got++; s.end(report); });
+          s.on('error', () => undefined);
+          s.on('close', () => setImmediate(attempt));
+        };
+        for (let i = 0; i < 16; i++) attempt();
+        console.log('ready');
+        const done = () => { stop = true; console.log(JSON.stringify({ got, tries })); process.exit(0); };
+        process.stdin.on('end', done);
+        process.stdin.resume();
+        setTimeout(done, 60000);
+      `,
+      ],
+      { uid: SOMEONE_ELSE, gid: SOMEONE_ELSE, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    attacker.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((resolve) => attacker.on('exit', () => resolve()));
+    await until(() => out.startsWith('ready'));
+    const reports: unknown[] = [];
+    const umask = process.umask(0);
+    try {
+      // Act: Amy signs in and out 200 times
+      for (let i = 0; i < 200; i++) {
+        const server = new TrayServer({
+          path: socket,
+          logger: silentLogger(),
+          owner: { uid: AMY, gid: AMY },
+          onAnswer: async () => ({ ok: true }),
+          onReport: async (r) => (reports.push(r), { outcome: 'recorded' }),
+        });
+        await server.listen();
+        expect(statSync(socket)).toMatchObject({ uid: AMY, mode: expect.any(Number) });
+        expect(statSync(socket).mode & 0o777).toBe(0o600);
+        await server.close();
+      }
+    } finally {
+      process.umask(umask);
+      attacker.stdin.end();
+      await exited;
+    }
+
+    // Assert: the attacker tried many times and never got a connection
+    const { got, tries } = JSON.parse(out.slice('ready'.length)) as { got: number; tries: number };
+    expect(tries).toBeGreaterThan(100);
+    expect(got).toBe(0);
+    expect(reports).toEqual([]);
+    // Nothing left behind: no socket once closed, no folder it was made in
+    expect(readdirSync(root)).toEqual([]);
   });
 });

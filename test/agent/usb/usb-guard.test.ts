@@ -1,6 +1,8 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { EventDraft } from '../../../agent/outbox/outbox';
-import { type NoticeSink, UsbGuard } from '../../../agent/usb/usb-guard';
+import { PERMISSION_REQUEST_LIMITS, type NoticeSink, UsbGuard } from '../../../agent/usb/usb-guard';
+import { issueOfflineCode } from '../../../node-common/offline-code';
 import { keyedEntryFor } from '../../../collector/usb-allow-for-all';
 import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
@@ -37,6 +39,8 @@ async function machine(
     before?: (f: SysfsFixture) => void;
     clock?: { now: number };
     bindDelayMs?: number;
+    dataDir?: string;
+    sendPermissionRequest?: (request: unknown) => boolean;
     identity?: { deviceId: string; secret: Buffer };
   } = {},
 ) {
@@ -56,9 +60,9 @@ async function machine(
       events.push(e);
     },
     notices: sink,
-    sendPermissionRequest: () => false,
+    sendPermissionRequest: options.sendPermissionRequest ?? (() => false),
     deviceIdentity: async () => options.identity,
-    dataDir: tempDir('guard'),
+    dataDir: options.dataDir ?? tempDir('guard'),
     logger: silentLogger(),
     control: options.control ?? 'enforce',
   });
@@ -267,5 +271,104 @@ describe('the USB guard on Linux', () => {
       expect(m.events.filter((e) => e.type === 'usb.storage.blocked')).toMatchObject([{ data: { reason: 'unencrypted' } }]);
       await m.close();
     });
+  });
+});
+
+describe('asking for permission and typing offline codes, per person', () => {
+  const AMY = { uid: 1000, sessionId: '3' };
+  const BEN = { uid: 1001, sessionId: '5' };
+  const IDENTITY = { deviceId: 'dev-lab-7', secret: Buffer.from('a-computer-secret-of-thirty-two!') };
+  const stick = DEVICES['plain-stick'].device;
+  const codeFor = (now: number) =>
+    issueOfflineCode(IDENTITY.secret, { deviceId: IDENTITY.deviceId, vendorId: '0781', productId: '5567', serial: stick.serial as string }, now, 60).code;
+
+  it('bounds the requests waiting for an answer, per person and in all, and refuses in plain words', async () => {
+    // Arrange
+    const sent: unknown[] = [];
+    const m = await machine(basildon, { sendPermissionRequest: (r) => (sent.push(r), true) });
+    await m.plug('plain-stick');
+    const noticeId = m.notices[0]!.noticeId;
+    const ask = (uid: number) => m.guard.answer(noticeId, 'ask-permission', 'my homework', undefined, { uid });
+
+    // Act and assert: Amy may have a few waiting, then is told to wait for an answer
+    for (let i = 0; i < PERMISSION_REQUEST_LIMITS.perUser; i++) expect(await ask(1000)).toEqual({ ok: true });
+    expect(await ask(1000)).toEqual({ ok: false, code: 'INV_ERR_PERMISSION_REQUESTS_FULL', message: expect.stringMatching(/wait for an answer/) });
+    // Others may still ask, until the computer holds as many as it keeps
+    const others = PERMISSION_REQUEST_LIMITS.total / PERMISSION_REQUEST_LIMITS.perUser - 1;
+    for (let u = 1; u <= others; u++) for (let i = 0; i < PERMISSION_REQUEST_LIMITS.perUser; i++) expect(await ask(1000 + u)).toEqual({ ok: true });
+    expect(await ask(5000)).toMatchObject({ ok: false, code: 'INV_ERR_PERMISSION_REQUESTS_FULL' });
+    expect(sent).toHaveLength(PERMISSION_REQUEST_LIMITS.total);
+    expect(m.events.filter((e) => e.type === 'permission.requested')).toHaveLength(PERMISSION_REQUEST_LIMITS.total);
+
+    // An answer frees a place
+    await m.guard.onDecision({ requestId: (sent[0] as { requestId: string }).requestId, decision: 'refused' });
+    expect(await ask(1000)).toEqual({ ok: true });
+    await m.close();
+  });
+
+  it('loads a saved list longer than it keeps (an older agent let 1,500 pile up) as far as it keeps, skipping what it cannot read', async () => {
+    // Arrange: 1,500 requests as an older agent saved them, and one damaged entry
+    const dataDir = tempDir('guard');
+    const request = (i: number) => ({
+      v: 1,
+      type: 'permission.request',
+      requestId: `req-${i}`,
+      kind: 'usb-device',
+      subject: { vendorId: '0781', productId: '5567', label: 'SanDisk Cruzer Blade (0781:5567)' },
+      user: { name: 'unknown' },
+      reason: 'my homework',
+    });
+    writeFileSync(
+      join(dataDir, 'usb-permission-requests.json'),
+      JSON.stringify([{ v: 1, type: 'nonsense' }, ...Array.from({ length: 1500 }, (_, i) => request(i))]),
+    );
+    const sent: Array<{ requestId: string }> = [];
+
+    // Act
+    const m = await machine(basildon, { dataDir, sendPermissionRequest: (r) => (sent.push(r as { requestId: string }), true) });
+    m.guard.resendPendingRequests();
+
+    // Assert: the oldest it keeps are sent again; the rest were already with the collector or are dropped
+    expect(sent.map((r) => r.requestId)).toEqual(Array.from({ length: PERMISSION_REQUEST_LIMITS.total }, (_, i) => `req-${i}`));
+    await m.close();
+  });
+
+  it("keeps the wrong-code throttle per person: Ben's guesses do not lock out a teacher's valid code", async () => {
+    // Arrange
+    const clock = { now: Date.parse('2026-11-23T09:00:00.000Z') };
+    const m = await machine(basildon, { identity: IDENTITY, clock });
+    await m.plug('plain-stick');
+    const noticeId = m.notices[0]!.noticeId;
+
+    // Act: Ben guesses until he is refused for a while
+    for (let i = 0; i < 5; i++)
+      expect(await m.guard.answer(noticeId, 'enter-code', undefined, 'AAAA-AAAA-AAAA', BEN)).toMatchObject({ code: 'INV_ERR_OFFLINE_CODE_INVALID' });
+    expect(await m.guard.answer(noticeId, 'enter-code', undefined, 'AAAA-AAAA-AAAA', BEN)).toMatchObject({ code: 'INV_ERR_OFFLINE_CODE_THROTTLED' });
+
+    // Assert: Amy's valid code still works
+    expect(await m.guard.answer(noticeId, 'enter-code', undefined, codeFor(clock.now), AMY)).toEqual({ ok: true });
+    await m.close();
+  });
+
+  it('remembers the wrong-code throttle across a restart of the agent, until the window has passed', async () => {
+    // Arrange: Ben is throttled
+    const dataDir = tempDir('guard');
+    const clock = { now: Date.parse('2026-11-23T09:00:00.000Z') };
+    const first = await machine(basildon, { identity: IDENTITY, clock, dataDir });
+    await first.plug('plain-stick');
+    for (let i = 0; i < 5; i++) await first.guard.answer(first.notices[0]!.noticeId, 'enter-code', undefined, 'AAAA-AAAA-AAAA', BEN);
+    await first.close();
+
+    // Act: the agent restarts (killed, say, to reset the count)
+    clock.now += 60_000;
+    const second = await machine(basildon, { identity: IDENTITY, clock, dataDir });
+    await second.plug('plain-stick');
+    const noticeId = second.notices[0]!.noticeId;
+
+    // Assert: still refused, even a valid code, until 15 minutes after his last wrong one
+    expect(await second.guard.answer(noticeId, 'enter-code', undefined, codeFor(clock.now), BEN)).toMatchObject({ code: 'INV_ERR_OFFLINE_CODE_THROTTLED' });
+    clock.now += 15 * 60_000;
+    expect(await second.guard.answer(noticeId, 'enter-code', undefined, codeFor(clock.now), BEN)).toEqual({ ok: true });
+    await second.close();
   });
 });
