@@ -90,7 +90,8 @@ describe.each(stores)('the collector killed with SIGKILL during a burst (%s)', (
       await store.close();
       await db.drop();
     }
-  });
+    // Twenty collector starts, each a process booting Node and migrating the store: about 40 s alone, more on a loaded CI machine.
+  }, 180_000);
 });
 
 describe('the collector down while the agent records 100,000 events', () => {
