@@ -54,6 +54,32 @@ class OnlyOurs implements ProcessSource {
   }
 }
 
+/** Only processes running a program of this name: for a whole agent, whose source cannot be told which pids are the test's. */
+export class OnlyNamed implements ProcessSource {
+  readonly platform = 'linux' as const;
+  constructor(
+    private readonly inner: ProcfsProcessSource,
+    private readonly name: string,
+  ) {}
+  private ours(p: ObservedProcess): boolean {
+    return p.name === this.name;
+  }
+  start(listener: Parameters<ProcessSource['start']>[0]) {
+    return this.inner.start((p, change) => {
+      if (this.ours(p)) listener(p, change);
+    });
+  }
+  stop() {
+    return this.inner.stop();
+  }
+  isSame(p: ObservedProcess) {
+    return this.ours(p) ? this.inner.isSame(p) : Promise.resolve(false);
+  }
+  running() {
+    return this.inner.running().filter((p) => this.ours(p));
+  }
+}
+
 export function policyWith(base: 'basildon-primary' | 'carrington-infant', software: Partial<SoftwareSettings>): Policy {
   const policy = preset(base)!;
   policy.software = { default: { ...policy.software.default, ...software } };

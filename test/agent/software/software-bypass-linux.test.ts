@@ -74,6 +74,20 @@ describe('a program run through the loader is judged as the program it runs', ()
     expect(processOf(await m.eventFor('software.detected', pid))).toMatchObject({ name: 'homework', path: prog, via: { kind: 'loader', path: loader } });
   });
 
+  it('also when the program rewrites its command line: what is mapped into the process outranks what it says', async () => {
+    // A copy of perl, blocked by its hash, that overwrites its own argv as soon as it starts (`$0 = ...`).
+    const m = await machine(hashBlocked('basildon-primary', sha256Of(PERL)));
+    const prog = m.copy('homework', { binary: PERL });
+    const { child, pid } = m.spawnOurs(LOADER, ['./homework', '-e', '$0 = "/usr/bin/sleep"; sleep 600'], { cwd: join(m.dir, 'bin') });
+    expect(await m.exited(child)).toBe('SIGKILL');
+    expect(processOf(await m.eventFor('software.detected', pid))).toMatchObject({
+      name: 'homework',
+      path: prog,
+      sha256: sha256Of(PERL),
+      via: { kind: 'loader' },
+    });
+  });
+
   it('under an allowlist an unapproved program is stopped though the loader is the OS own, and an OS program through it runs on', async () => {
     const m = await machine(policyWith('carrington-infant', {}));
     m.copy('game');
