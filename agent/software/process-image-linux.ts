@@ -83,8 +83,9 @@ export class LinuxProcessImages {
     const cmdline = () => (argv ??= this.cmdline(dir));
     let programArgv: readonly string[] | undefined;
 
-    if (exe && this.isLoader(exeName, exePath, isPrivate ? facts.pathVouched === true : true, dir)) {
-      const program = this.loaderProgram(dir, cmdline(), exe);
+    const loader = exe ? this.loaderKind(exeName, exePath, isPrivate ? facts.pathVouched === true : true, dir) : undefined;
+    if (exe && loader) {
+      const program = this.loaderProgram(dir, cmdline(), exe, loader === 'by-name', isPrivate);
       if (program) {
         facts.via = { kind: 'loader', name: exeName, path: exePath };
         facts.name = program.path.slice(program.path.lastIndexOf('/') + 1);
@@ -108,40 +109,45 @@ export class LinuxProcessImages {
     return facts;
   }
 
-  /** A loader by its name where it belongs, or any executable outside the OS's folders whose ELF headers are a loader's (a renamed copy). */
-  private isLoader(name: string, path: string, pathVouched: boolean, dir: string): boolean {
-    if (isLoaderName(name)) return true;
-    if (pathVouched && isOsPath(path, 'linux')) return false;
+  /** A loader by its name, or any executable outside the OS's folders whose ELF headers are a loader's (a renamed copy, or a static PIE). */
+  private loaderKind(name: string, path: string, pathVouched: boolean, dir: string): 'by-name' | 'by-headers' | undefined {
+    if (isLoaderName(name)) return 'by-name';
+    if (pathVouched && isOsPath(path, 'linux')) return undefined;
     const head = this.head(join(dir, 'exe'));
-    return head !== undefined && elfLooksLikeLoader(head);
+    return head !== undefined && elfLooksLikeLoader(head) ? 'by-headers' : undefined;
   }
 
   private loaderProgram(
     dir: string,
     argv: readonly string[],
     loader: BigIntStats,
+    byName: boolean,
+    isPrivate: boolean,
   ): { path: string; readPath: string; id: { dev: bigint; ino: bigint } | undefined; argv: readonly string[] } | undefined {
     const index = loaderProgramIndex(argv);
     const mapped = this.mappedExecutables(dir).filter((m) => !(m.dev === loader.dev && m.ino === loader.ino));
+    const foreign = () => this.foreignCode(mapped, isPrivate);
     if (index !== undefined) {
       const named = this.resolve(dir, argv[index]!);
       const id = named ? this.stat(named.access) : undefined;
       const match = id ? mapped.find((m) => m.dev === id.dev && m.ino === id.ino) : undefined;
       if (match) return { path: match.path, readPath: join(dir, 'map_files', match.range), id: match, argv: argv.slice(index) };
       // Named but not mapped: not yet (the loader has only just started), or a command line that lies. What is mapped outranks it.
-      const other = this.foreignCode(mapped);
+      const other = foreign();
       if (other) return { path: other.path, readPath: join(dir, 'map_files', other.range), id: other, argv: [] };
-      if (named && id) return { path: named.path, readPath: named.access, id, argv: argv.slice(index) };
+      // The loader's own name is needed to believe a command line alone: a static PIE's first argument is its input, not its program.
+      if (byName && named && id) return { path: named.path, readPath: named.access, id, argv: argv.slice(index) };
       return undefined;
     }
-    const other = this.foreignCode(mapped);
+    const other = foreign();
     return other ? { path: other.path, readPath: join(dir, 'map_files', other.range), id: other, argv: [] } : undefined;
   }
 
   /** The first mapped executable file that is not one of the OS's own where it belongs (the loader already left out). */
-  private foreignCode(mapped: readonly Mapped[]): Mapped | undefined {
+  private foreignCode(mapped: readonly Mapped[], isPrivate: boolean): Mapped | undefined {
     return mapped.find((m) => {
       if (!isOsPath(m.path, 'linux')) return true;
+      if (!isPrivate) return false;
       // An OS path in another namespace proves nothing unless the file there is the one here.
       const here = this.stat(m.path);
       return here === undefined || here.dev !== m.dev || here.ino !== m.ino;

@@ -88,6 +88,23 @@ describe('a program run through the loader is judged as the program it runs', ()
     });
   });
 
+  it('a static PIE (no interpreter, like a loader) is judged as itself, not as the file it is given', async () => {
+    const m = await machine(preset('basildon-primary')!);
+    const c = join(m.dir, 'wait.c');
+    writeFileSync(c, '#include <unistd.h>\nint main(void) { sleep(600); return 0; }\n');
+    const built = spawnSync('cc', ['-static-pie', '-O2', '-o', join(m.dir, 'tshark'), c], { encoding: 'utf8' });
+    if (built.status !== 0) {
+      process.stdout.write(`software-bypass-linux: skipping the static PIE case: cc -static-pie fails here: ${String(built.error ?? built.stderr).trim()}\n`);
+      return;
+    }
+    const input = join(m.dir, 'capture.txt');
+    writeFileSync(input, 'not a program\n');
+    const { child, pid } = m.spawnOurs(join(m.dir, 'tshark'), [input]);
+    expect(await m.exited(child)).toBe('SIGKILL');
+    expect(await m.eventFor('software.detected', pid)).toMatchObject({ data: { ruleId: 'cat-hacking-tool', process: { name: 'tshark' } } });
+    expect(processOf(await m.eventFor('software.detected', pid)).via).toBeUndefined();
+  });
+
   it('under an allowlist an unapproved program is stopped though the loader is the OS own, and an OS program through it runs on', async () => {
     const m = await machine(policyWith('carrington-infant', {}));
     m.copy('game');
