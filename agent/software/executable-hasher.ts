@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 
 export interface ExecutableHasherOptions {
   /** Files hashed at once; the rest wait their turn. */
@@ -15,6 +15,8 @@ interface FileKey {
   key: string;
   size: number;
   mtimeMs: number;
+  dev: number;
+  ino: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export class ExecutableHasher {
     try {
       const s = await stat(readPath);
       if (!s.isFile()) return undefined;
-      return { key: `${path}\0${s.size}\0${s.mtimeMs}\0${s.dev}:${s.ino}`, size: s.size, mtimeMs: s.mtimeMs };
+      return { key: `${path}\0${s.size}\0${s.mtimeMs}\0${s.dev}:${s.ino}`, size: s.size, mtimeMs: s.mtimeMs, dev: s.dev, ino: s.ino };
     } catch {
       return undefined;
     }
@@ -86,30 +88,43 @@ export class ExecutableHasher {
     }
   }
 
-  private read(readPath: string, file: FileKey): Promise<string | undefined> {
+  /**
+   * Reads the file streamed. Opened without blocking and checked to be the
+   * regular file that was stat'ed: a script path is a pupil's to swap, and a
+   * FIFO put there between the stat and the open would otherwise hold this
+   * slot for ever.
+   */
+  private async read(readPath: string, file: FileKey): Promise<string | undefined> {
     this.reads++;
-    return new Promise((resolve) => {
+    let handle;
+    try {
+      handle = await open(readPath, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    } catch {
+      return undefined;
+    }
+    try {
+      const s = await handle.stat();
+      if (!s.isFile() || s.dev !== file.dev || s.ino !== file.ino) return undefined;
       const hash = createHash('sha256');
+      const buffer = Buffer.alloc(256 * 1024);
       let bytes = 0;
-      const stream = createReadStream(readPath, { highWaterMark: 256 * 1024 });
-      stream.on('data', (chunk) => {
-        bytes += chunk.length;
-        if (bytes > this.maxBytes) {
-          stream.destroy();
-          resolve(undefined);
-          return;
-        }
-        hash.update(chunk);
-      });
-      stream.on('error', () => resolve(undefined));
-      stream.on('end', () => {
-        // A file that changed while it was read is not remembered under its old identity.
-        if (bytes !== file.size) return resolve(undefined);
-        const digest = hash.digest('hex');
-        this.remember(file.key, digest);
-        resolve(digest);
-      });
-    });
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, bytes);
+        if (bytesRead === 0) break;
+        bytes += bytesRead;
+        if (bytes > this.maxBytes || bytes > file.size) return undefined;
+        hash.update(buffer.subarray(0, bytesRead));
+      }
+      // A file that changed while it was read is not remembered under its old identity.
+      if (bytes !== file.size) return undefined;
+      const digest = hash.digest('hex');
+      this.remember(file.key, digest);
+      return digest;
+    } catch {
+      return undefined;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   }
 
   private remember(key: string, digest: string): void {

@@ -13,7 +13,15 @@ import { folderOf, hasDotSegments, normaliseName, normalisePath } from './proces
  * Downloads is judged like anything else. Where the OS gave no path (a
  * protected Windows process, a process the agent may not inspect), the name
  * is all there is, and it spares: the agent runs as root or LocalSystem and
- * is given the path of every process a pupil could start.
+ * is given the path of every process a pupil could start. A path is the
+ * file's own only where the process sees the computer's folders: in a
+ * private mount namespace the folder spares nothing unless the file at that
+ * path here is the one it runs (`pathVouched`).
+ *
+ * What spares by folder (`os-critical`) yields to a school's hash rule for
+ * that very file (software-decision.ts); what spares by who the process is
+ * (the agent, its children, PID 1, kernel threads, Invigilator's own
+ * programs where they are installed) yields to nothing.
  */
 
 export type FailsafeReason = 'invigilator' | 'invigilator-child' | 'invigilator-app' | 'init' | 'kernel' | 'os-critical';
@@ -31,6 +39,8 @@ export interface FailsafeSubject {
   name: string;
   path?: string | undefined;
   kernelThread?: boolean | undefined;
+  /** False: the path is a private mount namespace's and names another file here (ObservedProcess.pathVouched), so no folder spares it. */
+  pathVouched?: boolean | undefined;
 }
 
 /** Where the installers put the tray (installer/linux, installer/win32, installer/darwin). */
@@ -185,8 +195,8 @@ export function failsafeReason(p: FailsafeSubject, platform: Platform, self: Sel
 
   const name = normaliseName(p.name);
   const path = p.path === undefined || p.path === '' ? undefined : normalisePath(p.path, platform);
-  // An unresolved path (`..` in it) says nothing about where the file is: judge it as having none that spares.
-  const trusted = path !== undefined && !hasDotSegments(path) ? path : undefined;
+  // An unresolved path (`..` in it), or one a private mount namespace gave, says nothing about where the file is: judge it as having none that spares.
+  const trusted = path !== undefined && !hasDotSegments(path) && p.pathVouched !== false ? path : undefined;
 
   const install = self.installFolders ?? INSTALL_FOLDERS[platform];
   if (trusted && install.some((f) => trusted.startsWith(normalisePath(f, platform)))) return 'invigilator-app';

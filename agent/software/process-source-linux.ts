@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../node-common/logging';
+import { LinuxProcessImages } from './process-image-linux';
 import { LINUX_DEFAULT_INTERVAL_MS, type ObservedProcess, type ProcessListener, type ProcessSource } from './process-source';
 
 export interface ProcfsSourceOptions {
@@ -49,6 +50,7 @@ export class ProcfsProcessSource implements ProcessSource {
   private readonly execSweepPolls: number;
   private readonly maxTracked: number;
   private readonly log: Logger | undefined;
+  private readonly images: LinuxProcessImages;
   private tracked = new Map<number, Tracked>();
   private timer: NodeJS.Timeout | undefined;
   private listener: ProcessListener | undefined;
@@ -66,6 +68,7 @@ export class ProcfsProcessSource implements ProcessSource {
     this.execSweepPolls = Math.max(1, options.execSweepPolls ?? 10);
     this.maxTracked = options.maxTracked ?? 65_536;
     this.log = options.logger?.child({ component: 'process-source' });
+    this.images = new LinuxProcessImages(this.procRoot);
   }
 
   async start(listener: ProcessListener): Promise<void> {
@@ -178,15 +181,16 @@ export class ProcfsProcessSource implements ProcessSource {
     this.stats.read++;
     const exeLink = stat.kernelThread ? undefined : this.readLink(pid);
     const uid = this.readUid(pid);
-    const path = exeLink?.replace(/ \(deleted\)$/, '');
-    const exeName = path !== undefined ? path.slice(path.lastIndexOf('/') + 1) : undefined;
-    const name = exeName || stat.comm;
+    const exePath = exeLink?.replace(/ \(deleted\)$/, '');
+    // What it really runs: through a loader, in a private mount namespace, a script (process-image-linux.ts).
+    const image = exePath ? this.images.inspect(pid, exePath) : undefined;
+    const name = image?.name || stat.comm;
     const process: ObservedProcess = {
       pid,
       ppid: stat.ppid,
       name,
       ...(stat.comm !== name ? { comm: stat.comm } : {}),
-      ...(path !== undefined ? { path, readPath: join(this.procRoot, String(pid), 'exe') } : {}),
+      ...(image ? { ...image, name } : {}),
       ...(uid !== undefined ? { uid } : {}),
       startKey: stat.startKey,
       ...(this.bootTimeMs !== undefined ? { startedAtMs: this.bootTimeMs + (Number(stat.startKey) * 1000) / CLOCK_TICKS_PER_SECOND } : {}),

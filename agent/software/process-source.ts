@@ -37,6 +37,24 @@ export interface ObservedProcess {
   startedAtMs?: number;
   /** A kernel thread (Linux `PF_KTHREAD`): never a program anyone ran. */
   kernelThread?: boolean;
+  /**
+   * Linux: the process runs in a mount namespace that is neither the agent's
+   * nor init's (`unshare -m`, bubblewrap, a snap), where a path may name
+   * another file than the one at that path on the computer.
+   */
+  mountNamespace?: 'private';
+  /**
+   * Linux, for a process in a private mount namespace: whether `path` names,
+   * in the agent's own view, the very file the process runs (same device and
+   * inode). False: the namespace put another file there (a tmpfs over
+   * /usr/lib/systemd), so no folder may spare or approve it. Unset outside a
+   * private namespace, where the kernel's path is the file's own.
+   */
+  pathVouched?: boolean;
+  /** The executable is a loader (`ld-linux ./prog`): it is this; `name`, `path` and `readPath` are the program it runs. */
+  via?: { kind: 'loader'; name: string; path: string };
+  /** The program is a script interpreter running a script file (`python3 x.py`): the script, as the process sees it and where its bytes can be read. */
+  script?: { name: string; path: string; readPath: string };
 }
 
 /** Why a process is being reported: it was there when watching started, it is new, or it ran a new program in place (`exec`). */

@@ -10,12 +10,17 @@ import { MATCH_STRENGTH, type MatchKind, type MatchSubject, hasDotSegments, matc
  * acts. The order, first that applies wins:
  *
  * 0. The failsafe (process-failsafe.ts): Invigilator, PID 1, kernel threads,
- *    OS-critical programs where they belong. Nothing in a policy reaches it.
+ *    OS-critical programs where they belong. Nothing in a policy reaches it,
+ *    except that a school's hash rule naming the very file outranks the
+ *    OS-critical folders (a folder is a place, a hash is the file).
  * 1. The school's own `rules`, the most specific match first: a rule that
  *    names a hash beats one naming a signer, which beats a path pattern,
  *    which beats a name; among equals, the first in the policy. Every field
  *    a rule names must hold (name AND signer, say), and a fact that is not
- *    known (no hash: the file could not be read) does not hold.
+ *    known (no hash: the file could not be read) does not hold. An
+ *    interpreter's script (`python3 x.py`) is matched too, by its own name,
+ *    path and hash: a rule that holds for the interpreter or its script
+ *    holds for the process.
  * 2. The curated categories (catalogue.ts) the policy names in `categories`.
  *    When a program is in several, the strongest action wins (terminate >
  *    notify > report), then the category listed first in SOFTWARE_CATEGORIES.
@@ -24,6 +29,12 @@ import { MATCH_STRENGTH, type MatchKind, type MatchSubject, hasDotSegments, matc
  *    prohibition (say so with a role instead).
  * 2b. An installer (INSTALLER_NAMES) run by a person: the `installs`
  *    setting's action, as category `installer`.
+ * 2c. A person's program in a private mount namespace whose path there is
+ *    not the file at that path here (`pathVouched: false`): the
+ *    `privateMounts` setting's action, as category `private-mounts`, unless
+ *    an `approved` entry names its hash, or the allowlist (3) stops it as
+ *    unapproved. Such a path approves nothing: no OS folder, no
+ *    `pathPattern`.
  * 3. In `allowlist` mode, anything not approved: not in `approved`, not part
  *    of the OS (its executable in a folder only administrators can write,
  *    after AppLocker's default rules), and not Invigilator. It is terminated
@@ -39,7 +50,7 @@ import { MATCH_STRENGTH, type MatchKind, type MatchSubject, hasDotSegments, matc
  */
 
 export type SoftwareAction = 'report' | 'notify' | 'terminate';
-export type OutcomeCategory = SoftwareCategory | 'unapproved' | 'installer';
+export type OutcomeCategory = SoftwareCategory | 'unapproved' | 'installer' | 'private-mounts';
 
 /**
  * Programs whose running is an attempt to install software, when a person
@@ -69,6 +80,12 @@ export interface ProcessFacts {
   sha256?: string | undefined;
   signer?: string | undefined;
   kernelThread?: boolean | undefined;
+  /** Linux: the process is in a mount namespace of its own (ObservedProcess.mountNamespace). */
+  mountNamespace?: 'private' | undefined;
+  /** False: `path` is a private namespace's and names another file here (ObservedProcess.pathVouched): no folder spares or approves it. */
+  pathVouched?: boolean | undefined;
+  /** An interpreter's script: judged by the rules, the categories' names and the installers, never approved by anything. */
+  script?: { name: string; path?: string | undefined; sha256?: string | undefined } | undefined;
 }
 
 export interface SoftwareDecisionInput {
@@ -151,7 +168,8 @@ const CATEGORY_ORDER: readonly SoftwareCategory[] = ['hacking-tool', 'evidence-e
 
 /** Whether any rule or approval needs the executable's hash: the guard hashes only then. */
 export function needsHash(settings: SoftwareSettings): boolean {
-  return settings.rules.some((r) => r.match.sha256 !== undefined) || (settings.mode !== 'denylist' && settings.approved.some((m) => m.sha256 !== undefined));
+  const approvalsCount = settings.mode !== 'denylist' || settings.privateMounts.action !== 'ignore';
+  return settings.rules.some((r) => r.match.sha256 !== undefined) || (approvalsCount && settings.approved.some((m) => m.sha256 !== undefined));
 }
 
 /** Whether any rule or approval needs the executable's signer. */
@@ -174,22 +192,35 @@ export function decideSoftware(input: SoftwareDecisionInput): SoftwareOutcome {
   const audit = settings.mode === 'audit';
   const none = (extra: Partial<SoftwareOutcome> = {}): SoftwareOutcome => ({ ruleId: 'none', action: 'none', audit, clause: settings.clause, ...extra });
 
-  const spared = failsafeReason({ pid: p.pid, ppid: p.ppid ?? 0, name: p.name, path: p.path, kernelThread: p.kernelThread }, platform, input.self);
-  if (spared) return { ruleId: 'failsafe', action: 'none', audit, clause: settings.clause, spared };
+  const spared = failsafeReason(
+    { pid: p.pid, ppid: p.ppid ?? 0, name: p.name, path: p.path, kernelThread: p.kernelThread, pathVouched: p.pathVouched },
+    platform,
+    input.self,
+  );
+  if (spared && spared !== 'os-critical') return { ruleId: 'failsafe', action: 'none', audit, clause: settings.clause, spared };
 
   const exeName = normaliseName(p.name);
-  const names = [exeName, ...(p.otherNames ?? []).map(normaliseName).filter((n) => n !== exeName && n !== '')];
+  const scriptName = p.script ? normaliseName(p.script.name) : undefined;
+  const names = [exeName, ...[...(p.otherNames ?? []), ...(p.script ? [p.script.name] : [])].map(normaliseName).filter((n) => n !== exeName && n !== '')];
   const path = p.path === undefined || p.path === '' ? undefined : normalisePath(p.path, platform);
+  const vouched = p.pathVouched !== false;
   const subject: MatchSubject = { names, exeName, path, sha256: p.sha256?.toLowerCase(), signer: p.signer };
+  const subjects: MatchSubject[] = [subject];
+  if (p.script && scriptName) {
+    const scriptPath = p.script.path === undefined || p.script.path === '' ? undefined : normalisePath(p.script.path, platform);
+    subjects.push({ names: [scriptName], exeName: scriptName, path: scriptPath, sha256: p.script.sha256?.toLowerCase() });
+  }
 
   // 1. The school's own rules, most specific first.
   let best: { rule: SoftwareSettings['rules'][number]; strength: number; kind: MatchKind } | undefined;
   for (const rule of settings.rules) {
-    if (!matches(rule.match, subject, platform, 'all')) continue;
+    if (!subjects.some((s) => matches(rule.match, s, platform, 'all'))) continue;
     const kind = strongestField(rule.match);
     const strength = MATCH_STRENGTH[kind];
     if (!best || strength > best.strength) best = { rule, strength, kind };
   }
+  // An OS-critical program where it belongs is spared, unless a hash rule names that very file.
+  if (spared && !(best && best.kind === 'sha256')) return { ruleId: 'failsafe', action: 'none', audit, clause: settings.clause, spared };
   if (best) {
     const { rule, kind } = best;
     return { ruleId: rule.id, ...(rule.category ? { category: rule.category } : {}), action: rule.action, audit, clause: rule.clause, matchedBy: kind };
@@ -216,11 +247,21 @@ export function decideSoftware(input: SoftwareDecisionInput): SoftwareOutcome {
     return { ruleId: 'installs', category: 'installer', action: settings.installs.action, audit, clause: settings.installs.clause, matchedBy: 'catalogue' };
   }
 
-  // 3. Allowlist (and audit, which judges as allowlist does): anything not approved.
-  if (settings.mode === 'denylist') return none();
-  if (path === undefined) return none();
-  if (isOsPath(path, platform, input.osFolders, input.osWritableFolders)) return none();
-  if (settings.approved.some((m) => matches(m, subject, platform, 'exe'))) return none();
+  // 2c. A person's program whose path a private mount namespace made up (the `privateMounts` setting): only its hash can vouch for it.
+  const approvedByHash = () => subject.sha256 !== undefined && settings.approved.some((m) => m.sha256 !== undefined && matches(m, subject, platform, 'exe'));
+  const suspect: SoftwareOutcome | undefined =
+    input.byPerson && p.mountNamespace === 'private' && !vouched && settings.privateMounts.action !== 'ignore' && !approvedByHash()
+      ? { ruleId: 'private-mounts', category: 'private-mounts', action: settings.privateMounts.action, audit, clause: settings.privateMounts.clause }
+      : undefined;
+  const otherwise = () => suspect ?? none();
+
+  // 3. Allowlist (and audit, which judges as allowlist does): anything not approved; what is approved may still be suspect (2c).
+  if (settings.mode === 'denylist') return otherwise();
+  if (path === undefined) return otherwise();
+  if (vouched && isOsPath(path, platform, input.osFolders, input.osWritableFolders)) return otherwise();
+  // A made-up path approves nothing: judge the approvals as if the process had none.
+  const approvable: MatchSubject = vouched ? subject : { ...subject, path: undefined };
+  if (settings.approved.some((m) => matches(m, approvable, platform, 'exe'))) return otherwise();
   return { ruleId: 'unapproved', category: 'unapproved', action: 'terminate', audit, clause: settings.clause, matchedBy: 'allowlist' };
 }
 

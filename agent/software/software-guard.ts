@@ -171,11 +171,16 @@ export class SoftwareGuard {
       ...(p.comm !== undefined ? { otherNames: [p.comm] } : {}),
       ...(p.path !== undefined ? { path: p.path } : {}),
       ...(p.kernelThread ? { kernelThread: true } : {}),
+      ...(p.mountNamespace ? { mountNamespace: p.mountNamespace } : {}),
+      ...(p.pathVouched !== undefined ? { pathVouched: p.pathVouched } : {}),
+      ...(p.script ? { script: { name: p.script.name, path: p.script.path } } : {}),
     };
     const byPerson = isPersonsProcess(this.platform, p.uid, p.user);
     const decide = () => decideSoftware({ process: facts, settings, platform: this.platform, self, catalogue: this.catalogue, byPerson });
     let outcome = decide();
-    if (outcome.ruleId !== 'failsafe' && p.path !== undefined && (await this.addIdentity(facts, p, settings))) outcome = decide();
+    // What the folder failsafe spares, a hash rule may still name: hash it too. What is spared for who it is, never.
+    const hashable = outcome.ruleId !== 'failsafe' || outcome.spared === 'os-critical';
+    if (hashable && p.path !== undefined && (await this.addIdentity(facts, p, settings))) outcome = decide();
 
     const outcomeKey = `${outcome.ruleId}|${outcome.action}|${outcome.audit}`;
     const previous = this.decided.get(p.pid);
@@ -205,6 +210,13 @@ export class SoftwareGuard {
       if (sha256) {
         facts.sha256 = sha256;
         added = true;
+      }
+      if (p.script && facts.script) {
+        const scripted = await this.hasher.sha256(p.script.path, p.script.readPath);
+        if (scripted) {
+          facts.script.sha256 = scripted;
+          added = true;
+        }
       }
     }
     if (needsSigner(settings) && this.deps.signerOf) {
@@ -333,6 +345,10 @@ function processInfo(p: ObservedProcess, facts: ProcessFacts) {
     ...(p.path !== undefined ? { path: clean(p.path, 1024) } : {}),
     ...(facts.sha256 ? { sha256: facts.sha256 } : {}),
     ...(facts.signer ? { signer: clean(facts.signer, 256) } : {}),
+    ...(p.via ? { via: { kind: p.via.kind, name: clean(p.via.name, 256) || 'unknown', path: clean(p.via.path, 1024) } } : {}),
+    ...(p.script ? { script: { path: clean(p.script.path, 1024), ...(facts.script?.sha256 ? { sha256: facts.script.sha256 } : {}) } } : {}),
+    ...(p.mountNamespace ? { mountNamespace: p.mountNamespace } : {}),
+    ...(p.pathVouched !== undefined ? { pathVouched: p.pathVouched } : {}),
   };
 }
 
@@ -355,6 +371,7 @@ const BECAUSE: Record<string, string> = {
   game: 'It is a game.',
   unapproved: 'The school has not said yes to it yet.',
   installer: 'It puts new programs on the computer.',
+  'private-mounts': "It was started in a hidden copy of the computer's folders, where the school cannot check what it is.",
 };
 
 export function noticeWords(outcome: SoftwareOutcome, stopped: boolean, contact: string): { title: string; body: string } {

@@ -178,6 +178,13 @@ export const softwareSettings = z.strictObject({
   downloads: z.strictObject({ action: z.enum(['ignore', 'report', 'quarantine']), clause: clauseRef }),
   /** Attempts to install software. */
   installs: z.strictObject({ action: z.enum(['ignore', 'report', 'notify', 'terminate']), clause: clauseRef }),
+  /**
+   * A person's program run in a mount namespace of their own (Linux:
+   * `unshare -Urm`, bubblewrap) whose path there names another file than the
+   * one at that path on the computer: the folder it claims is not believed,
+   * and this says what else happens to it.
+   */
+  privateMounts: z.strictObject({ action: z.enum(['ignore', 'report', 'notify', 'terminate']), clause: clauseRef }),
   /** What "only approved programmes" is grounded in, in allowlist mode. */
   clause: clauseRef,
 });

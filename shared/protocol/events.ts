@@ -55,6 +55,14 @@ const processInfo = z.strictObject({
   path: text(1024).optional(),
   sha256: sha256.optional(),
   signer: name.optional(),
+  /** The executable was a loader (`ld-linux ./prog`): name and path above are the program it ran, this is the loader. */
+  via: z.strictObject({ kind: z.enum(['loader']), name, path: text(1024) }).optional(),
+  /** An interpreter's script (`python3 x.py`), as the process saw its path. */
+  script: z.strictObject({ path: text(1024), sha256: sha256.optional() }).optional(),
+  /** Linux: the process ran in a mount namespace of its own. */
+  mountNamespace: z.enum(['private']).optional(),
+  /** In such a namespace: whether the path names, on the computer, the file the process ran (false: another file, or none). */
+  pathVouched: z.boolean().optional(),
 });
 
 const fileInfo = z.strictObject({
@@ -71,7 +79,16 @@ const otherSession = z.strictObject({ hostname: name, since: timestamp });
 
 const logoffReason = z.enum(['idle', 'end-of-day', 'remote', 'login-limit', 'tray-missing', 'aup-declined']);
 
-const softwareCategory = z.enum(['hacking-tool', 'evidence-elimination', 'personal-cloud-storage', 'filter-bypass', 'game', 'installer', 'unapproved']);
+const softwareCategory = z.enum([
+  'hacking-tool',
+  'evidence-elimination',
+  'personal-cloud-storage',
+  'filter-bypass',
+  'game',
+  'installer',
+  'unapproved',
+  'private-mounts',
+]);
 
 const permissionKind = z.enum(['usb-device', 'software', 'other']);
 

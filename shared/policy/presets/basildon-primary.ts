@@ -135,10 +135,15 @@ export const basildonPrimary: Policy = {
       approved: [],
       downloads: { action: 'report', clause: 'bps-program-files' },
       installs: { action: 'notify', clause: 'bps-installation' },
+      privateMounts: { action: 'report', clause: 'bps-bypass-controls' },
       clause: 'bps-installation',
     },
     roles: {
-      pupil: { downloads: { action: 'quarantine', clause: 'bps-program-files' }, installs: { action: 'terminate', clause: 'bps-installation' } },
+      pupil: {
+        downloads: { action: 'quarantine', clause: 'bps-program-files' },
+        installs: { action: 'terminate', clause: 'bps-installation' },
+        privateMounts: { action: 'terminate', clause: 'bps-bypass-controls' },
+      },
     },
   },
   aup: {

@@ -125,10 +125,14 @@ export const carringtonInfant: Policy = {
       ],
       downloads: { action: 'report', clause: 'cis-approved-programmes' },
       installs: { action: 'terminate', clause: 'cis-interfering-software' },
+      privateMounts: { action: 'report', clause: 'cis-interfering-software' },
       clause: 'cis-approved-programmes',
     },
     roles: {
-      pupil: { downloads: { action: 'quarantine', clause: 'cis-pupil-downloads' } },
+      pupil: {
+        downloads: { action: 'quarantine', clause: 'cis-pupil-downloads' },
+        privateMounts: { action: 'terminate', clause: 'cis-interfering-software' },
+      },
     },
   },
   aup: {

@@ -386,3 +386,82 @@ describe('an attempt to install (the installs setting)', () => {
     ).toBe('none');
   });
 });
+
+describe('what a loader, an interpreter or a private mount namespace cannot hide (issue 13, finding 5)', () => {
+  const LOGIND = '/usr/lib/systemd/systemd-logind';
+  const hashRule = custom({
+    rules: [{ id: 'that-file', match: { sha256: HASH_A }, action: 'terminate', note: 'one file', clause: 'bps-hacking-tools' }],
+  });
+
+  it('a hash rule outranks the OS-critical folders, and nothing else the failsafe spares', () => {
+    expect(decide('linux', hashRule, { name: 'systemd-logind', path: LOGIND, sha256: HASH_A })).toMatchObject({ ruleId: 'that-file', action: 'terminate' });
+    expect(decide('linux', hashRule, { name: 'systemd-logind', path: LOGIND, sha256: HASH_B })).toMatchObject({ ruleId: 'failsafe', spared: 'os-critical' });
+    // A name or path rule does not.
+    const byName = custom({ rules: [{ id: 'n', match: { name: 'systemd-logind' }, action: 'terminate', note: 'a name', clause: 'bps-hacking-tools' }] });
+    expect(decide('linux', byName, { name: 'systemd-logind', path: LOGIND })).toMatchObject({ ruleId: 'failsafe', spared: 'os-critical' });
+    for (const [facts, spared] of [
+      [{ pid: AGENT_PID, name: 'node', path: '/usr/bin/node', sha256: HASH_A }, 'invigilator'],
+      [{ pid: 7000, ppid: AGENT_PID, name: 'udevadm', path: '/usr/bin/udevadm', sha256: HASH_A }, 'invigilator-child'],
+      [{ pid: 1, ppid: 0, name: 'systemd', path: '/usr/lib/systemd/systemd', sha256: HASH_A }, 'init'],
+      [{ pid: 78, ppid: 2, name: 'kworker/0:1', sha256: HASH_A }, 'kernel'],
+      [{ name: 'invigilator-tray', path: '/opt/Invigilator/invigilator-tray', sha256: HASH_A }, 'invigilator-app'],
+    ] as const) {
+      expect(decide('linux', hashRule, facts)).toMatchObject({ ruleId: 'failsafe', spared });
+    }
+  });
+
+  it('a path a private namespace made up spares nothing, approves nothing, and only a hash approval vouches for it', () => {
+    const made = { mountNamespace: 'private', pathVouched: false } as const;
+    expect(decide('linux', basildon, { name: 'systemd-logind', path: LOGIND, ...made }).ruleId).not.toBe('failsafe');
+    expect(decide('linux', basildon, { name: 'invigilator-tray', path: '/opt/Invigilator/invigilator-tray', ...made }).ruleId).not.toBe('failsafe');
+    expect(decide('linux', carrington, { name: 'free-game', path: '/usr/lib/systemd/free-game', ...made })).toMatchObject({ ruleId: 'unapproved' });
+    const approved = custom({ mode: 'allowlist', approved: [{ pathPattern: '/usr/local/bin/*' }, { sha256: HASH_B }] });
+    expect(decide('linux', approved, { name: 'scratch', path: '/usr/local/bin/scratch', ...made })).toMatchObject({ ruleId: 'unapproved' });
+    expect(decide('linux', approved, { name: 'scratch', path: '/usr/local/bin/scratch' }).ruleId).toBe('none');
+    expect(decide('linux', approved, { name: 'scratch', path: '/usr/local/bin/scratch', sha256: HASH_B, ...made }).ruleId).toBe('none');
+    // The PID 1 and agent sparing are by pid, not by folder.
+    expect(decide('linux', basildon, { pid: 1, ppid: 0, name: 'systemd', path: '/usr/lib/systemd/systemd', ...made })).toMatchObject({ spared: 'init' });
+  });
+
+  it("a person's program there is suspect under the role's privateMounts setting; root's, a vouched path's, and an ignoring role's are not", () => {
+    const made = { name: 'homework', path: '/usr/local/bin/homework', mountNamespace: 'private', pathVouched: false } as const;
+    expect(decide('linux', basildon, made, { byPerson: true })).toMatchObject({
+      ruleId: 'private-mounts',
+      category: 'private-mounts',
+      action: 'terminate',
+      clause: 'bps-bypass-controls',
+    });
+    const staff = settingsFor(preset('basildon-primary')!, 'software', 'staff');
+    expect(decide('linux', staff, made, { byPerson: true })).toMatchObject({ ruleId: 'private-mounts', action: 'report' });
+    expect(decide('linux', basildon, made, { byPerson: false }).ruleId).toBe('none');
+    expect(decide('linux', basildon, { ...made, pathVouched: true }, { byPerson: true }).ruleId).toBe('none');
+    expect(decide('linux', custom({ privateMounts: { action: 'ignore', clause: 'bps-bypass-controls' } }), made, { byPerson: true }).ruleId).toBe('none');
+    expect(decide('linux', custom({ approved: [{ sha256: HASH_B }] }), { ...made, sha256: HASH_B }, { byPerson: true }).ruleId).toBe('none');
+    // A category still names what it knows, and the allowlist still stops what it never approved.
+    expect(decide('linux', basildon, { ...made, name: 'tshark' }, { byPerson: true })).toMatchObject({ ruleId: 'cat-hacking-tool' });
+    expect(decide('linux', carrington, made, { byPerson: true })).toMatchObject({ ruleId: 'unapproved', action: 'terminate' });
+    expect(needsHash(custom({ approved: [{ sha256: HASH_B }] }))).toBe(true);
+  });
+
+  it("an interpreter's script is matched by the rules, the categories' names and the installers, and approves nothing", () => {
+    const rules = custom({
+      rules: [
+        { id: 'by-hash', match: { sha256: HASH_A }, action: 'terminate', note: 'a script', clause: 'bps-hacking-tools' },
+        { id: 'by-path', match: { pathPattern: '/home/*/Downloads/**' }, action: 'report', note: 'a folder', clause: 'bps-program-files' },
+      ],
+    });
+    const python = { name: 'python3.11', path: '/usr/bin/python3.11' };
+    expect(decide('linux', rules, { ...python, script: { name: 'x.py', path: '/home/amy/x.py', sha256: HASH_A } })).toMatchObject({ ruleId: 'by-hash' });
+    expect(decide('linux', rules, { ...python, script: { name: 'x.py', path: '/home/amy/Downloads/x.py' } })).toMatchObject({ ruleId: 'by-path' });
+    expect(decide('linux', rules, { ...python, script: { name: 'x.py', path: '/home/amy/x.py', sha256: HASH_B } }).ruleId).toBe('none');
+    expect(decide('linux', basildon, { ...python, script: { name: 'pip', path: '/usr/bin/pip' } }, { byPerson: true })).toMatchObject({ ruleId: 'installs' });
+    expect(decide('linux', basildon, { name: 'perl', path: '/usr/bin/perl', script: { name: 'tshark', path: '/home/amy/tshark' } })).toMatchObject({
+      ruleId: 'cat-hacking-tool',
+    });
+    // An approval by name is the executable's: a script called scratch approves nothing.
+    const approved = custom({ mode: 'allowlist', approved: [{ name: 'scratch' }] });
+    expect(decide('linux', approved, { name: 'game', path: '/home/amy/game', script: { name: 'scratch', path: '/home/amy/scratch' } })).toMatchObject({
+      ruleId: 'unapproved',
+    });
+  });
+});

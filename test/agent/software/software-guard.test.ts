@@ -1,128 +1,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventDraft } from '../../../agent/outbox/outbox';
-import { ExecutableHasher } from '../../../agent/software/executable-hasher';
-import { ProcfsProcessSource } from '../../../agent/software/process-source-linux';
-import type { ObservedProcess, ProcessSource } from '../../../agent/software/process-source';
-import { type SoftwareDecided, SoftwareGuard } from '../../../agent/software/software-guard';
 import { preset } from '../../../shared/policy/presets';
-import type { Policy, SoftwareSettings } from '../../../shared/policy/schema';
-import { validatePolicy } from '../../../shared/policy/validate';
-import { type TrayNotice, eventEnvelope } from '../../../shared/protocol';
+import { eventEnvelope } from '../../../shared/protocol';
 import { validate } from '../../../shared/schema';
-import { eventually, isAlive, tempDir } from '../../support/cli';
-import { silentLogger } from '../../support/harness';
+import { isAlive } from '../../support/cli';
+import { SLEEP, TAIL, cleanUpMachines, machine, policyWith, sha256Of } from './linux-guard-machine';
 
 /**
  * The guard on Linux with the real /proc source and real processes: copies
  * of /bin/sleep under the names of the programs a school forbids, started
- * here and stopped (or not) by the guard. The source is narrowed to the
- * processes this test started, so the guard can never touch anything else
- * on the machine whatever the policy under test says.
+ * here and stopped (or not) by the guard (linux-guard-machine.ts narrows the
+ * source to this test's processes).
  */
 
-const SLEEP = realpathSync('/bin/sleep');
-const TAIL = realpathSync('/usr/bin/tail');
-const sha256Of = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** Only this test's processes: those it started (before they exec) and those whose executable is in its folder. */
-class OnlyOurs implements ProcessSource {
-  readonly platform = 'linux' as const;
-  constructor(
-    private readonly inner: ProcfsProcessSource,
-    private readonly dir: string,
-    private readonly started: Set<number>,
-  ) {}
-  private ours(p: ObservedProcess): boolean {
-    return this.started.has(p.pid) || (p.path !== undefined && p.path.startsWith(this.dir));
-  }
-  start(listener: Parameters<ProcessSource['start']>[0]) {
-    return this.inner.start((p, change) => {
-      if (this.ours(p)) listener(p, change);
-    });
-  }
-  stop() {
-    return this.inner.stop();
-  }
-  isSame(p: ObservedProcess) {
-    return this.ours(p) ? this.inner.isSame(p) : Promise.resolve(false);
-  }
-  running() {
-    return this.inner.running().filter((p) => this.ours(p));
-  }
-}
-
-function policyWith(base: 'basildon-primary' | 'carrington-infant', software: Partial<SoftwareSettings>): Policy {
-  const policy = preset(base)!;
-  policy.software = { default: { ...policy.software.default, ...software } };
-  const checked = validatePolicy(policy);
-  if (!checked.ok) throw new Error(JSON.stringify(checked.problems));
-  return policy;
-}
-
 const children: ChildProcess[] = [];
-const guards: SoftwareGuard[] = [];
-
 afterEach(async () => {
-  for (const g of guards.splice(0)) await g.stop();
+  await cleanUpMachines();
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
-
-async function machine(initial: Policy, options: { selfPids?: number[] } = {}) {
-  const dir = realpathSync(tempDir('software-guard'));
-  const started = new Set<number>();
-  const events: EventDraft[] = [];
-  const notices: Array<{ uid: number; notice: TrayNotice }> = [];
-  const decided: SoftwareDecided[] = [];
-  let policy = initial;
-  const self = options.selfPids ?? [];
-  const source = new OnlyOurs(new ProcfsProcessSource({ intervalMs: 100, execSweepPolls: 5 }), dir, started);
-  const hasher = new ExecutableHasher();
-  const guard = new SoftwareGuard({
-    policy: () => policy,
-    source,
-    record: async (e) => {
-      events.push(e);
-    },
-    notices: { showTo: (uid, notice) => notices.push({ uid, notice }), withdraw: () => undefined },
-    roleOf: async () => 'pupil',
-    logger: silentLogger(),
-    // Not this process: the programs it starts would otherwise be the agent's children, which the failsafe spares.
-    selfPids: () => self,
-    hasher,
-    onDecided: (d) => decided.push(d),
-  });
-  guards.push(guard);
-  await guard.start();
-
-  /** A copy of `binary` at dir/<sub>/<name>, started with `args`. */
-  const run = (name: string, options: { binary?: string; sub?: string; args?: string[] } = {}) => {
-    const folder = join(dir, options.sub ?? 'bin');
-    mkdirSync(folder, { recursive: true });
-    const path = join(folder, name);
-    // A copy already there may be running: it is started again, not overwritten (that would fail with ETXTBSY).
-    if (!existsSync(path)) {
-      copyFileSync(options.binary ?? SLEEP, path);
-      chmodSync(path, 0o755);
-    }
-    const child = spawn(path, options.args ?? ['600'], { stdio: 'ignore' });
-    children.push(child);
-    started.add(child.pid!);
-    return { child, path, pid: child.pid! };
-  };
-  const eventFor = (type: string, pid: number) =>
-    eventually(() => events.find((e) => e.type === type && (e.data as { process?: { pid: number } }).process?.pid === pid), 300, 50);
-  const decidedFor = (pid: number, path?: string) =>
-    eventually(() => decided.find((d) => d.process.pid === pid && (path === undefined || d.process.path === path)), 300, 50);
-  const exited = (child: ChildProcess) =>
-    eventually(() => (child.exitCode !== null || child.signalCode !== null ? (child.signalCode ?? String(child.exitCode)) : undefined), 300, 50);
-  const setPolicy = (p: Policy) => {
-    policy = p;
-  };
-  return { dir, guard, events, notices, decided, run, eventFor, decidedFor, exited, setPolicy, hasher, self };
-}
 
 function envelopeOk(e: EventDraft): boolean {
   return validate(eventEnvelope, { ...e, id: '00000000-0000-4000-8000-000000000000', seq: 1, deviceId: 'dev-1' }).ok;
