@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SEVERITIES, type EventEnvelope, type Severity } from '../../shared/protocol';
+import { evictionOrder, isUserCaused } from './eviction';
 import { SEGMENT_MAGIC, encodeRecord, scanSegment } from './record-codec';
 
 /** An event as the agent makes it: the outbox gives it its id and sequence number; the link adds the device id. */
@@ -37,6 +38,8 @@ export interface OutboxReport {
 interface Entry {
   seq: number;
   severity: Severity;
+  /** A problem report from the tray: the first to go when the outbox is over its cap. */
+  userCaused: boolean;
   segment: number;
   offset: number;
   length: number;
@@ -50,7 +53,6 @@ interface PendingAppend {
   reject: (e: Error) => void;
 }
 
-const SEVERITY_RANK: Record<Severity, number> = Object.fromEntries(SEVERITIES.map((s, i) => [s, i])) as Record<Severity, number>;
 const segmentName = (n: number) => `${String(n).padStart(10, '0')}.seg`;
 const STATE_FILE = 'state.json';
 
@@ -110,7 +112,14 @@ export class Outbox {
     const record = encodeRecord(Buffer.from(JSON.stringify(stored)));
     if (record.length > this.options.maxRecordBytes) return Promise.reject(new Error(`event of ${record.length} bytes exceeds the outbox record limit`));
     return new Promise((resolve, reject) => {
-      const entry: Entry = { seq: stored.seq, severity: stored.severity, segment: 0, offset: 0, length: record.length };
+      const entry: Entry = {
+        seq: stored.seq,
+        severity: stored.severity,
+        userCaused: isUserCaused(stored.type),
+        segment: 0,
+        offset: 0,
+        length: record.length,
+      };
       this.queue.push({ record, entry, stored, resolve, reject });
       this.scheduleFlush();
     });
@@ -202,8 +211,9 @@ export class Outbox {
 
   /**
    * Makes room under the byte cap. Candidates are everything unsent plus the
-   * incoming batch; the lowest severity goes first, oldest first within a
-   * severity, so blocks and tamper reports (`alert`) are the last to go.
+   * incoming batch, in `evictionOrder`: the tray's problem reports first, then
+   * the lowest severity, oldest first within each, so blocks and tamper
+   * reports (`alert`) are the last to go and no one's reports push them out.
    */
   private applyOverflowRule(batch: PendingAppend[], incoming: number): void {
     let excess = this.liveBytes + incoming - this.options.capBytes;
@@ -211,7 +221,7 @@ export class Outbox {
     const victims: Array<{ entry: Entry; pending?: PendingAppend }> = [
       ...this.entries.map((entry) => ({ entry })),
       ...batch.map((pending) => ({ entry: pending.entry, pending })),
-    ].sort((a, b) => SEVERITY_RANK[a.entry.severity] - SEVERITY_RANK[b.entry.severity] || a.entry.seq - b.entry.seq);
+    ].sort((a, b) => evictionOrder(a.entry, b.entry));
     const droppedNow = new Set<Entry>();
     for (const v of victims) {
       if (excess <= 0) break;
@@ -290,7 +300,14 @@ export class Outbox {
       const entries: Entry[] = [];
       let offset = segment.size;
       for (let i = 0; i < records.length; i++) {
-        entries.push({ seq: renumbered[i]!.seq, severity: renumbered[i]!.severity, segment: this.active, offset, length: records[i]!.length });
+        entries.push({
+          seq: renumbered[i]!.seq,
+          severity: renumbered[i]!.severity,
+          userCaused: isUserCaused(renumbered[i]!.type),
+          segment: this.active,
+          offset,
+          length: records[i]!.length,
+        });
         offset += records[i]!.length;
       }
       const bytes = Buffer.concat(records);
@@ -361,7 +378,7 @@ export class Outbox {
           report.corrupt.push({ segment: segmentName(n), offset: step.offset, bytesSkipped: step.skipped });
           continue;
         }
-        let parsed: { seq?: unknown; severity?: unknown };
+        let parsed: { seq?: unknown; severity?: unknown; type?: unknown };
         try {
           parsed = JSON.parse(step.payload.toString('utf8')) as typeof parsed;
         } catch {
@@ -375,7 +392,14 @@ export class Outbox {
         }
         maxSeq = Math.max(maxSeq, seq);
         if (seq <= this.ackedSeq) continue;
-        this.entries.push({ seq, severity: parsed.severity as Severity, segment: n, offset: step.offset, length: step.length + 8 });
+        this.entries.push({
+          seq,
+          severity: parsed.severity as Severity,
+          userCaused: isUserCaused(parsed.type),
+          segment: n,
+          offset: step.offset,
+          length: step.length + 8,
+        });
         this.liveBytes += step.length + 8;
         live++;
       }
