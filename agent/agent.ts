@@ -9,7 +9,8 @@ import type { AgentConfig } from './config';
 import { IdentityFile } from './identity';
 import { checkLastRun, markStopped } from './tamper-watch';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
-import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
+import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, EventTooLargeError, Outbox } from './outbox/outbox';
+import { tooLargeStandIn } from './outbox/too-large';
 import { PolicyKeeper } from './policy-keeper';
 import { type AnswerResult, TrayServer, type TrayPeer } from './tray/tray-server';
 import { UserTrays, bothSinks } from './tray/user-trays';
@@ -132,7 +133,17 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   let lastEvent: { type: string; time: string } | null = null;
   let statusTimer: NodeJS.Timeout | undefined;
   const record = async (draft: EventDraft): Promise<void> => {
-    await outbox.append(draft);
+    await outbox.append(draft).catch((e: unknown) => {
+      if (!(e instanceof EventTooLargeError)) throw e;
+      // The rule that recorded it carries on; the collector learns what happened, without the details.
+      log.warn('an event is larger than the outbox keeps; recorded a stand-in without its details', {
+        type: e.eventType,
+        severity: draft.severity,
+        bytes: e.bytes,
+        maxBytes: e.maxBytes,
+      });
+      return outbox.append(tooLargeStandIn(draft, e.bytes, e.maxBytes));
+    });
     for (const l of links) l.notify();
     lastEvent = { type: draft.type, time: draft.time };
     // A burst of events updates the tray once, a second later.

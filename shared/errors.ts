@@ -44,6 +44,7 @@ export const ERRORS = {
   INV_ERR_RATE_LIMITED: 'the peer sent more than its rate allows',
   INV_ERR_BUSY: 'the server is busy; retry later',
   INV_ERR_HELLO_TIMEOUT: 'the peer did not say hello in time',
+  INV_ERR_EVENT_TOO_LARGE: 'the event is larger than the outbox keeps; a stand-in saying what it was is kept instead',
   INV_ERR_NOT_SUPPORTED: 'this server does not handle that request yet',
   INV_ERR_API_UNAUTHORIZED: 'the request has no valid API token',
   INV_ERR_API_FORBIDDEN: 'the API token does not allow this request',

@@ -252,4 +252,28 @@ describe('the outbox', () => {
       await again.outbox.close();
     });
   });
+
+  describe('the size of one event', () => {
+    it('refuses an event larger than it keeps with a coded error, and uses no sequence number for it', async () => {
+      const dir = tempDir('outbox');
+      const { outbox } = await openOutbox(dir, { maxRecordBytes: 4096 });
+      await outbox.append(draft('small'));
+      await expect(outbox.append(draft('x'.repeat(5000)))).rejects.toMatchObject({ code: 'INV_ERR_EVENT_TOO_LARGE' });
+      expect((await outbox.append(draft('next'))).seq).toBe(2);
+      expect(reasons(await outbox.read(0, 10))).toEqual(['small', 'next']);
+      await outbox.close();
+    });
+
+    it('reads a batch bounded in bytes as well as in count, and always at least one event', async () => {
+      const dir = tempDir('outbox');
+      const { outbox } = await openOutbox(dir);
+      for (let i = 0; i < 10; i++) await outbox.append(draft(`${i}`.padEnd(1000, '.')));
+      const batch = await outbox.read(0, 10, { maxBytes: 3500 });
+      expect(batch.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(Buffer.byteLength(JSON.stringify(batch))).toBeLessThanOrEqual(3500);
+      expect((await outbox.read(0, 10, { maxBytes: 10 })).map((e) => e.seq)).toEqual([1]);
+      expect(outbox.unsentAfter(4)).toBe(6);
+      await outbox.close();
+    });
+  });
 });
