@@ -15,7 +15,7 @@ const IDLE_SECONDS = Number(process.env.INVIGILATOR_BENCH_IDLE_SECONDS || 300);
 async function main() {
   const dataDir = tempDir('idle-collector');
   const port = 19600 + Math.floor(Math.random() * 300);
-  const collector = await startCollector(`sqlite:${join(dataDir, 'collector.db')}`, port, dataDir);
+  const collector = await startCollector(`sqlite:${join(dataDir, 'collector.db')}`, port, dataDir, { INVIGILATOR_ENROLLMENT_APPROVAL: 'automatic' });
   const token = readFileSync(join(dataDir, 'enrollment-token'), 'utf8').trim();
   const agent = spawn(
     process.execPath,

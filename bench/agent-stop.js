@@ -91,7 +91,8 @@ function stopOnce(dataDir, url, token, when, times, delayMs) {
 async function main() {
   const collectorDir = tempDir('stop-collector');
   const port = 19300 + Math.floor(Math.random() * 300);
-  const collector = await startCollector(`sqlite:${join(collectorDir, 'collector.db')}`, port, collectorDir);
+  // Approves at once: the sending case stops an agent that is connected and delivering, not one waiting for approval.
+  const collector = await startCollector(`sqlite:${join(collectorDir, 'collector.db')}`, port, collectorDir, { INVIGILATOR_ENROLLMENT_APPROVAL: 'automatic' });
   const token = readFileSync(join(collectorDir, 'enrollment-token'), 'utf8').trim();
   const up = `ws://127.0.0.1:${port}/agent`;
   const down = `ws://127.0.0.1:${await freePort()}/agent`;

@@ -14,6 +14,8 @@
  *   frame sent to the `login.verdict` received, both processes sharing this
  *   machine's cores.
  */
+const { randomBytes } = require('node:crypto');
+const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { Client } = require('pg');
 const { DIST, percentile, writeResult, tempDir } = require('./lib');
@@ -81,7 +83,12 @@ async function storeLevel(makeStore) {
 async function endToEnd(db) {
   await preEnroll(db, CLAIMS);
   const port = nextPort++;
-  const collector = await startCollector(db, port, tempDir('login-claim-data'));
+  // Each simulated computer signs in a new pupil every round, 23 within a minute: the per-computer limits
+  // (collector/login-leases.ts) rightly refuse that, and this measures the decision, not those limits.
+  const dataDir = tempDir('login-claim-data');
+  const config = join(dataDir, 'collector.json');
+  writeFileSync(config, JSON.stringify({ loginLimit: { maxUsersPerDevice: 10_000, newUsersPerDevicePerHour: 100_000 } }));
+  const collector = await startCollector(db, port, dataDir, {}, ['--config', config]);
   const agents = Array.from({ length: CLAIMS }, (_, i) => new SimAgent(`ws://127.0.0.1:${port}/agent`, i));
   try {
     await connectAll(agents, 250);
@@ -168,7 +175,7 @@ async function main() {
     await measure(
       'sqlite',
       async () => {
-        const s = new SqliteStore(join(sqliteDir, 'decisions.db'));
+        const s = new SqliteStore(join(sqliteDir, 'decisions.db'), { secretKey: randomBytes(32) });
         await s.migrate();
         return s;
       },
@@ -183,7 +190,7 @@ async function main() {
         await measure(
           'postgres',
           async () => {
-            const s = new PostgresStore(decisions.url);
+            const s = new PostgresStore(decisions.url, { secretKey: randomBytes(32) });
             await s.migrate();
             return s;
           },

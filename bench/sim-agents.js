@@ -4,22 +4,41 @@
  * real protocol (hello, challenge, proof, batches, acks), without an outbox,
  * so one process can play thousands of laptops.
  */
-const { createHash, randomUUID } = require('node:crypto');
+const { createHash, randomBytes, randomUUID } = require('node:crypto');
+const { writeFileSync } = require('node:fs');
 const { spawn } = require('node:child_process');
 const { join } = require('node:path');
 const { WebSocket: WsClient } = require('ws');
-const { DIST, ROOT, sleep } = require('./lib');
+const { DIST, ROOT, sleep, tempDir } = require('./lib');
 const { proofFor } = require(join(DIST, 'node-common/device-proof.js'));
 
 const secretFor = (i) => createHash('sha256').update(`bench-device-${i}`).digest();
+
+/**
+ * One device secret key for every store and collector process of this benchmark run
+ * (docs/deployment.md): the database records the key its secrets are sealed under.
+ */
+let benchKey;
+function benchSecretKey() {
+  if (!benchKey) {
+    const file = join(tempDir('secret-key'), 'device-secret-key');
+    const key = randomBytes(32);
+    writeFileSync(file, `${key.toString('base64url')}\n`, { mode: 0o600 });
+    benchKey = { file, key };
+  }
+  return benchKey;
+}
 const deviceIdFor = (i) => `dev-bench-${i}`;
 
-/** Enrolls `count` devices straight into the store, in one transaction, before the collector starts. */
+/**
+ * Enrolls `count` devices straight into the store, in one transaction, before the collector starts. Their
+ * secrets go in as an older release stored them, in clear: the collector seals them when it opens the database.
+ */
 async function preEnroll(db, count) {
   const now = new Date().toISOString();
   if (db.startsWith('sqlite:')) {
     const { SqliteStore } = require(join(DIST, 'collector/store/sqlite/sqlite-store.js'));
-    const store = new SqliteStore(db.slice(7));
+    const store = new SqliteStore(db.slice(7), { secretKey: benchSecretKey().key });
     await store.migrate();
     await store.close();
     const Database = require('better-sqlite3');
@@ -33,7 +52,7 @@ async function preEnroll(db, count) {
     raw.close();
   } else {
     const { PostgresStore } = require(join(DIST, 'collector/store/postgres/postgres-store.js'));
-    const store = new PostgresStore(db);
+    const store = new PostgresStore(db, { secretKey: benchSecretKey().key });
     await store.migrate();
     const ids = Array.from({ length: count }, (_, i) => i);
     await store.pool.query(
@@ -46,13 +65,28 @@ async function preEnroll(db, count) {
 }
 
 /** Starts the real collector as its own process and resolves once it listens. */
-async function startCollector(db, port, dataDir, extraEnv = {}) {
+async function startCollector(db, port, dataDir, extraEnv = {}, extraArgs = []) {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin/invigilator.js'), 'collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'],
+    [
+      join(ROOT, 'bin/invigilator.js'),
+      'collector',
+      '--db',
+      db,
+      '--port',
+      String(port),
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      '--secret-key-file',
+      benchSecretKey().file,
+      ...extraArgs,
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ...extraEnv },
+      // Every simulated agent is on 127.0.0.1, where a real fleet comes from many addresses: no per-address cap.
+      env: { ...process.env, INVIGILATOR_HANDSHAKES_PER_ADDRESS: '0', ...extraEnv },
     },
   );
   await new Promise((resolve, reject) => {

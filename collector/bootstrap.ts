@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from '../node-common/logging';
 import { hashToken, newId, newToken } from './device-auth';
 import { createEnrollmentToken } from './http-api';
-import type { CollectorStore } from './store/store';
+import type { CollectorStore, EnrollmentApproval } from './store/store';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 export const ENROLLMENT_TOKEN_FILE = 'enrollment-token';
@@ -42,14 +42,25 @@ export async function ensureAdminToken(store: CollectorStore, dataDir: string, n
 
 /**
  * Keeps a usable enrollment token in `<dataDir>/enrollment-token`, for IT
- * support's installer and for `npm start`'s local agent. A missing, expired or
- * revoked one is replaced.
+ * support's installer and for `npm start`'s local agent. A missing, expired,
+ * revoked or used-up one is replaced by one of `approval` (manual unless the
+ * collector is told otherwise: its devices wait for the network manager), with
+ * the default use limit and rate; one of the other approval mode is revoked
+ * and replaced.
  */
-export async function ensureEnrollmentToken(store: CollectorStore, dataDir: string, now: number): Promise<{ path: string; token: string }> {
+export async function ensureEnrollmentToken(
+  store: CollectorStore,
+  dataDir: string,
+  now: number,
+  approval: EnrollmentApproval = 'manual',
+): Promise<{ path: string; token: string }> {
   const path = join(dataDir, ENROLLMENT_TOKEN_FILE);
   const existing = readSecretFile(path);
-  if (existing && (await store.findUsableEnrollmentToken(hashToken(existing), new Date(now).toISOString()))) return { path, token: existing };
-  const created = await createEnrollmentToken(store, now, 'created at first start', 24 * 90);
+  const usable = existing && (await store.findUsableEnrollmentToken(hashToken(existing), new Date(now).toISOString()));
+  if (existing && usable && usable.uses < usable.maxUses && usable.approval === approval) return { path, token: existing };
+  // A token of the other approval mode would stay usable after it left the file: it goes.
+  if (usable && usable.approval !== approval) await store.revokeEnrollmentToken(usable.id, new Date(now).toISOString());
+  const created = await createEnrollmentToken(store, now, 'created at first start', 24 * 90, { approval });
   writeSecretFile(path, created.token);
   return { path, token: created.token };
 }

@@ -8,6 +8,7 @@ import { AgentSocket, type AgentSocketLimits, DEFAULT_AGENT_SOCKET_LIMITS } from
 import { createHttpApi } from './http-api';
 import { Metrics } from './metrics';
 import { type CommandBus, LocalCommandBus } from './command-bus';
+import { DEFAULT_LOGIN_LEASE_LIMITS, type LoginLeaseLimits, LoginLeases } from './login-leases';
 import { SilenceMonitor } from './silence-monitor';
 import type { CollectorStore } from './store/store';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +30,8 @@ export interface CollectorOptions {
   policy: Policy;
   version: string;
   limits?: Partial<AgentSocketLimits>;
+  /** What one computer may do in the login limit; default DEFAULT_LOGIN_LEASE_LIMITS. */
+  loginLeases?: Partial<LoginLeaseLimits>;
   now?: () => number;
 }
 
@@ -52,6 +55,15 @@ export function buildCollector(options: CollectorOptions): Collector {
   const now = options.now ?? Date.now;
   const metrics = new Metrics();
   const bus = options.bus ?? new LocalCommandBus();
+  const loginLeases = new LoginLeases({
+    store: options.store,
+    bus,
+    policy: () => options.policy,
+    logger: options.logger,
+    metrics,
+    now,
+    limits: { ...DEFAULT_LOGIN_LEASE_LIMITS, ...options.loginLeases },
+  });
   const agents = new AgentSocket({
     store: options.store,
     bus,
@@ -61,6 +73,7 @@ export function buildCollector(options: CollectorOptions): Collector {
     policy: () => options.policy,
     limits: { ...DEFAULT_AGENT_SOCKET_LIMITS, ...options.limits },
     now,
+    loginLeases,
   });
   const limits = { ...DEFAULT_AGENT_SOCKET_LIMITS, ...options.limits };
   const api = createHttpApi({
@@ -81,6 +94,7 @@ export function buildCollector(options: CollectorOptions): Collector {
     now,
   });
   const leaseSweep = setInterval(() => {
+    loginLeases.sweep();
     options.store.dropExpiredLeases(new Date(now()).toISOString()).catch((e: unknown) => {
       options.logger.warn('could not delete expired login leases', { error: String(e) });
     });

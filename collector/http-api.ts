@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { type ErrorCode, ERRORS, InvigilatorError } from '../shared/errors';
 import { type UsbAllowlistEntry, usbAllowlistEntry } from '../shared/policy/schema';
-import { SEVERITIES, type Command, command, identifier, name, text, timestamp } from '../shared/protocol';
+import { SEVERITIES, command, identifier, name, text, timestamp } from '../shared/protocol';
 import { validate } from '../shared/schema';
 import { OFFLINE_CODE_MAX_MINUTES, issueOfflineCode } from '../node-common/offline-code';
 import { parseUntrustedJson } from '../shared/untrusted-json';
@@ -11,8 +11,18 @@ import type { AgentSocket } from './agent-socket';
 import type { CommandBus } from './command-bus';
 import { hashToken, newId, newToken } from './device-auth';
 import type { Metrics } from './metrics';
-import { isCursor } from './store/cursor';
-import { type CollectorStore, type NewCommand, PERMISSION_STATUSES, type PermissionRequestRecord } from './store/store';
+import { isCursor, isKeyCursor } from './store/cursor';
+import { LEASE_CURSOR } from './store/lease-row';
+import { SOFTWARE_CURSOR } from './store/software-row';
+import {
+  type CollectorStore,
+  DEVICE_APPROVALS,
+  type EnrollmentApproval,
+  type NewCommand,
+  PERMISSION_STATUSES,
+  type PermissionRequestRecord,
+} from './store/store';
+import { keyedEntryFor } from './usb-allow-for-all';
 
 export interface HttpApiOptions {
   store: CollectorStore;
@@ -37,8 +47,11 @@ const eventQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
+/** What a token may do unless its maker says otherwise (docs/protocol.md, "Enrollment tokens and devices"). */
+export const ENROLLMENT_TOKEN_DEFAULTS = { approval: 'manual', maxUses: 100, perMinute: 10 } as const satisfies Required<EnrollmentTokenOptions>;
+
 const newEnrollmentToken = z.strictObject({
-  note: z.string().max(500).default(''),
+  note: text(500).default(''),
   /** How long the token can enroll devices: a term, by default. */
   expiresInHours: z
     .number()
@@ -46,6 +59,10 @@ const newEnrollmentToken = z.strictObject({
     .min(1)
     .max(24 * 366)
     .default(24 * 90),
+  /** `manual`: each device it enrolls waits for approval; `automatic`: counts at once. */
+  approval: z.enum(['manual', 'automatic']).default(ENROLLMENT_TOKEN_DEFAULTS.approval),
+  maxUses: z.number().int().min(1).max(10_000).default(ENROLLMENT_TOKEN_DEFAULTS.maxUses),
+  perMinute: z.number().int().min(1).max(1000).default(ENROLLMENT_TOKEN_DEFAULTS.perMinute),
 });
 
 const newCommand = z.strictObject({ command: command.shape.command });
@@ -83,15 +100,25 @@ const offlineCodeBody = z.strictObject({
 
 const ENTRY_NOTE_MAX = 500;
 
+/** Every list is paged alike: `limit` 1–1000 (default 100) and `cursor`, the previous page's `next`, of that list's kind only. */
+const pageLimit = z.coerce.number().int().min(1).max(1000).default(100);
+const keyCursor = (kind: string, parts: number) => z.string().refine(isKeyCursor(kind, parts), 'not a cursor this collector issued for this list').optional();
+
+const deviceQuery = z.strictObject({ approval: z.enum(DEVICE_APPROVALS).optional(), cursor: keyCursor('device', 1), limit: pageLimit });
+
 const sessionQuery = z.strictObject({
   /** Any case: leases are matched on the user name's lower case. */
   user: name.min(1).optional(),
   device: identifier.optional(),
+  cursor: keyCursor(LEASE_CURSOR, 3),
+  limit: pageLimit,
 });
 
 const softwareQuery = z.strictObject({
   /** Part of the program's name, in any case. */
   q: name.min(1).optional(),
+  cursor: keyCursor(SOFTWARE_CURSOR, 1),
+  limit: pageLimit,
 });
 
 const logoffReason = text(500).optional();
@@ -173,9 +200,21 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
     const commands: NewCommand[] = [];
     if (d.decision === 'approved' && request.kind === 'usb-device') {
       entry = allowlistEntryFor(request, { by, scope: scope!, expiresAt });
-      const targets = scope === 'all' ? (await store.listDevices()).filter((dev) => dev.revokedAt === null).map((dev) => dev.id) : [deviceId];
-      const allow: Command = { kind: 'usb-allow', entry };
-      for (const target of targets) commands.push({ id: newId('cmd-'), deviceId: target, command: allow, createdAt: now });
+      commands.push({ id: newId('cmd-'), deviceId, command: { kind: 'usb-allow', entry }, createdAt: now });
+      if (scope === 'all') {
+        // Every other approved computer gets the entry keyed to itself: a digest it can match, not the device's ids.
+        const others = (await store.listDevices()).filter((dev) => dev.revokedAt === null && dev.approval === 'approved' && dev.id !== deviceId);
+        for (const other of others) {
+          const auth = await store.deviceAuth(other.id);
+          if (!auth) continue;
+          commands.push({
+            id: newId('cmd-'),
+            deviceId: other.id,
+            command: { kind: 'usb-allow', entry: keyedEntryFor(entry, auth.secret, by) },
+            createdAt: now,
+          });
+        }
+      }
     }
     let record: PermissionRequestRecord;
     try {
@@ -215,7 +254,9 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
         commands.push({ id: newId('cmd-'), deviceId, command: { kind: 'logoff', target: { scope: 'user', user }, reason }, createdAt: now });
       }
     } else {
-      if (!(await store.deviceAuth(request.deviceId))) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND', `no device ${request.deviceId}`);
+      const auth = await store.deviceAuth(request.deviceId);
+      if (!auth) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND', `no device ${request.deviceId}`);
+      if (auth.approval === 'pending') throw new HttpError(409, 'INV_ERR_DEVICE_PENDING');
       const target = request.scope === 'session' ? { scope: 'session' as const, sessionId: request.sessionId } : { scope: 'device' as const };
       commands.push({ id: newId('cmd-'), deviceId: request.deviceId, command: { kind: 'logoff', target, reason }, createdAt: now });
     }
@@ -228,14 +269,23 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
   async function route(req: IncomingMessage, url: URL): Promise<[number, unknown] | [number, string, string]> {
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    if (method === 'GET' && path === '/health') return [200, { status: 'ok', store: store.kind, version: options.version }];
+    if (method === 'GET' && path === '/health') {
+      // Anyone may ask whether it is up; what runs here (the version a scanner would match) is for a valid token only.
+      const known = await role(req).then(
+        () => true,
+        () => false,
+      );
+      return [200, known ? { status: 'ok', store: store.kind, version: options.version } : { status: 'ok' }];
+    }
     if (method === 'GET' && path === '/metrics') {
       await role(req);
       return [200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8'];
     }
     if (method === 'GET' && path === '/api/devices') {
       await role(req);
-      const devices = await store.listDevices();
+      const query = validate(deviceQuery, Object.fromEntries(url.searchParams));
+      if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
+      const { devices, next } = await store.listDevicePage(query.value);
       return [
         200,
         {
@@ -250,7 +300,14 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
             agentVersion: d.agentVersion,
             policyVersion: d.policyRevision,
             revoked: d.revokedAt !== null,
+            approval: d.approval,
+            enrolledAt: d.enrolledAt,
+            enrolledFrom: d.enrolledFrom,
+            tokenId: d.tokenId,
+            decidedAt: d.decidedAt,
+            decidedBy: d.decidedBy,
           })),
+          next,
         },
       ];
     }
@@ -264,7 +321,25 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       await requireAdmin(req);
       const body = validate(newEnrollmentToken, await readJson(req));
       if (!body.ok) throw new HttpError(400, 'INV_ERR_API_BAD_QUERY', body.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
-      return [201, await createEnrollmentToken(store, options.now(), body.value.note, body.value.expiresInHours)];
+      const { note, expiresInHours, approval, maxUses, perMinute } = body.value;
+      return [201, await createEnrollmentToken(store, options.now(), note, expiresInHours, { approval, maxUses, perMinute })];
+    }
+    if (method === 'GET' && path === '/api/enrollment-tokens') {
+      await requireAdmin(req);
+      // What each token may still do; never the token, which was shown once, to whoever made it.
+      return [200, { tokens: await store.listEnrollmentTokens() }];
+    }
+    const deviceDecision = /^\/api\/devices\/([A-Za-z0-9_-]{1,64})\/(approve|refuse)$/.exec(path);
+    if (method === 'POST' && deviceDecision) {
+      const token = await requireAdmin(req);
+      const [id, verb] = [deviceDecision[1]!, deviceDecision[2]!];
+      const auth = await store.deviceAuth(id);
+      if (!auth) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND', `no device ${id}`);
+      const decision = verb === 'approve' ? 'approved' : 'refused';
+      if (!(await store.decideDevice(id, decision, new Date(options.now()).toISOString(), token.id)))
+        throw new HttpError(409, 'INV_ERR_DEVICE_NOT_PENDING', `device ${id} is ${auth.revoked ? 'revoked' : auth.approval}`);
+      log.info('device decided', { deviceId: id, decision, by: token.id });
+      return [200, { deviceId: id, approval: decision }];
     }
     const revokeToken = /^\/api\/enrollment-tokens\/([A-Za-z0-9_-]{1,64})$/.exec(path);
     if (method === 'DELETE' && revokeToken) {
@@ -280,6 +355,7 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       if (!body.ok) throw new HttpError(400, 'INV_ERR_API_BAD_QUERY', body.problems.map((p) => `${p.path}: ${p.message}`).join('; '));
       const auth = await store.deviceAuth(deviceId);
       if (!auth) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND');
+      if (auth.approval === 'pending') throw new HttpError(409, 'INV_ERR_DEVICE_PENDING');
       const commandId = newId('cmd-');
       // Stored first, then announced: whichever process holds the device's connection sends it, now or when it next connects.
       await store.createCommand({ id: commandId, deviceId, command: body.value.command, createdAt: new Date(options.now()).toISOString() });
@@ -319,13 +395,15 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       await role(req);
       const query = validate(sessionQuery, Object.fromEntries(url.searchParams));
       if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
-      const { user, device } = query.value;
-      const sessions = await store.liveLeases({
+      const { user, device, cursor, limit } = query.value;
+      const page = await store.listLiveLeasePage({
         now: new Date(options.now()).toISOString(),
+        limit,
         ...(user !== undefined ? { user } : {}),
         ...(device !== undefined ? { deviceId: device } : {}),
+        ...(cursor !== undefined ? { cursor } : {}),
       });
-      return [200, { sessions }];
+      return [200, { sessions: page.sessions, next: page.next }];
     }
     if (method === 'POST' && path === '/api/sessions/logoff') {
       const token = await requireAdmin(req);
@@ -342,6 +420,7 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       const auth = await store.deviceAuth(deviceId);
       if (!auth) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND');
       if (auth.revoked) throw new HttpError(409, 'INV_ERR_DEVICE_REVOKED');
+      if (auth.approval === 'pending') throw new HttpError(409, 'INV_ERR_DEVICE_PENDING');
       const { vendorId, productId, serial, validMinutes } = body.value;
       const issued = issueOfflineCode(auth.secret, { deviceId, vendorId, productId, serial }, options.now(), validMinutes);
       // Never the code itself in the log: it is a credential until it expires.
@@ -355,15 +434,19 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
       if (!query.ok) throw badBody(query.problems.map((p) => ({ ...p, path: p.path.replace(/^\$\./, '') })));
       const deviceId = deviceSoftware[1]!;
       if (!(await store.deviceAuth(deviceId))) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND', `no device ${deviceId}`);
-      const software = await store.listSoftware(deviceId, query.value.q !== undefined ? { q: query.value.q } : {});
-      return [200, { deviceId, software }];
+      const { q, cursor, limit } = query.value;
+      const page = await store.listSoftware(deviceId, { limit, ...(q !== undefined ? { q } : {}), ...(cursor !== undefined ? { cursor } : {}) });
+      return [200, { deviceId, software: page.software, next: page.next }];
     }
     const revokeDevice = /^\/api\/devices\/([A-Za-z0-9_-]{1,64})\/revoke$/.exec(path);
     if (method === 'POST' && revokeDevice) {
       await requireAdmin(req);
       const id = revokeDevice[1]!;
       if (!(await store.revokeDevice(id, new Date(options.now()).toISOString()))) throw new HttpError(404, 'INV_ERR_API_NOT_FOUND');
-      agents.send(id, { v: 1, type: 'error', error: { code: 'INV_ERR_DEVICE_REVOKED', message: ERRORS.INV_ERR_DEVICE_REVOKED } });
+      // Closed here at once, and by whichever other process holds it through the bus. A lost notice only
+      // delays the close to that process's next heartbeat: the store already refuses the device's events.
+      agents.revoke(id);
+      await options.bus.publishRevoked(id).catch((e: unknown) => log.warn('could not announce a revocation', { deviceId: id, error: String(e) }));
       return [200, { revoked: id }];
     }
     throw new HttpError(404, 'INV_ERR_API_NOT_FOUND');
@@ -391,17 +474,26 @@ export function createHttpApi(options: HttpApiOptions): (req: IncomingMessage, r
   };
 }
 
+export interface EnrollmentTokenOptions {
+  approval?: EnrollmentApproval;
+  maxUses?: number;
+  perMinute?: number;
+}
+
+/** A new enrollment token, stored as its hash: the token itself is returned this once. Defaults: ENROLLMENT_TOKEN_DEFAULTS. */
 export async function createEnrollmentToken(
   store: CollectorStore,
   nowMs: number,
   note: string,
   expiresInHours: number,
-): Promise<{ id: string; token: string; expiresAt: string }> {
+  options: EnrollmentTokenOptions = {},
+): Promise<{ id: string; token: string; expiresAt: string; approval: EnrollmentApproval; maxUses: number; perMinute: number }> {
   const token = newToken('inv_enroll_');
   const id = newId('tok-');
   const expiresAt = new Date(nowMs + expiresInHours * 3_600_000).toISOString();
-  await store.createEnrollmentToken({ id, tokenHash: hashToken(token), note, createdAt: new Date(nowMs).toISOString(), expiresAt });
-  return { id, token, expiresAt };
+  const limits = { ...ENROLLMENT_TOKEN_DEFAULTS, ...options };
+  await store.createEnrollmentToken({ id, tokenHash: hashToken(token), note, createdAt: new Date(nowMs).toISOString(), expiresAt, ...limits });
+  return { id, token, expiresAt, ...limits };
 }
 
 /** A path segment naming a device or a request: percent-decoded, and an identifier, or undefined. */

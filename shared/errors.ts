@@ -37,7 +37,11 @@ export const ERRORS = {
   INV_ERR_LISTEN_FAILED: 'the server could not listen on its address',
   INV_ERR_AUTH_FAILED: 'the peer could not be authenticated',
   INV_ERR_ENROLL_TOKEN_INVALID: 'the enrollment token is unknown, expired or revoked',
+  INV_ERR_ENROLL_TOKEN_USED_UP: 'the enrollment token has enrolled as many devices as it may',
+  INV_ERR_ENROLL_RATE_LIMITED: 'the enrollment token has enrolled as many devices as it may in one minute; retry later',
   INV_ERR_DEVICE_REVOKED: 'the device has been revoked',
+  INV_ERR_DEVICE_PENDING: 'the device is waiting for the network manager to approve it; retry later',
+  INV_ERR_DEVICE_NOT_PENDING: 'the device is not waiting for approval',
   INV_ERR_NOT_AUTHENTICATED: 'the peer sent a message before authenticating',
   INV_ERR_UNEXPECTED_MESSAGE: 'the message is not allowed at this point of the conversation',
   INV_ERR_FORGED_DEVICE: 'the message speaks for a device other than the one authenticated',
@@ -45,6 +49,10 @@ export const ERRORS = {
   INV_ERR_BUSY: 'the server is busy; retry later',
   INV_ERR_HELLO_TIMEOUT: 'the peer did not say hello in time',
   INV_ERR_EVENT_TOO_LARGE: 'the event is larger than the outbox keeps; a stand-in saying what it was is kept instead',
+  INV_ERR_SUPERSEDED: 'a newer connection for this device replaced this one',
+  INV_ERR_BINARY_FRAME: 'frames are JSON text; a binary frame is not accepted',
+  INV_ERR_BATCH_NOT_ASCENDING: 'the events of a batch are not in strictly ascending seq order',
+  INV_ERR_SEQ_CONFLICT: 'a sequence number in the batch is already stored for another event',
   INV_ERR_NOT_SUPPORTED: 'this server does not handle that request yet',
   INV_ERR_API_UNAUTHORIZED: 'the request has no valid API token',
   INV_ERR_API_FORBIDDEN: 'the API token does not allow this request',
@@ -67,6 +75,8 @@ export const ERRORS = {
   INV_ERR_SIGN_OUT_FAILED: 'the operating system did not end the session',
   // Login limit.
   INV_ERR_LEASE_NOT_FOUND: 'this device holds no live login lease for that session; claim it again',
+  INV_ERR_LOGIN_DEVICE_FULL: 'this computer already holds login places for as many users as one computer may',
+  INV_ERR_LOGIN_CLAIMS_THROTTLED: 'this computer has claimed for too many new users, or ended too many other sessions, in the last hour',
   INV_ERR_LOGOFF_NOT_CANCELLABLE: 'the policy does not let this logoff be put off',
   // Software control: files and the quarantine.
   INV_ERR_QUARANTINE_FAILED: 'the file could not be moved into quarantine; it was left where it was',
@@ -79,6 +89,9 @@ export const ERRORS = {
   INV_ERR_RESTORE_FAILED: 'the file could not be restored; it is still in quarantine',
   // Software inventory.
   INV_ERR_INVENTORY_UNREADABLE: 'the list of installed software could not be read',
+  INV_ERR_INVENTORY_TOO_LARGE: 'the device reported more installed programs than the collector keeps for one device',
+  // Collector store.
+  INV_ERR_SECRET_KEY_MISMATCH: "the database's device secrets are sealed under another key than this collector's",
   INV_ERR_INTERNAL: 'an internal error occurred',
 } as const;
 

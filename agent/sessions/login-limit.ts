@@ -10,7 +10,7 @@ import type { SessionControl } from './session-control';
 import type { UserSession } from './session-directory';
 
 type Verdict = Extract<CollectorToAgent, { type: 'login.verdict' }>;
-type Lease = Verdict['leases'][number];
+type Other = Verdict['others'][number];
 type TrayAnswer = Extract<TrayToAgent, { type: 'tray.answer' }>;
 type LoginMessage = { type: 'login.claim' | 'login.renew' | 'login.release' | 'login.evict' } & Record<string, unknown>;
 
@@ -41,8 +41,11 @@ interface Held {
   /** Why a refused session is refused: over the limit, or no collector to ask. */
   refusal?: 'limit' | 'offline';
   deadline?: number;
-  /** The user's other sessions, as the verdict listed them; the notice offers them by index. */
-  others: Lease[];
+  /**
+   * The user's sessions on other computers, as the refused verdict listed them (name, since when
+   * and the collector's reference for each); the notice offers them by index, never by id.
+   */
+  others: Other[];
 }
 
 export interface LoginLimitOptions {
@@ -111,22 +114,24 @@ export class LoginLimit {
   async onVerdict(verdict: Verdict): Promise<void> {
     const held = [...this.held.values()].find((h) => h.claimId === verdict.claimId);
     if (!held) return;
-    held.others = verdict.leases.slice(0, 10);
-    const data = { ...this.who(held), limit: verdict.limit ?? 0, leases: verdict.leases };
+    held.others = verdict.others.slice(0, 10);
+    const limit = verdict.limit ?? 0;
     if (verdict.granted) {
       const was = held.state;
       held.state = 'granted';
       delete held.deadline;
       delete held.refusal;
       this.options.notices.withdraw(this.noticeId(held));
-      if (was !== 'granted') await this.options.record({ type: 'login-limit.granted', severity: 'info', time: this.iso(), data });
+      if (was !== 'granted') await this.options.record({ type: 'login-limit.granted', severity: 'info', time: this.iso(), data: { ...this.who(held), limit } });
       return;
     }
     const first = held.state !== 'refused' || held.refusal !== 'limit';
     held.state = 'refused';
     held.refusal = 'limit';
     held.deadline ??= this.now() + this.settings(held.role).graceSeconds * 1000;
-    if (first) await this.options.record({ type: 'login-limit.denied', severity: 'warning', time: this.iso(), data });
+    // The references stay out of the record: they are the collector's to this computer alone.
+    const others = held.others.map((o) => ({ hostname: o.hostname, since: o.since }));
+    if (first) await this.options.record({ type: 'login-limit.denied', severity: 'warning', time: this.iso(), data: { ...this.who(held), limit, others } });
     this.options.notices.showTo(held.session.uid, this.refusalNotice(held, verdict.limit));
   }
 
@@ -172,7 +177,7 @@ export class LoginLimit {
     if (answer.action !== 'sign-out-other') return { ok: false, code: 'INV_ERR_UNEXPECTED_MESSAGE', message: 'a login limit is answered by signing out' };
     const index = /^other-(\d{1,2})$/.exec(answer.target ?? '')?.[1];
     const target = index === undefined ? undefined : held.others[Number(index)];
-    if (!target) return { ok: false, code: 'INV_ERR_SESSION_UNKNOWN', message: 'that session is not one of the user’s others' };
+    if (!target?.ref) return { ok: false, code: 'INV_ERR_SESSION_UNKNOWN', message: 'that session is not one of the user’s others' };
     const sent = this.options.link.sendLogin({
       v: PROTOCOL_VERSION,
       type: 'login.evict',
@@ -181,7 +186,7 @@ export class LoginLimit {
       sessionId: held.session.sessionId,
       role: held.role,
       at: this.iso(),
-      target: { deviceId: target.deviceId, sessionId: target.sessionId },
+      ref: target.ref,
     });
     if (!sent) return { ok: false, code: 'INV_ERR_BUSY', message: 'the school’s server cannot be reached just now' };
     this.log.info('asked the collector to end another session of a refused user', { sessionId: held.session.sessionId, other: target.hostname });
@@ -216,7 +221,7 @@ export class LoginLimit {
       type: 'login-limit.denied',
       severity: 'warning',
       time: this.iso(),
-      data: { ...this.who(held), limit: settings.maxDevices ?? 0, leases: [] },
+      data: { ...this.who(held), limit: settings.maxDevices ?? 0, others: [] },
     });
     this.options.notices.showTo(held.session.uid, this.refusalNotice(held, settings.maxDevices));
   }
@@ -256,7 +261,7 @@ export class LoginLimit {
       title: held.refusal === 'offline' ? 'Your sign-in cannot be checked' : 'You are signed in on too many computers',
       body,
       clause: citeClause(policy, settings.clause),
-      actions: held.refusal === 'offline' || held.others.length === 0 ? ['sign-out-here'] : ['sign-out-here', 'sign-out-other'],
+      actions: held.refusal === 'offline' || !held.others.some((o) => o.ref) ? ['sign-out-here'] : ['sign-out-here', 'sign-out-other'],
       ...(held.deadline !== undefined ? { deadline: new Date(held.deadline).toISOString() } : {}),
       ...(held.refusal === 'limit' && held.others.length > 0
         ? { sessions: held.others.map((l, i) => ({ sessionId: `other-${i}`, hostname: l.hostname, since: l.since })) }

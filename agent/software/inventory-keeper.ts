@@ -40,13 +40,16 @@
  * keeps what it held. A source that held 20 or more programs and now lists
  * none is taken as unread this time (a package database mid-rebuild, not an
  * empty computer). A look that reads nothing records nothing and resolves
- * with INV_ERR_INVENTORY_UNREADABLE.
+ * with INV_ERR_INVENTORY_UNREADABLE; one that finds more programs than the
+ * collector lists for a computer (PROTOCOL_LIMITS.maxInstalledPrograms)
+ * records nothing and resolves with INV_ERR_INVENTORY_TOO_LARGE.
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type ErrorCode, InvigilatorError } from '../../shared/errors';
 import type { Logger } from '../../node-common/logging';
+import { PROTOCOL_LIMITS } from '../../shared/protocol/primitives';
 import { JsonStateFile } from '../json-state-file';
 import type { EventDraft } from '../outbox/outbox';
 import { INVENTORY_TEXT_MAX, type InstalledProgram, type InventorySource, type UnreadSource, programKey, reasonOf } from './inventory-source';
@@ -57,8 +60,12 @@ export const INVENTORY_STATE_FILE = 'software-inventory.json';
 const SUSPICIOUS_DROP = 20;
 /** Events appended together, sharing the outbox's group commit. */
 const RECORD_CHUNK = 500;
-/** Programs kept at most, all sources together (the state file must stay under JsonStateFile's 4 MiB). */
-const MAX_KEPT = 20_000;
+/**
+ * Programs kept and reported at most, all sources together: what the collector lists for one computer
+ * (a look finding more reports nothing, so the collector never has to refuse any), and small enough for
+ * the state file to stay under JsonStateFile's 4 MiB.
+ */
+const MAX_KEPT = PROTOCOL_LIMITS.maxInstalledPrograms;
 
 const field = z.string().max(INVENTORY_TEXT_MAX);
 /** [source, name, version or null, publisher or null]: compact, since a Linux desktop has thousands. */
@@ -202,7 +209,7 @@ export class InventoryKeeper {
     const after = new Map<string, InstalledProgram>();
     for (const [key, p] of before) if (!read.has(p.source)) after.set(key, p);
     for (const [key, p] of current) if (read.has(p.source)) after.set(key, p);
-    if (after.size > MAX_KEPT) throw new InvigilatorError('INV_ERR_INVENTORY_UNREADABLE', `${after.size} programs, more than ${MAX_KEPT}`);
+    if (after.size > MAX_KEPT) throw new InvigilatorError('INV_ERR_INVENTORY_TOO_LARGE', `${after.size} programs, more than ${MAX_KEPT}`);
 
     const byKey = (a: [string, InstalledProgram], b: [string, InstalledProgram]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
     const removed = [...before].filter(([key, p]) => read.has(p.source) && !after.has(key)).sort(byKey);

@@ -1,7 +1,7 @@
 import {
   USB_CLASS_NAMES,
+  type DeviceUsbAllowlistEntry,
   type HardwareEncryptedModel,
-  type UsbAllowlistEntry,
   type UsbDeviceSettings,
   type UsbStorageSettings,
 } from '../../shared/policy/schema';
@@ -19,7 +19,13 @@ export interface UsbDecisionInput {
   storage?: StorageAssessment | undefined;
   storageSettings: UsbStorageSettings;
   deviceSettings: UsbDeviceSettings;
-  allowlist: readonly UsbAllowlistEntry[];
+  /** The policy's entries and this computer's own: in clear, or keyed to this computer (matched by `digests`). */
+  allowlist: readonly DeviceUsbAllowlistEntry[];
+  /**
+   * The device under this computer's key for keyed entries (node-common/usb-allow-digest.ts): with its
+   * serial, and without. Absent: no identity yet, and keyed entries match nothing.
+   */
+  digests?: { withSerial?: string | undefined; withoutSerial: string } | undefined;
   hardwareEncryptedModels: readonly HardwareEncryptedModel[];
   /** What to do with media that cannot be read (the policy's failsafe). */
   unreadableVolume: 'block' | 'allow';
@@ -55,17 +61,28 @@ export function isStorage(device: UsbDevice): boolean {
   return hasInterfaceClass(device, USB_CLASS.massStorage);
 }
 
-/** The allowlist entry that covers this device now, if any: ids match, serial when the entry names one, not expired, this computer included. */
-export function matchingAllowlistEntry(input: Pick<UsbDecisionInput, 'device' | 'allowlist' | 'computerId' | 'nowMs'>): UsbAllowlistEntry | undefined {
-  const { device, computerId, nowMs } = input;
-  return input.allowlist.find(
-    (e) =>
+/**
+ * The allowlist entry that covers this device now, if any, not expired: for an entry in clear, ids
+ * match, serial when the entry names one, this computer included; for a keyed entry, the digest of
+ * the device under this computer's key (with its serial when the entry covers one).
+ */
+export function matchingAllowlistEntry(
+  input: Pick<UsbDecisionInput, 'device' | 'allowlist' | 'computerId' | 'nowMs' | 'digests'>,
+): DeviceUsbAllowlistEntry | undefined {
+  const { device, computerId, nowMs, digests } = input;
+  return input.allowlist.find((e) => {
+    if (e.expiresAt !== undefined && Date.parse(e.expiresAt) <= nowMs) return false;
+    if ('match' in e) {
+      const digest = e.match.serial ? digests?.withSerial : digests?.withoutSerial;
+      return digest !== undefined && digest === e.match.digest;
+    }
+    return (
       e.vendorId === device.vendorId &&
       e.productId === device.productId &&
       (e.serial === undefined || e.serial === device.serial) &&
-      (e.expiresAt === undefined || Date.parse(e.expiresAt) > nowMs) &&
-      (e.devices === undefined || (computerId !== undefined && e.devices.includes(computerId))),
-  );
+      (e.devices === undefined || (computerId !== undefined && e.devices.includes(computerId)))
+    );
+  });
 }
 
 /**

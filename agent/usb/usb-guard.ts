@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { InvigilatorError, ERRORS, type ErrorCode } from '../../shared/errors';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
-import { type Policy, type UsbAllowlistEntry, usbAllowlistEntry } from '../../shared/policy/schema';
+import { type DeviceUsbAllowlistEntry, type Policy, deviceUsbAllowlistEntry } from '../../shared/policy/schema';
+import { usbAllowDigest, usbAllowKey } from '../../node-common/usb-allow-digest';
 import type { AgentToCollector, NOTICE_ACTIONS, TrayNotice, TrayStatus, User } from '../../shared/protocol';
 import { PROTOCOL_VERSION } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
@@ -58,7 +59,7 @@ interface Attached {
 }
 
 const usedCodesSchema = z.array(z.strictObject({ hash: z.string().regex(/^[0-9a-f]{64}$/), expiresAt: z.string().max(64) })).max(10_000);
-const allowlistSchema = z.array(usbAllowlistEntry).max(10_000);
+const allowlistSchema = z.array(deviceUsbAllowlistEntry).max(10_000);
 const pendingSchema = z.array(z.record(z.string(), z.unknown())).max(1000);
 
 /** Wrong offline codes allowed in the window before typing is refused for a while. */
@@ -73,13 +74,13 @@ const CODE_WINDOW_MS = 15 * 60_000;
  */
 export class UsbGuard {
   private readonly attached = new Map<string, Attached>();
-  private localAllowlist: UsbAllowlistEntry[] = [];
+  private localAllowlist: DeviceUsbAllowlistEntry[] = [];
   private usedCodes: Array<{ hash: string; expiresAt: string }> = [];
   private pendingRequests: PermissionRequest[] = [];
   private codeFailures: number[] = [];
   private readonly now: () => number;
   private readonly log: Logger;
-  private readonly allowlistFile: JsonStateFile<UsbAllowlistEntry[]>;
+  private readonly allowlistFile: JsonStateFile<DeviceUsbAllowlistEntry[]>;
   private readonly usedCodesFile: JsonStateFile<Array<{ hash: string; expiresAt: string }>>;
   private readonly pendingFile: JsonStateFile<Array<Record<string, unknown>>>;
   private readonly noticeDevices = new Map<string, string>();
@@ -115,7 +116,7 @@ export class UsbGuard {
     await Promise.all([...this.attached.values()].map((a) => a.queue));
   }
 
-  get allowlist(): readonly UsbAllowlistEntry[] {
+  get allowlist(): readonly DeviceUsbAllowlistEntry[] {
     return this.localAllowlist;
   }
 
@@ -204,9 +205,19 @@ export class UsbGuard {
       hardwareEncryptedModels: policy.hardwareEncryptedModels,
       unreadableVolume: policy.failsafe.unreadableVolume,
       computerId: identity?.deviceId,
+      digests: identity && this.digestsOf(identity.secret, entry.device),
       offlineGrant: entry.offlineGrant,
       descriptorsIncomplete: entry.device.descriptorsIncomplete,
       nowMs: this.now(),
+    };
+  }
+
+  /** The device under this computer's key, for the allowlist entries keyed to it (approvals for every computer). */
+  private digestsOf(secret: Buffer, device: { vendorId: string; productId: string; serial?: string | undefined }) {
+    const key = usbAllowKey(secret);
+    return {
+      withSerial: device.serial ? usbAllowDigest(key, device) : undefined,
+      withoutSerial: usbAllowDigest(key, { vendorId: device.vendorId, productId: device.productId }),
     };
   }
 
@@ -399,7 +410,7 @@ export class UsbGuard {
   }
 
   /** A `usb-allow` command: the entry is kept across restarts, and devices attached now are decided again. */
-  async addAllowlistEntry(entry: UsbAllowlistEntry): Promise<void> {
+  async addAllowlistEntry(entry: DeviceUsbAllowlistEntry): Promise<void> {
     this.localAllowlist = [...this.localAllowlist.filter((e) => e.id !== entry.id), entry];
     await this.allowlistFile.save(this.localAllowlist);
     await this.reconsider((a) => a.decision !== undefined && a.decision.action !== 'allow');

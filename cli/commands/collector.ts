@@ -1,9 +1,10 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildCollector } from '../../collector/collector';
 import { ensureAdminToken, ensureEnrollmentToken } from '../../collector/bootstrap';
 import { COLLECTOR_ENV, collectorConfigSchema } from '../../collector/config';
 import { PostgresCommandBus } from '../../collector/command-bus';
+import { SECRET_KEY_FILE, loadSecretKey } from '../../collector/secret-key-file';
 import { openStore } from '../../collector/store/open-store';
 import { PostgresStore } from '../../collector/store/postgres/postgres-store';
 import { closeLogger, createLogger } from '../../node-common/logging';
@@ -23,15 +24,29 @@ Options:
   --host HOST         address to listen on, default 127.0.0.1 (env INVIGILATOR_HOST)
   --data-dir DIR      admin token, enrollment token and logs, default ./data (env INVIGILATOR_DATA_DIR)
   --policy NAME|FILE  the policy pushed to agents, default basildon-primary (env INVIGILATOR_POLICY)
-                      (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS)
-  --config FILE       a JSON file with any of: db, port, host, dataDir, policy, logLevel
+                      (a config file may also set silentAfterHours, default 168: env INVIGILATOR_SILENT_AFTER_HOURS;
+                      enrollmentApproval, manual or automatic, for the enrollment token in DIR, default manual:
+                      env INVIGILATOR_ENROLLMENT_APPROVAL; loginLimit: maxUsersPerDevice, newUsersPerDevicePerHour,
+                      evictionsPerDevicePerHour)
+  --config FILE       a JSON file with any of: db, port, host, dataDir, policy, logLevel, secretKeyFile,
+                      handshakesPerAddress
   --log-level LEVEL   error, warn, info or debug (env INVIGILATOR_LOG_LEVEL)
   --tls-cert FILE     PEM certificate: serve https:// and wss:// (env INVIGILATOR_TLS_CERT)
   --tls-key FILE      its PEM private key (env INVIGILATOR_TLS_KEY)
+  --handshakes-per-address N
+                      connections still authenticating from one address, default 50;
+                      raise it behind NAT or a proxy, 0: no cap (env INVIGILATOR_HANDSHAKES_PER_ADDRESS)
+  --secret-key-file FILE
+                      the key device secrets are sealed under, default DIR/device-secret-key,
+                      made on first start; collectors sharing PostgreSQL name one file
+                      (env INVIGILATOR_SECRET_KEY_FILE)
   -h, --help          this help
 
 Command line beats environment beats the config file. SIGINT or SIGTERM
 stops it cleanly (exit 0).`;
+
+/** A whole number given as text becomes a number; anything else is left for the schema to refuse by name. */
+const asNumber = (value: string | undefined) => (value === undefined ? undefined : /^\d+$/.test(value) ? Number(value) : value);
 
 export async function collectorCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
@@ -44,6 +59,8 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     'log-level': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    'handshakes-per-address': { type: 'string' },
+    'secret-key-file': { type: 'string' },
   });
   if (values.help) {
     io.out(COLLECTOR_HELP);
@@ -54,13 +71,15 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     bindings: COLLECTOR_ENV,
     overrides: {
       db: values.db,
-      port: values.port === undefined ? undefined : /^\d+$/.test(values.port) ? Number(values.port) : values.port,
+      port: asNumber(values.port),
       host: values.host,
       dataDir: values['data-dir'],
       policy: values.policy,
       logLevel: values['log-level'],
       'tls.certFile': values['tls-cert'],
       'tls.keyFile': values['tls-key'],
+      handshakesPerAddress: asNumber(values['handshakes-per-address']),
+      secretKeyFile: values['secret-key-file'],
     },
   });
   if (typeof settings === 'number') return settings;
@@ -77,7 +96,11 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o750 });
   const logger = createLogger({ program: 'collector', level: config.logLevel, dir: resolve(dataDir, 'logs'), console: true });
-  const store = await openStore(config.db);
+  const secretKeyPath = resolve(config.secretKeyFile ?? join(dataDir, SECRET_KEY_FILE));
+  const secretKey = loadSecretKey(secretKeyPath);
+  // Never the key itself: only where it is, and that it must be kept with the database's backups.
+  if (secretKey.created) logger.info('device secret key created; back it up (without it the devices must enroll again)', { path: secretKeyPath });
+  const store = await openStore(config.db, { secretKey: secretKey.key });
   // Several collector processes share PostgreSQL, so commands are announced through it; one SQLite process needs no bus.
   const bus = store instanceof PostgresStore ? await PostgresCommandBus.start(config.db, store.pool, logger) : undefined;
   const collector = buildCollector({
@@ -86,6 +109,8 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     policy,
     version: VERSION,
     silentAfterMs: config.silentAfterHours * 3_600_000,
+    limits: { maxHandshakesPerAddress: config.handshakesPerAddress },
+    loginLeases: Object.fromEntries(Object.entries(config.loginLimit).filter(([, v]) => v !== undefined)),
     ...(bus ? { bus } : {}),
     ...(tls ? { tls } : {}),
   });
@@ -97,7 +122,7 @@ export async function collectorCommand(argv: string[], io: Io): Promise<number> 
     throw e;
   }
   const adminTokenPath = await ensureAdminToken(store, dataDir, Date.now(), logger);
-  const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now());
+  const enrollment = await ensureEnrollmentToken(store, dataDir, Date.now(), config.enrollmentApproval);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
   io.out(`Invigilator collector listening on ${url} (agents connect to ${tls ? 'wss' : 'ws'}://${host}:${address.port}/agent)`);

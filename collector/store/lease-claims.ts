@@ -1,10 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { MAX_VERDICT_LEASES, expiryOf, isoTime, userKey } from './lease-row';
 import type { LeaseClaim, LeaseSummary, LeaseVerdict } from './store';
 
 /** A claim with its times in stored form and its user key. */
-export interface NormalClaim extends LeaseClaim {
+export interface NormalClaim extends Omit<LeaseClaim, 'evict'> {
   key: string;
   expiresAt: string;
+  /** The eviction reference the claim carries, unresolved. */
+  evictRef?: string;
+  /** The lease that reference names, once the store has resolved (and spent) it inside the claim's transaction. */
+  evictTarget?: { deviceId: string; sessionId: string };
+  /** When the references a refusal of this claim hands out stop working. */
+  refExpiresAt?: string;
 }
 
 /** Throws (a RangeError) for a claim whose time is not a time: that claim fails alone, before any batch. */
@@ -24,13 +31,40 @@ export function normalClaim(c: LeaseClaim): NormalClaim {
     key: userKey(c.user),
     expiresAt: expiryOf(now, c.leaseSeconds),
   };
-  if (c.evict) normal.evict = c.evict;
+  if (c.evict) normal.evictRef = c.evict.ref;
+  if (c.maxUsersPerDevice !== undefined && c.maxUsersPerDevice !== null) normal.maxUsersPerDevice = c.maxUsersPerDevice;
+  if (c.refSeconds !== undefined) {
+    if (!Number.isFinite(c.refSeconds) || c.refSeconds <= 0) throw new RangeError(`refSeconds must be positive, not ${c.refSeconds}`);
+    normal.refSeconds = c.refSeconds;
+    normal.refExpiresAt = isoTime(Date.parse(now) + c.refSeconds * 1000);
+  }
   return normal;
 }
 
-/** The eviction a claim asks for, unless it names the claimed session itself. */
-export function evictionOf(c: LeaseClaim): { deviceId: string; sessionId: string } | undefined {
-  return c.evict && !(c.evict.deviceId === c.deviceId && c.evict.sessionId === c.sessionId) ? c.evict : undefined;
+/** The eviction a claim's reference resolved to, unless it names the claimed session itself. */
+export function evictionOf(c: NormalClaim): { deviceId: string; sessionId: string } | undefined {
+  const t = c.evictTarget;
+  return t && !(t.deviceId === c.deviceId && t.sessionId === c.sessionId) ? t : undefined;
+}
+
+/**
+ * The per-device cap: a claim for a user holding no live lease on this device is refused when
+ * the device already holds `maxUsersPerDevice` other users (not counting the claimed session,
+ * which the device says is now this user's).
+ */
+export function isDeviceFull(c: NormalClaim, otherUsersHere: number, userHoldsHere: boolean): boolean {
+  return c.maxUsersPerDevice !== undefined && c.maxUsersPerDevice !== null && !userHoldsHere && otherUsersHere >= c.maxUsersPerDevice;
+}
+
+/** An eviction reference: 128 random bits, opaque to the device, an identifier on the wire. */
+export function newEvictionRef(): string {
+  return `ev-${randomBytes(16).toString('base64url')}`;
+}
+
+/** The verdict's leases of a refused claim asking for references, each given a new one; unchanged otherwise. */
+export function withRefs(c: NormalClaim, granted: boolean, leases: LeaseSummary[]): LeaseSummary[] {
+  if (granted || c.refExpiresAt === undefined) return leases;
+  return leases.map((l) => ({ ...l, ref: newEvictionRef() }));
 }
 
 /**
@@ -63,7 +97,8 @@ const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 export function planRounds(claims: ReadonlyArray<NormalClaim>): number[] {
   const lastRound = new Map<string, number>();
   return claims.map((c) => {
-    const keys = [`u\n${c.key}`, `s\n${c.deviceId}\n${c.sessionId}`];
+    // The device too when it is capped: its count of users must see every earlier claim on it.
+    const keys = [`u\n${c.key}`, `s\n${c.deviceId}\n${c.sessionId}`, ...(c.maxUsersPerDevice !== undefined ? [`d\n${c.deviceId}`] : [])];
     const evict = evictionOf(c);
     if (evict) keys.push(`s\n${evict.deviceId}\n${evict.sessionId}`);
     const round = Math.max(...keys.map((k) => lastRound.get(k) ?? -1)) + 1;

@@ -12,9 +12,11 @@ export interface LeaseRow {
 }
 
 export const LEASE_COLUMNS = 'device_id, session_id, user_name, role, hostname, since, expires_at';
+/** The cursor of a page of live leases: the last row's (since, device, session), its place in the order (the lease itself may be gone by the next page). */
+export const LEASE_CURSOR = 'lease';
 
-/** Most leases a verdict lists (the protocol's list cap). */
-export const MAX_VERDICT_LEASES = 1000;
+/** Most leases a verdict lists, oldest first: what a refused user is offered (the notice shows ten). */
+export const MAX_VERDICT_LEASES = 10;
 
 /** User names are compared without regard to case: `Amy.P` and `amy.p` are one login. */
 export function userKey(name: string): string {

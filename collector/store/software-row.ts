@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EventEnvelope } from '../../shared/protocol';
-import type { SoftwareQuery, SoftwareRecord } from './store';
+import type { SoftwareRecord } from './store';
 
 /**
  * The installed-software list per device, kept by both stores from the
@@ -23,6 +23,8 @@ export interface SoftwareChange {
   key: string;
   source: string;
   name: string;
+  /** The name in lower case (JavaScript's toLowerCase, so both stores fold alike): what the list is sorted and filtered by. */
+  nameKey: string;
   version: string;
   publisher: string | null;
   present: boolean;
@@ -39,7 +41,56 @@ export function softwareChange(e: EventEnvelope): SoftwareChange | undefined {
     .update(JSON.stringify([source, name, version]))
     .digest('hex');
   const publisher = e.type === 'software.installed' ? (e.data.publisher ?? null) : null;
-  return { key, source, name, version, publisher, present: e.type === 'software.installed', seq: e.seq, time: e.time };
+  return { key, source, name, nameKey: nameKey(name), version, publisher, present: e.type === 'software.installed', seq: e.seq, time: e.time };
+}
+
+export const nameKey = (name: string): string => name.toLowerCase();
+
+/** What the store holds for a program a batch names: whether it is listed, and the seq of the last event applied to it. */
+export interface ProgramState {
+  present: boolean;
+  seq: number;
+}
+
+export interface SoftwarePlan {
+  /** The changes to apply, in sequence order; each is applied only over an earlier event (the stores check again). */
+  apply: SoftwareChange[];
+  /** Programs reported installed that found the list full: stored as events, not listed. */
+  refused: number;
+  /** Programs listed once the plan is applied. */
+  present: number;
+}
+
+/**
+ * The cap on a device's list (issue 13: 100,000 fake programs went in within
+ * 11 s and the list answered 51 MB at once). A batch's stored changes, in
+ * sequence order, each applied only over an earlier event about the same
+ * program, as both stores apply them; an install of a program not listed
+ * now takes a place only while fewer than `cap` are listed, so the earliest
+ * programs keep their places and a removal frees one for the next. Changes
+ * to a listed program (a new publisher) and removals always apply. Pure: the
+ * stores read `held` (the rows of the programs the batch names) and
+ * `present` (how many are listed) inside the ingest transaction.
+ */
+export function planSoftware(changes: readonly SoftwareChange[], held: ReadonlyMap<string, ProgramState>, present: number, cap: number): SoftwarePlan {
+  const state = new Map(held);
+  const apply: SoftwareChange[] = [];
+  let refused = 0;
+  let listed = present;
+  for (const c of [...changes].sort((a, b) => a.seq - b.seq)) {
+    const row = state.get(c.key);
+    if (row && row.seq >= c.seq) continue;
+    if (c.present && !row?.present) {
+      if (listed >= cap) {
+        refused++;
+        continue;
+      }
+      listed++;
+    } else if (!c.present && row?.present) listed--;
+    state.set(c.key, { present: c.present, seq: c.seq });
+    apply.push(c);
+  }
+  return { apply, refused, present: listed };
 }
 
 /**
@@ -67,8 +118,9 @@ export function changeRounds(changes: Iterable<SoftwareChange>): SoftwareChange[
   return rounds;
 }
 
-/** A present row as both stores return it. */
+/** A present row as both stores return it, already in the list's order (see CollectorStore.listSoftware). */
 export interface SoftwareRow {
+  program_key: string;
   source: string;
   name: string;
   version: string;
@@ -76,31 +128,11 @@ export interface SoftwareRow {
   since: string;
 }
 
-export const SOFTWARE_COLUMNS = 'source, name, version, publisher, since';
+export const SOFTWARE_COLUMNS = 'program_key, source, name, version, publisher, since';
 
-/**
- * Filtered and sorted here rather than in SQL, so both stores answer alike:
- * SQLite's lower() folds only ASCII and PostgreSQL's follows the database's
- * collation. By name without regard to case (JavaScript's toLowerCase, then
- * UTF-16 order), then name, version and source.
- */
-export function softwareFromRows(rows: readonly SoftwareRow[], query: SoftwareQuery = {}): SoftwareRecord[] {
-  const q = query.q?.toLowerCase();
-  const keyed = rows
-    .map((r) => ({ row: r, lower: r.name.toLowerCase() }))
-    .filter((r) => q === undefined || r.lower.includes(q))
-    .sort(
-      (a, b) => compare(a.lower, b.lower) || compare(a.row.name, b.row.name) || compare(a.row.version, b.row.version) || compare(a.row.source, b.row.source),
-    );
-  return keyed.map(({ row }) => ({
-    name: row.name,
-    version: row.version === '' ? null : row.version,
-    publisher: row.publisher,
-    source: row.source,
-    since: row.since,
-  }));
+export function softwareFromRow(row: SoftwareRow): SoftwareRecord {
+  return { name: row.name, version: row.version === '' ? null : row.version, publisher: row.publisher, source: row.source, since: row.since };
 }
 
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+/** The cursor of a page of a device's software: the last row's program key (rows are never deleted, so it always resolves). */
+export const SOFTWARE_CURSOR = 'software';

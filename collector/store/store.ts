@@ -1,5 +1,12 @@
 import type { AgentToCollector, CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../shared/protocol';
 
+/**
+ * Whether a device counts: `pending` until the network manager approves it (it may not connect
+ * past authentication meanwhile), `approved`, or `refused` (revoked as well).
+ */
+export const DEVICE_APPROVALS = ['pending', 'approved', 'refused'] as const;
+export type DeviceApproval = (typeof DEVICE_APPROVALS)[number];
+
 export interface DeviceRecord {
   id: string;
   hostname: string;
@@ -14,6 +21,13 @@ export interface DeviceRecord {
   /** The collector process holding its connection, and when that process last said so. */
   connectedTo: string | null;
   presenceAt: string | null;
+  approval: DeviceApproval;
+  /** The enrollment token it enrolled with, and the network address it enrolled from (as the collector saw it). */
+  tokenId: string;
+  enrolledFrom: string | null;
+  /** When it was approved or refused, and by which API token (null: at enrollment, by an automatic token). */
+  decidedAt: string | null;
+  decidedBy: string | null;
 }
 
 export interface CommandRecord {
@@ -34,6 +48,7 @@ export interface DeviceAuth {
   secret: Buffer;
   revoked: boolean;
   lastSeq: number;
+  approval: DeviceApproval;
 }
 
 export interface NewDevice {
@@ -45,6 +60,9 @@ export interface NewDevice {
   agentVersion: string;
   tokenId: string;
   now: string;
+  /** `approved` only when the token approves at once; the collector never takes the device's word for it. */
+  approval: 'pending' | 'approved';
+  enrolledFrom: string | null;
 }
 
 export interface DeviceConnection {
@@ -62,6 +80,23 @@ export interface InstallationRecord {
   /** The device has proved its secret at least once, so its identity file exists. */
   confirmed: boolean;
   revoked: boolean;
+  approval: DeviceApproval;
+}
+
+/** `manual`: devices it enrolls wait for the network manager's approval; `automatic`: they count at once. */
+export type EnrollmentApproval = 'manual' | 'automatic';
+
+export interface NewEnrollmentToken {
+  id: string;
+  tokenHash: string;
+  note: string;
+  createdAt: string;
+  expiresAt: string;
+  approval: EnrollmentApproval;
+  /** Devices it may enroll, in all. */
+  maxUses: number;
+  /** Devices it may enroll in any one minute. */
+  perMinute: number;
 }
 
 export interface EnrollmentTokenRecord {
@@ -70,6 +105,19 @@ export interface EnrollmentTokenRecord {
   createdAt: string;
   expiresAt: string;
   revokedAt: string | null;
+  approval: EnrollmentApproval;
+  maxUses: number;
+  uses: number;
+  perMinute: number;
+  lastUsedAt: string | null;
+}
+
+/** A token that may still enroll: known, unexpired, unrevoked (its uses may be spent: see useEnrollmentToken). */
+export interface UsableEnrollmentToken {
+  id: string;
+  approval: EnrollmentApproval;
+  uses: number;
+  maxUses: number;
 }
 
 export interface EventQuery {
@@ -166,6 +214,11 @@ export interface LeaseSummary {
   hostname: string;
   sessionId: string;
   since: string;
+  /**
+   * A refused claim's reference to this lease: a later claim from the same device, session and user
+   * may end the lease with it (`evict`), once, until the claim's `refSeconds` have passed.
+   */
+  ref?: string;
 }
 
 export interface LeaseClaim {
@@ -181,19 +234,34 @@ export interface LeaseClaim {
   /** Most distinct devices the user may hold live leases on; null: no limit (the lease is still recorded). */
   limit: number | null;
   /**
-   * A lease of the same user to end first, in the same transaction (the user
-   * chose to sign out there to sign in here). Ignored unless it is that user's
-   * live lease.
+   * The user chose to sign out elsewhere to sign in here: `ref` is a reference an
+   * earlier refusal of this same (device, session, user) gave. The lease it names is
+   * ended first, in the same transaction, if the reference is unexpired and unused and
+   * the lease is still that user's and live. Using one reference spends every reference
+   * of that refusal. Any other reference is ignored: the claim is decided alone.
    */
-  evict?: { deviceId: string; sessionId: string };
+  evict?: { ref: string };
+  /** A refused claim gets a reference for each lease it lists, valid this long. Absent: none. */
+  refSeconds?: number;
+  /**
+   * Most distinct users whose live leases one device may hold: a claim for a user with no
+   * live lease on this device, on a device holding this many other users, is refused with
+   * `deviceFull`. Null or absent: no cap.
+   */
+  maxUsersPerDevice?: number | null;
 }
 
 export interface LeaseVerdict {
   granted: boolean;
-  /** The user's other live leases (every one but the claimed session's), oldest first, at most 1000. */
+  /**
+   * The user's other live leases (every one but the claimed session's), oldest first, at most
+   * MAX_VERDICT_LEASES; with a `ref` each when the claim was refused and asked for references.
+   */
   leases: LeaseSummary[];
-  /** The `evict` lease was this user's, live, and is gone. */
-  evicted: boolean;
+  /** The lease the `evict` reference named, ended by this claim; null when none was. */
+  evicted: { deviceId: string; sessionId: string; hostname: string } | null;
+  /** Refused because the device already holds `maxUsersPerDevice` other users (no lease, no references). */
+  deviceFull: boolean;
 }
 
 export interface LeaseQuery {
@@ -217,13 +285,41 @@ export interface SoftwareRecord {
 export interface SoftwareQuery {
   /** Part of the name, in any case. */
   q?: string;
+  /** Opaque: the `next` of the previous page. */
+  cursor?: string;
+  limit: number;
+}
+
+/** A page of a list the API serves, and the cursor of the next page (null: this was the last). */
+export interface Page {
+  cursor?: string;
+  limit: number;
+}
+
+/** A page of the devices, only those with this `approval` when it is given. */
+export interface DevicePageQuery extends Page {
+  approval?: DeviceApproval;
 }
 
 export interface InsertResult {
   /** Events new to the store; the rest were resends of events it already held. */
   inserted: number;
   lastSeq: number;
+  /** The batch was refused whole and nothing of it stored (docs/protocol.md, "Sequence numbers"). */
+  refused?: BatchRefusal;
+  /**
+   * Only when the device's software list was full (`maxProgramsPerDevice`): how many programs this batch
+   * reported installed that were stored as events but not listed, and whether the list became full with
+   * this batch (it was not full before, or had room again since); `cap` is the store's maxProgramsPerDevice.
+   */
+  softwareRefused?: { programs: number; newlyFull: boolean; cap: number };
 }
+
+/**
+ * Why a batch was refused: one of its seqs is stored (or repeated in the batch) under another event id,
+ * or the device is revoked (checked in the same transaction, so nothing slips in after a revocation).
+ */
+export type BatchRefusal = { code: 'INV_ERR_SEQ_CONFLICT'; seq: number } | { code: 'INV_ERR_DEVICE_REVOKED' };
 
 /**
  * Everything the collector keeps. Two implementations (SQLite, PostgreSQL)
@@ -235,9 +331,15 @@ export interface CollectorStore {
   migrate(): Promise<void>;
   close(): Promise<void>;
 
-  createEnrollmentToken(token: { id: string; tokenHash: string; note: string; createdAt: string; expiresAt: string }): Promise<void>;
-  /** The token's id if it is known, unexpired at `now` and not revoked. */
-  findUsableEnrollmentToken(tokenHash: string, now: string): Promise<string | undefined>;
+  createEnrollmentToken(token: NewEnrollmentToken): Promise<void>;
+  /** The token if it is known, unexpired at `now` and not revoked, whether or not its uses are spent. */
+  findUsableEnrollmentToken(tokenHash: string, now: string): Promise<UsableEnrollmentToken | undefined>;
+  /**
+   * Counts one enrollment against the token, atomically (however many processes enroll at once):
+   * `used-up` when it has enrolled `maxUses` devices, `rate-limited` when it has enrolled
+   * `perMinute` in the minute-long window that began with the first enrollment of that window.
+   */
+  useEnrollmentToken(id: string, now: string): Promise<'used' | 'used-up' | 'rate-limited'>;
   revokeEnrollmentToken(id: string, now: string): Promise<boolean>;
   listEnrollmentTokens(): Promise<EnrollmentTokenRecord[]>;
 
@@ -247,17 +349,30 @@ export interface CollectorStore {
   deviceAuth(deviceId: string): Promise<DeviceAuth | undefined>;
   revokeDevice(deviceId: string, now: string): Promise<boolean>;
   /**
+   * The network manager's decision on a pending device: `approved`, or `refused` (which also
+   * revokes it). False when the device is unknown or not pending (decided once, whoever races).
+   */
+  decideDevice(deviceId: string, decision: 'approved' | 'refused', now: string, by: string): Promise<boolean>;
+  /**
    * A device has authenticated on this process: what it reported, that it was
    * seen, that this process holds it, and (with `confirmed`) that it has proved
    * its secret. One write, because a reconnect storm is made of these.
    */
   deviceConnected(deviceId: string, seen: DeviceConnection): Promise<void>;
+  /** Every device, by hostname then id: for the collector's own use (an approval for all computers). */
   listDevices(): Promise<DeviceRecord[]>;
+  /** One page of the devices, in the same order (hostname, then id, compared byte by byte), for the API. */
+  listDevicePage(query: DevicePageQuery): Promise<{ devices: DeviceRecord[]; next: string | null }>;
 
   /**
    * Stores each event once, keyed by (device, seq), however often it is sent. Durable when it resolves.
-   * A newly stored `software.installed` or `software.removed` updates the device's software list in the
-   * same transaction, unless the list already holds a later event about that program (see software-row.ts).
+   * A seq already stored under the same event id is a resend (not stored again); under another id, the
+   * whole batch is refused (`refused`), as is every batch of a revoked device. A seq below the highest
+   * stored that was never stored is stored: a late batch. A newly stored `software.installed` or
+   * `software.removed` updates the device's software list in the same transaction, unless the list
+   * already holds a later event about that program (see software-row.ts). A list holding
+   * `maxProgramsPerDevice` programs takes no new one (the event is still stored): see
+   * InsertResult.softwareRefused.
    */
   insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult>;
   /** The same for batches from many devices in one transaction: one commit, one fsync, for all of them. */
@@ -268,8 +383,12 @@ export interface CollectorStore {
     connections?: ReadonlyArray<{ deviceId: string; connection: DeviceConnection }>,
   ): Promise<InsertResult[]>;
   queryEvents(query: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }>;
-  /** The programs installed on the device now, sorted by name (any case), then version and source; empty for an unknown device. */
-  listSoftware(deviceId: string, query?: SoftwareQuery): Promise<SoftwareRecord[]>;
+  /**
+   * A page of the programs installed on the device now, sorted by name without regard to case, then by
+   * name, version and source (compared by code point); empty for an unknown device. At most
+   * `maxProgramsPerDevice` are listed (see insertEventBatches).
+   */
+  listSoftware(deviceId: string, query: SoftwareQuery): Promise<{ software: SoftwareRecord[]; next: string | null }>;
   countEvents(): Promise<number>;
 
   /** Forgets it, unless another process has taken the device over since. */
@@ -278,8 +397,10 @@ export interface CollectorStore {
    * Refreshes `presenceAt` (and `lastSeen`) for every device this process
    * holds, so other processes can tell a live holder from a dead one and a
    * connected but quiet device is not taken for silent.
+   * Returns those of them that are revoked: a revocation notice that never
+   * arrived still ends their connections at the next heartbeat.
    */
-  refreshPresence(instance: string, now: string): Promise<void>;
+  refreshPresence(instance: string, now: string): Promise<string[]>;
   /** Clears presence left by a process that stopped or died. */
   clearPresence(instance: string): Promise<void>;
 
@@ -340,6 +461,12 @@ export interface CollectorStore {
    * leases are on fewer than `limit` other devices. A live lease of another
    * user on the same (device, session) is stale (the device says the session
    * is now this user's) and is removed. Only a granted claim creates a lease.
+   * Before the rule: a claim for a user new to the device, on a device already
+   * holding `maxUsersPerDevice` other users, is refused (`deviceFull`); then the
+   * `evict` reference, if it is this claim's own, ends the lease it names. A
+   * refused claim with `refSeconds` replaces the references of its (device,
+   * session) with one per listed lease. Dead references are deleted with dead
+   * leases (dropExpiredLeases).
    */
   claimLease(claim: LeaseClaim): Promise<LeaseVerdict>;
   /**
@@ -351,6 +478,8 @@ export interface CollectorStore {
   releaseLease(deviceId: string, sessionId: string): Promise<boolean>;
   /** Live leases, by user (any case) and/or device, oldest first. */
   liveLeases(query: LeaseQuery): Promise<LeaseRecord[]>;
-  /** Deletes dead leases; returns how many. */
+  /** One page of the same, for the API: by `since`, then device and session id, compared byte by byte. */
+  listLiveLeasePage(query: LeaseQuery & Page): Promise<{ sessions: LeaseRecord[]; next: string | null }>;
+  /** Deletes dead leases, and eviction references past their time; returns how many leases. */
   dropExpiredLeases(now: string): Promise<number>;
 }

@@ -82,6 +82,26 @@ export const usbAllowlistEntry = z.strictObject({
   note: text(),
 });
 
+/**
+ * An allowlist entry for every computer, as the collector sends it to a computer that did not ask:
+ * the USB device's ids are not in it, only a digest a computer can match but not read
+ * (HMAC-SHA256 under that computer's own key, node-common/usb-allow-digest.ts). `serial` says
+ * whether the digest covers the device's serial.
+ */
+export const keyedUsbAllowlistEntry = z.strictObject({
+  id: identifier,
+  match: z.strictObject({
+    scheme: z.literal('hmac-sha256-v1'),
+    digest: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url SHA-256 digest'),
+    serial: z.boolean(),
+  }),
+  expiresAt: timestamp.optional(),
+  note: text(),
+});
+
+/** What a `usb-allow` command carries: the entry itself, or for another computer its keyed form. */
+export const deviceUsbAllowlistEntry = z.union([usbAllowlistEntry, keyedUsbAllowlistEntry]);
+
 export const hardwareEncryptedModel = z.strictObject({ vendorId: hex4, productId: hex4, note: text() });
 
 export const loginLimitSettings = z.strictObject({
@@ -231,6 +251,8 @@ export type Policy = z.infer<typeof policySchema>;
 export type UsbStorageSettings = z.infer<typeof usbStorageSettings>;
 export type UsbDeviceSettings = z.infer<typeof usbDeviceSettings>;
 export type UsbAllowlistEntry = z.infer<typeof usbAllowlistEntry>;
+export type KeyedUsbAllowlistEntry = z.infer<typeof keyedUsbAllowlistEntry>;
+export type DeviceUsbAllowlistEntry = z.infer<typeof deviceUsbAllowlistEntry>;
 export type HardwareEncryptedModel = z.infer<typeof hardwareEncryptedModel>;
 export type LoginLimitSettings = z.infer<typeof loginLimitSettings>;
 export type LogoffSettings = z.infer<typeof logoffSettings>;

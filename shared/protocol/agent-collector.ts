@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { policySchema, usbAllowlistEntry } from '../policy/schema';
+import { deviceUsbAllowlistEntry, policySchema } from '../policy/schema';
 import { eventEnvelope } from './events';
 import {
   PROTOCOL_LIMITS,
@@ -51,10 +51,12 @@ export const loginClaim = msg('login.claim', { claimId: identifier, user, sessio
 export const loginRenew = msg('login.renew', { sessionIds: z.array(identifier).max(PROTOCOL_LIMITS.maxListLength) });
 export const loginRelease = msg('login.release', { sessionId: identifier });
 /**
- * A refused user chose to sign out one of their other sessions: the claim
- * again, with the lease to end. The collector checks the lease is this user's,
- * queues a logoff for its device, frees the place and answers with a new
- * `login.verdict` for the claim.
+ * A refused user chose, on the login-limit notice, to sign out one of their
+ * other sessions: the claim again, with the `ref` the refused verdict gave
+ * that session. The collector accepts it only from the device, session and
+ * user it refused, once, within the role's `graceSeconds`; it then queues a
+ * logoff for that session's device, frees the place and answers with a new
+ * `login.verdict` for the claim. Any other reference is the claim alone.
  */
 export const loginEvict = msg('login.evict', {
   claimId: identifier,
@@ -62,7 +64,7 @@ export const loginEvict = msg('login.evict', {
   sessionId: identifier,
   role: roleId,
   at: timestamp,
-  target: z.strictObject({ deviceId: identifier, sessionId: identifier }),
+  ref: identifier,
 });
 
 export const permissionRequest = msg('permission.request', {
@@ -120,18 +122,22 @@ export const command = msg('command', {
     }),
     z.strictObject({ kind: z.literal('refresh-inventory') }),
     z.strictObject({ kind: z.literal('restore-file'), quarantineId: identifier }),
-    z.strictObject({ kind: z.literal('usb-allow'), entry: usbAllowlistEntry }),
+    z.strictObject({ kind: z.literal('usb-allow'), entry: deviceUsbAllowlistEntry }),
     z.strictObject({ kind: z.literal('usb-revoke'), entryId: identifier }),
   ]),
 });
 
-const lease = z.strictObject({ deviceId: identifier, hostname: name, sessionId: identifier, since: timestamp });
+/**
+ * One of the user's sessions on another computer, as a refused user is shown it: the computer's
+ * name and since when, never its device or session id; `ref` names it in a `login.evict`.
+ */
+const otherSession = z.strictObject({ hostname: name, since: timestamp, ref: identifier.optional() });
 export const loginVerdict = msg('login.verdict', {
   claimId: identifier,
   granted: z.boolean(),
   limit: z.number().int().min(1).nullable(),
-  /** The user's other live sessions, so a refused user can choose which to end. */
-  leases: z.array(lease).max(PROTOCOL_LIMITS.maxListLength),
+  /** A refused claim: the user's sessions on other computers (at most 10), so the user can choose which to end. A granted one: empty. */
+  others: z.array(otherSession).max(PROTOCOL_LIMITS.maxListLength),
   leaseSeconds: z.number().int().min(1),
 });
 

@@ -66,7 +66,8 @@ const fileInfo = z.strictObject({
 /** A session on the device that sent the event; `user` is the account signed in, where the agent knows it. */
 const session = { sessionId: identifier, user: name.optional() };
 
-const lease = z.strictObject({ deviceId: identifier, hostname: name, sessionId: identifier, since: timestamp });
+/** Another computer holding the user's place, as the refused user was shown it. */
+const otherSession = z.strictObject({ hostname: name, since: timestamp });
 
 const logoffReason = z.enum(['idle', 'end-of-day', 'remote', 'login-limit', 'tray-missing', 'aup-declined']);
 
@@ -123,8 +124,8 @@ export const EVENT_DATA = {
   'session.unlocked': z.strictObject(session),
   'session.idle-warning': z.strictObject({ ...session, idleSeconds: nonNegativeInt, logoffInSeconds: nonNegativeInt }),
   'session.logoff': z.strictObject({ ...session, reason: logoffReason, confirmed: z.boolean() }),
-  'login-limit.granted': z.strictObject({ ...session, limit: nonNegativeInt, leases: z.array(lease).max(PROTOCOL_LIMITS.maxListLength) }),
-  'login-limit.denied': z.strictObject({ ...session, limit: nonNegativeInt, leases: z.array(lease).max(PROTOCOL_LIMITS.maxListLength) }),
+  'login-limit.granted': z.strictObject({ ...session, limit: nonNegativeInt }),
+  'login-limit.denied': z.strictObject({ ...session, limit: nonNegativeInt, others: z.array(otherSession).max(PROTOCOL_LIMITS.maxListLength) }),
   'login-limit.released': z.strictObject(session),
   'software.detected': z.strictObject({
     ruleId: identifier,
@@ -137,6 +138,8 @@ export const EVENT_DATA = {
   'software.terminated': z.strictObject({ ruleId: identifier, process: processInfo }),
   'software.installed': z.strictObject({ name, version: name.optional(), publisher: name.optional(), source: name }),
   'software.removed': z.strictObject({ name, version: name.optional(), source: name }),
+  /** Raised by the collector itself (envelope deviceId `collector`): the device's software list is full; further programs are stored as events, not listed. */
+  'software.inventory.full': z.strictObject({ deviceId: identifier, hostname: name, cap: nonNegativeInt }),
   'file.quarantined': z.strictObject({ quarantineId: identifier, file: fileInfo }),
   'file.restored': z.strictObject({ quarantineId: identifier, file: fileInfo }),
   'tray.missing': z.strictObject({ ...session, sinceSeconds: nonNegativeInt }),

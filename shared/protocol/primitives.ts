@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cleanName, cleanText } from '../untrusted-text';
 
 /** The protocol version spoken by this build. A peer on another version is refused with a coded error. */
 export const PROTOCOL_VERSION = 1 as const;
@@ -11,6 +12,8 @@ export const PROTOCOL_LIMITS = {
   maxQuoteLength: 2000,
   maxEventsPerBatch: 500,
   maxListLength: 1000,
+  /** Installed programs the collector lists for one device, and the most an agent reports (docs/protocol.md, "Installed software"). */
+  maxInstalledPrograms: 20_000,
 } as const;
 
 export const version = z.literal(PROTOCOL_VERSION);
@@ -27,9 +30,13 @@ export const timestamp = z.iso.datetime({ offset: true });
 export const sequence = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 export const nonNegativeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-/** Free text from people or devices: length-capped, rendered as text, never as markup. */
-export const text = (max: number = PROTOCOL_LIMITS.maxTextLength) => z.string().max(max);
-export const name = text(PROTOCOL_LIMITS.maxNameLength);
+/**
+ * Free text from people or devices: length-capped, cleaned of control and direction-reversing characters
+ * (line breaks and tabs kept: shared/untrusted-text.ts), rendered as text, never as markup.
+ */
+export const text = (max: number = PROTOCOL_LIMITS.maxTextLength) => z.string().max(max).overwrite(cleanText);
+/** A name on one line (a hostname, a user, a label): cleaned as text is, and its white space collapsed. */
+export const name = z.string().max(PROTOCOL_LIMITS.maxNameLength).overwrite(cleanName);
 
 export const platform = z.enum(['linux', 'win32', 'darwin']);
 export type Platform = z.infer<typeof platform>;

@@ -16,10 +16,10 @@ const utf16le = new TextDecoder('utf-16le', { fatal: false });
 
 // Controls (C0, C1, DEL), every format character (zero-width, bidi overrides, tags, BOM), private use,
 // line and paragraph separators, and the noncharacters U+FFFE/U+FFFF.
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Co}\p{Zl}\p{Zp}\ufffe\uffff]/gu;
+export const UNSAFE = /[\p{Cc}\p{Cf}\p{Co}\p{Zl}\p{Zp}\ufffe\uffff]/gu;
 
 /** Replaces unpaired surrogates, which some JS strings (from node-usb, say) carry, with U+FFFD. */
-function wellFormed(s: string): string {
+export function wellFormed(s: string): string {
   let out = '';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

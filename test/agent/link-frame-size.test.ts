@@ -81,18 +81,14 @@ describe('the size of what the link sends', () => {
   it('records an event bigger than the outbox keeps as a stand-in that says what it was, and the caller carries on', async () => {
     c = await startTestCollector();
     const agent = await agentFor(c);
-    const lease = (i: number) => ({
-      deviceId: `dev-${i}`.padEnd(128, 'd'),
-      hostname: `host-${i}`.padEnd(256, 'h'),
-      sessionId: `s-${i}`.padEnd(128, 's'),
-      since: '2026-11-23T09:00:00.000Z',
-    });
+    // The refused pupil is shown every computer holding their place: 1,000 of them, each with a long name, pass 256 KiB.
+    const other = (i: number) => ({ hostname: `host-${i}`.padEnd(256, 'h'), since: '2026-11-23T09:00:00.000Z' });
     const huge: EventDraft = {
       type: 'login-limit.denied',
       severity: 'warning',
       time: '2026-11-23T09:00:00.000Z',
       user: { name: 'amy.p', role: 'pupil' },
-      data: { sessionId: 's-1', user: 'amy.p', limit: 1, leases: Array.from({ length: 1000 }, (_, i) => lease(i)) },
+      data: { sessionId: 's-1', user: 'amy.p', limit: 1, others: Array.from({ length: 1000 }, (_, i) => other(i)) },
     };
     await expect(agent.record(huge)).resolves.toBeUndefined();
     await agent.record({ type: 'command.completed', severity: 'info', time: new Date().toISOString(), data: { commandId: 'after', ok: true } });

@@ -15,9 +15,11 @@ function childPids(parent: number): number[] {
   }
 }
 
-async function devices(url: string, token: string): Promise<Array<{ online: boolean; hostname: string }>> {
+type Listed = { online: boolean; hostname: string; approval: string };
+
+async function devices(url: string, token: string): Promise<Listed[]> {
   const res = await fetch(`${url}/api/devices`, { headers: { authorization: `Bearer ${token}` } });
-  return ((await res.json()) as { devices: Array<{ online: boolean; hostname: string }> }).devices;
+  return ((await res.json()) as { devices: Listed[] }).devices;
 }
 
 describe('invigilator start (what npm start runs)', () => {
@@ -32,6 +34,8 @@ describe('invigilator start (what npm start runs)', () => {
       return found.some((d) => d.online) ? found : undefined;
     });
     expect(listed).toHaveLength(1);
+    // This machine's own agent counts at once; an installer's token would leave it waiting for approval.
+    expect(listed[0]!.approval).toBe('approved');
     const children = childPids(run.child.pid!);
     expect(children).toHaveLength(2);
 

@@ -145,7 +145,10 @@ describe('hostile clients on the agent socket', () => {
     ['sequence number 0', 4400, 'INV_ERR_SCHEMA_RANGE', batchWithSeq(0)],
     ['sequence number 2^53', 4400, 'INV_ERR_SCHEMA_RANGE', batchWithSeq(2 ** 53)],
     ['a __proto__ key', 4400, 'INV_ERR_FORBIDDEN_KEY', '{"v":1,"type":"event.batch","__proto__":{"x":1},"events":[]}'],
-    ['a binary frame', 4400, 'INV_ERR_INVALID_JSON', Buffer.from([1, 2, 3])],
+    ['a binary frame', 4400, 'INV_ERR_BINARY_FRAME', Buffer.from([1, 2, 3])],
+    ['a binary frame holding valid JSON', 4400, 'INV_ERR_BINARY_FRAME', Buffer.from(JSON.stringify({ v: 1, type: 'login.release', sessionId: 's-1' }))],
+    ['a message type only the collector sends', 4400, 'INV_ERR_UNKNOWN_MESSAGE', JSON.stringify({ v: 1, type: 'ack', upToSeq: 1 })],
+    ['a message without a type', 4400, 'INV_ERR_UNKNOWN_MESSAGE', JSON.stringify({ v: 1 })],
   ] as Array<[string, number, string, string | Buffer | ((id: string) => string)]>)(
     '%s is refused with close %i (%s), storing nothing',
     async (_name, code, errorCode, frame) => {
@@ -156,6 +159,27 @@ describe('hostile clients on the agent socket', () => {
       expect(await c.store.countEvents()).toBe(before);
     },
   );
+
+  it.each([
+    ['a byte that is never UTF-8', [0xff]],
+    ['a truncated sequence', [0xe2, 0x82]],
+    ['an overlong encoding', [0xc0, 0xaf]],
+    ['an encoded surrogate', [0xed, 0xa0, 0x80]],
+  ])('a text frame that is not UTF-8 (%s) is refused with 4400 INV_ERR_INVALID_UTF8, not 1007', async (_name, bytes) => {
+    const client = await authenticated();
+    const frame = Buffer.concat([Buffer.from('{"v":1,"type":"login.release","sessionId":"'), Buffer.from(bytes), Buffer.from('"}')]);
+    client.ws.send(frame, { binary: false });
+    await expectClose(client, 4400, 'INV_ERR_INVALID_UTF8');
+  });
+
+  it('a connection replaced by a newer one for the same device is closed with 4410 INV_ERR_SUPERSEDED', async () => {
+    const older = await authenticated();
+    const newer = await authenticated();
+    await expectClose(older, 4410, 'INV_ERR_SUPERSEDED');
+    expect(newer.ws.readyState).toBe(newer.ws.OPEN);
+    newer.ws.close();
+    await newer.closed;
+  });
 
   it('an oversized frame is closed with 1009 by the socket itself', async () => {
     const client = await authenticated();
@@ -259,16 +283,51 @@ describe('limits that protect the collector', () => {
     expect((await client.closed).code).toBe(4429);
   });
 
-  it('tells connections past the handshake limit to come back later (busy, then 4503)', async () => {
+  it('pushes out the oldest connection that has said nothing when a newcomer needs its slot (busy, then 4503)', async () => {
     const waiting = [new RawClient(c.agentUrl), new RawClient(c.agentUrl)];
     await Promise.all(waiting.map((w) => w.opened));
+    const newcomer = new RawClient(c.agentUrl);
+    await newcomer.opened;
+    const busy = await waiting[0]!.next('busy');
+    expect(busy.retryAfterMs).toBeGreaterThanOrEqual(1000);
+    expect(busy.retryAfterMs).toBeLessThanOrEqual(2000);
+    expect((await waiting[0]!.closed).code).toBe(4503);
+    // Like every other 44xx/45xx close, it comes with a coded error (after the busy that says when to come back).
+    expect(waiting[0]!.messages().map((m) => (m.type === 'error' ? m.error.code : m.type))).toEqual(['INV_ERR_BUSY']);
+    newcomer.send(hello({ kind: 'device', deviceId: 'dev-nobody' }));
+    expect((await newcomer.closed).code).toBe(4401);
+    waiting[1]!.ws.close();
+    await waiting[1]!.closed;
+  });
+
+  it('tells a newcomer to come back later when every handshake in progress has spoken (busy, then 4503)', async () => {
+    const enrolling = new RawClient(c.agentUrl);
+    await enrolling.opened;
+    enrolling.send(hello({ kind: 'enroll', token: await c.enrollmentToken(), installationId: `inst-${randomUUID()}` }));
+    const { deviceId } = await enrolling.next('enrolled');
+    await enrolling.next('welcome');
+    enrolling.ws.close();
+    await enrolling.closed;
+    // Two connections said hello for devices and sit on their challenges: they cannot be pushed out.
+    const other = new RawClient(c.agentUrl);
+    await other.opened;
+    other.send(hello({ kind: 'enroll', token: await c.enrollmentToken(), installationId: `inst-${randomUUID()}` }));
+    const second = await other.next('enrolled');
+    other.ws.close();
+    await other.closed;
+    const proving = [new RawClient(c.agentUrl), new RawClient(c.agentUrl)];
+    await Promise.all(proving.map((p) => p.opened));
+    proving[0]!.send(hello({ kind: 'device', deviceId }));
+    proving[1]!.send(hello({ kind: 'device', deviceId: second.deviceId }));
+    await Promise.all(proving.map((p) => p.next('challenge')));
     const refused = new RawClient(c.agentUrl);
     const busy = await refused.next('busy');
     expect(busy.retryAfterMs).toBeGreaterThanOrEqual(1000);
     expect(busy.retryAfterMs).toBeLessThanOrEqual(2000);
     expect((await refused.closed).code).toBe(4503);
-    for (const w of waiting) w.ws.close();
-    await Promise.all(waiting.map((w) => w.closed));
+    expect(refused.messages().map((m) => (m.type === 'error' ? m.error.code : m.type))).toEqual(['INV_ERR_BUSY']);
+    for (const p of proving) p.ws.close();
+    await Promise.all(proving.map((p) => p.closed));
     // Room again once the handshakes in progress are gone.
     const later = new RawClient(c.agentUrl);
     await later.opened;

@@ -10,6 +10,7 @@ import { preset } from '../../shared/policy/presets';
 import type { Policy } from '../../shared/policy/schema';
 import { tempDir } from '../support/cli';
 import { RawClient, silentLogger } from '../support/harness';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 const T0 = Date.parse('2026-11-23T09:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -25,7 +26,7 @@ function policyWithUnlimitedStaff(): Policy {
 async function startCollector() {
   const dir = tempDir('login-limit');
   const clock = { now: T0 };
-  const store = new SqliteStore(join(dir, 'collector.db'));
+  const store = new SqliteStore(join(dir, 'collector.db'), { secretKey: TEST_SECRET_KEY });
   await store.migrate();
   const collector = buildCollector({
     store,
@@ -46,7 +47,7 @@ async function startCollector() {
     const client = new RawClient(`ws://127.0.0.1:${port}/agent`);
     clients.push(client);
     await client.opened;
-    const { token } = await createEnrollmentToken(store, clock.now, 't', 1);
+    const { token } = await createEnrollmentToken(store, clock.now, 't', 1, { approval: 'automatic' });
     client.send({
       v: 1,
       type: 'hello',
@@ -62,10 +63,10 @@ async function startCollector() {
       client,
       deviceId,
       /** Sends login.claim and waits for its verdict. */
-      claim: async (user: string, sessionId: string, extra: { role?: string; evict?: { deviceId: string; sessionId: string } } = {}) => {
+      claim: async (user: string, sessionId: string, extra: { role?: string; ref?: string } = {}) => {
         const claimId = `k-${++claims}`;
         const base = { v: 1, claimId, user: { name: user }, sessionId, role: extra.role ?? 'pupil', at: iso(clock.now) };
-        client.send(extra.evict ? { ...base, type: 'login.evict', target: extra.evict } : { ...base, type: 'login.claim' });
+        client.send(extra.ref ? { ...base, type: 'login.evict', ref: extra.ref } : { ...base, type: 'login.claim' });
         const verdict = await client.next('login.verdict');
         expect(verdict.claimId).toBe(claimId);
         return verdict;
@@ -97,15 +98,12 @@ describe('login claims over the agent socket', () => {
   beforeEach(async () => (c = await startCollector()));
   afterEach(async () => c.close());
 
-  it('grants two devices per login and refuses a third, listing the user’s other sessions', async () => {
+  it('grants two devices per login and refuses a third, listing the user’s other computers', async () => {
     const [a, b, third] = [await c.device('CLASS3-01'), await c.device('LIBRARY-07'), await c.device('CLASS4-02')];
 
-    expect(await a.claim('amy.p', 's-1')).toMatchObject({ granted: true, limit: 2, leases: [], leaseSeconds: 300 });
+    expect(await a.claim('amy.p', 's-1')).toMatchObject({ granted: true, limit: 2, others: [], leaseSeconds: 300 });
     c.clock.now += 1000;
-    expect(await b.claim('Amy.P', 's-9')).toMatchObject({
-      granted: true,
-      leases: [{ deviceId: a.deviceId, hostname: 'CLASS3-01', sessionId: 's-1', since: iso(T0) }],
-    });
+    expect(await b.claim('Amy.P', 's-9')).toMatchObject({ granted: true, others: [] });
     const refused = await third.claim('AMY.P', 's-4');
 
     expect(refused).toEqual({
@@ -114,9 +112,9 @@ describe('login claims over the agent socket', () => {
       claimId: 'k-1',
       granted: false,
       limit: 2,
-      leases: [
-        { deviceId: a.deviceId, hostname: 'CLASS3-01', sessionId: 's-1', since: iso(T0) },
-        { deviceId: b.deviceId, hostname: 'LIBRARY-07', sessionId: 's-9', since: iso(T0 + 1000) },
+      others: [
+        { hostname: 'CLASS3-01', since: iso(T0), ref: expect.any(String) },
+        { hostname: 'LIBRARY-07', since: iso(T0 + 1000), ref: expect.any(String) },
       ],
       leaseSeconds: 300,
     });
@@ -146,7 +144,8 @@ describe('login claims over the agent socket', () => {
     c.clock.now += 200_000; // b's lease (300 s) has run out; a's was renewed at 200 s, until 500 s.
     const verdict = await third.claim('amy.p', 's-1');
 
-    expect(verdict).toMatchObject({ granted: true, leases: [{ deviceId: a.deviceId }] });
+    expect(verdict).toMatchObject({ granted: true, others: [] });
+    expect((await c.store.liveLeases({ user: 'amy.p', now: iso(c.clock.now) })).map((l) => l.deviceId).sort()).toEqual([a.deviceId, third.deviceId].sort());
     expect(a.client.messages().filter((m) => m.type === 'error')).toEqual([]);
   });
 
@@ -184,26 +183,30 @@ describe('login claims over the agent socket', () => {
     const [a, b, third] = [await c.device('CLASS3-01'), await c.device('LIBRARY-07'), await c.device('CLASS4-02')];
     await a.claim('amy.p', 's-1');
     await b.claim('amy.p', 's-9');
-    expect((await third.claim('amy.p', 's-4')).granted).toBe(false);
+    const refused = await third.claim('amy.p', 's-4');
+    expect(refused.granted).toBe(false);
 
-    const verdict = await third.claim('amy.p', 's-4', { evict: { deviceId: b.deviceId, sessionId: 's-9' } });
+    const verdict = await third.claim('amy.p', 's-4', { ref: refused.others.find((o) => o.hostname === 'LIBRARY-07')!.ref! });
 
-    expect(verdict).toMatchObject({ granted: true, leases: [{ deviceId: a.deviceId, sessionId: 's-1' }] });
+    expect(verdict).toMatchObject({ granted: true, others: [] });
+    expect((await c.store.liveLeases({ user: 'amy.p', now: iso(c.clock.now) })).map((l) => l.deviceId).sort()).toEqual([a.deviceId, third.deviceId].sort());
     const logoff = await b.client.next('command');
     expect(logoff.command).toEqual({ kind: 'logoff', target: { scope: 'session', sessionId: 's-9' }, reason: 'amy.p chose to sign in on CLASS4-02 instead' });
   });
 
-  it('does not end another user’s session, whatever an eviction names', async () => {
+  it('does not end another user’s session, whatever reference an eviction carries', async () => {
     const [a, b, third] = [await c.device('A'), await c.device('B'), await c.device('C')];
     await a.claim('amy.p', 's-1');
     await b.claim('amy.p', 's-1');
     await third.claim('bob', 's-7');
+    const amyRefused = await third.claim('amy.p', 's-2');
 
-    const verdict = await third.claim('amy.p', 's-2', { evict: { deviceId: third.deviceId, sessionId: 's-7' } });
+    // Amy's reference, presented for Bob on the same session, is bound to Amy: Bob's claim alone is decided.
+    const verdict = await third.claim('bob', 's-2', { ref: amyRefused.others[0]!.ref! });
 
-    expect(verdict.granted).toBe(false);
-    expect((await c.store.liveLeases({ user: 'bob', now: iso(c.clock.now) })).map((l) => l.sessionId)).toEqual(['s-7']);
-    expect(await c.store.undeliveredCommands(third.deviceId)).toEqual([]);
+    expect(verdict).toMatchObject({ granted: true, others: [] });
+    expect((await c.store.liveLeases({ user: 'amy.p', now: iso(c.clock.now) })).map((l) => l.deviceId).sort()).toEqual([a.deviceId, b.deviceId].sort());
+    for (const d of [a, b, third]) expect(await c.store.undeliveredCommands(d.deviceId)).toEqual([]);
   });
 
   it('refuses a claim without a user name with a coded error, and keeps the connection', async () => {
@@ -260,6 +263,7 @@ describe('the sessions API', () => {
         { deviceId: a.deviceId, sessionId: 's-1', user: 'Amy.P', role: 'pupil', hostname: 'CLASS3-01', since: iso(T0), expiresAt: iso(T0 + 300_000) },
         { deviceId: b.deviceId, sessionId: 's-9', user: 'amy.p', role: 'staff', hostname: 'LIBRARY-07', since: iso(T0 + 2000), expiresAt: iso(T0 + 602_000) },
       ],
+      next: null,
     });
     const all = (await (await c.api('/api/sessions')).json()) as { sessions: Array<{ sessionId: string }> };
     expect(all.sessions.map((s) => s.sessionId)).toEqual(['s-1', 's-2', 's-9']);
@@ -272,7 +276,7 @@ describe('the sessions API', () => {
   });
 
   it('refuses a bad query with a coded error, and a request without a token', async () => {
-    for (const query of ['?user=', '?device=%3Cb%3E', '?limit=5']) {
+    for (const query of ['?user=', '?device=%3Cb%3E', '?limit=0', '?since=today']) {
       const res = await c.api(`/api/sessions${query}`);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INV_ERR_API_BAD_QUERY');

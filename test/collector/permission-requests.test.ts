@@ -16,6 +16,7 @@ import type { CollectorToAgent } from '../../shared/protocol';
 import { eventually, tempDir } from '../support/cli';
 import { RawClient, silentLogger } from '../support/harness';
 import { describePostgres, freshSchema } from '../support/postgres';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 const T0 = Date.parse('2026-11-23T09:00:00Z');
 const DAY = 24 * 3_600_000;
@@ -30,7 +31,7 @@ function permissionRequest(requestId: string, subject: Record<string, string> = 
 async function startCollector(options: { store?: CollectorStore; bus?: CommandBus; clock?: { now: number } } = {}) {
   const dir = tempDir('permissions');
   const clock = options.clock ?? { now: T0 };
-  const store = options.store ?? new SqliteStore(join(dir, 'collector.db'));
+  const store = options.store ?? new SqliteStore(join(dir, 'collector.db'), { secretKey: TEST_SECRET_KEY });
   await store.migrate();
   const collector = buildCollector({
     store,
@@ -62,7 +63,7 @@ async function startCollector(options: { store?: CollectorStore; bus?: CommandBu
   const enroll = async (hostname = 'CLASS3-07') => {
     const client = new RawClient(agentUrl);
     await client.opened;
-    const { token } = await createEnrollmentToken(store, clock.now, 't', 1);
+    const { token } = await createEnrollmentToken(store, clock.now, 't', 1, { approval: 'automatic' });
     client.send({
       v: 1,
       type: 'hello',
@@ -260,8 +261,8 @@ describe('permission requests (SQLite)', () => {
     expect(approved.body.entry).not.toHaveProperty('expiresAt');
     expect(approved.body.commandIds).toHaveLength(2);
 
-    // The online device gets the allowlist entry at once, but no decision: it did not ask.
-    expect((await b.client.next('command')).command).toEqual({ kind: 'usb-allow', entry: approved.body.entry });
+    // The online device gets the allowlist entry at once (keyed to itself: test/collector/enrollment.test.ts), but no decision: it did not ask.
+    expect((await b.client.next('command')).command).toMatchObject({ kind: 'usb-allow', entry: { id: (approved.body.entry as { id: string }).id } });
     expect((await c.store.getPermissionRequest(a.deviceId, 'r-3'))?.decisionDeliveredAt).toBeNull();
 
     c.clock.now += 60 * 60_000;
@@ -442,8 +443,8 @@ describePostgres('permission requests with two collectors on one PostgreSQL', ()
   it('a decision made through one collector reaches the agent connected to the other, and only one of two racing decisions wins', async () => {
     const schema = await freshSchema();
     const clock = { now: T0 };
-    const storeA = new PostgresStore(schema.url);
-    const storeB = new PostgresStore(schema.url);
+    const storeA = new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY });
+    const storeB = new PostgresStore(schema.url, { secretKey: TEST_SECRET_KEY });
     await Promise.all([storeA.migrate(), storeB.migrate()]);
     const busA = await PostgresCommandBus.start(schema.url, storeA.pool, silentLogger());
     const busB = await PostgresCommandBus.start(schema.url, storeB.pool, silentLogger());

@@ -10,12 +10,13 @@ import { tempDir } from '../support/cli';
 import { RawClient, silentLogger } from '../support/harness';
 import { sampleEvent } from '../support/samples';
 import { readFileSync } from 'node:fs';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 /** A collector whose clock the test moves by hand. */
 async function collectorWithClock() {
   const dir = tempDir('collector');
   const clock = { now: Date.parse('2026-11-23T09:00:00Z') };
-  const store = new SqliteStore(join(dir, 'collector.db'));
+  const store = new SqliteStore(join(dir, 'collector.db'), { secretKey: TEST_SECRET_KEY });
   await store.migrate();
   const collector = buildCollector({
     store,
@@ -32,7 +33,7 @@ async function collectorWithClock() {
   const enroll = async () => {
     const client = new RawClient(`ws://127.0.0.1:${port}/agent`);
     await client.opened;
-    const { token } = await createEnrollmentToken(store, clock.now, 't', 1);
+    const { token } = await createEnrollmentToken(store, clock.now, 't', 1, { approval: 'automatic' });
     client.send({
       v: 1,
       type: 'hello',
@@ -130,6 +131,12 @@ describe('the HTTP API', () => {
         agentVersion: '1',
         policyVersion: null,
         revoked: false,
+        approval: 'approved',
+        enrolledAt: expect.any(String),
+        enrolledFrom: expect.stringMatching(/127\.0\.0\.1/),
+        tokenId: expect.any(String),
+        decidedAt: null,
+        decidedBy: null,
       },
     ]);
 

@@ -66,7 +66,8 @@ describe('GET /api/devices/:id/software, over HTTP on loopback', () => {
     const res = await get(`/api/devices/${deviceId}/software`, readonlyToken);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
-    const body = (await res.json()) as { deviceId: string; software: Array<Record<string, unknown>> };
+    const body = (await res.json()) as { deviceId: string; software: Array<Record<string, unknown>>; next: string | null };
+    expect(body.next).toBeNull();
     expect(body.deviceId).toBe(deviceId);
     expect(body.software).toEqual([
       { name: '<img src=x onerror=alert(1)>', version: null, publisher: null, source: 'registry:hku:S-1-5-21-1-2-3-1001', since: '2026-11-23T09:00:03.000Z' },
@@ -88,7 +89,7 @@ describe('GET /api/devices/:id/software, over HTTP on loopback', () => {
   it('is 404 for an unknown device, 401 without a valid token, 400 for a query it does not take', async () => {
     const { deviceId, client } = await enrolledDevice(c);
     // Known, with nothing reported yet.
-    expect(await (await get(`/api/devices/${deviceId}/software`, readonlyToken)).json()).toEqual({ deviceId, software: [] });
+    expect(await (await get(`/api/devices/${deviceId}/software`, readonlyToken)).json()).toEqual({ deviceId, software: [], next: null });
 
     const unknown = await get('/api/devices/dev-nobody/software', readonlyToken);
     expect(unknown.status).toBe(404);
@@ -100,7 +101,7 @@ describe('GET /api/devices/:id/software, over HTTP on loopback', () => {
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INV_ERR_API_UNAUTHORIZED');
     }
 
-    for (const query of ['q=', `q=${'x'.repeat(257)}`, 'name=GIMP', 'q=a&limit=5']) {
+    for (const query of ['q=', `q=${'x'.repeat(257)}`, 'name=GIMP', 'q=a&limit=5000']) {
       const res = await get(`/api/devices/${deviceId}/software?${query}`, readonlyToken);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INV_ERR_API_BAD_QUERY');
@@ -138,9 +139,19 @@ const hasDpkg = (() => {
         expect(first.ok).toBe(true);
         const deviceId = await eventually(async () => (await c.store.listDevices())[0]?.id);
 
+        /** Every page of the list. */
         const listed = async () => {
-          const res = await fetch(`${c.httpUrl}/api/devices/${deviceId}/software`, { headers: { authorization: `Bearer ${c.adminToken}` } });
-          return ((await res.json()) as { software: Array<{ name: string; version: string | null; source: string }> }).software;
+          const all: Array<{ name: string; version: string | null; source: string }> = [];
+          let cursor: string | null = null;
+          for (let page = 0; page < 50; page++) {
+            const res = await fetch(`${c.httpUrl}/api/devices/${deviceId}/software?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, {
+              headers: { authorization: `Bearer ${c.adminToken}` },
+            });
+            const body = (await res.json()) as { software: Array<{ name: string; version: string | null; source: string }>; next: string | null };
+            all.push(...body.software);
+            if (!(cursor = body.next)) break;
+          }
+          return all;
         };
         const expected = keeper.programs.map((p) => `${p.name} ${p.version ?? ''} ${p.source}`).sort();
         await eventually(async () => ((await listed()).length === expected.length ? true : undefined));

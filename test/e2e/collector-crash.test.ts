@@ -10,6 +10,7 @@ import { buildCollector } from '../../collector/collector';
 import { preset } from '../../shared/policy/presets';
 import { freePort, silentLogger, startTestAgent, startTestCollector } from '../support/harness';
 import { POSTGRES_URL, freshSchema } from '../support/postgres';
+import { SECRET_KEY_FILE, loadSecretKey } from '../../collector/secret-key-file';
 
 const KILLS = 20;
 const PER_ROUND = 500;
@@ -22,17 +23,20 @@ const label = (k: number): EventDraft => ({
 });
 
 async function startCollectorProcess(db: string, port: number, dataDir: string) {
-  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error']);
+  // The token the collector keeps in its data dir approves at once: these tests are about delivery, not approval.
+  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error'], {
+    INVIGILATOR_ENROLLMENT_APPROVAL: 'automatic',
+  });
   await eventually(() => (/listening on/.test(run.output()) ? true : undefined), 400);
   return run;
 }
 
-const stores: Array<[string, () => Promise<{ db: string; open: () => CollectorStore; drop: () => Promise<void> }>]> = [
+const stores: Array<[string, () => Promise<{ db: string; open: (secretKey: Buffer) => CollectorStore; drop: () => Promise<void> }>]> = [
   [
     'SQLite',
     async () => {
       const file = join(tempDir('collector-db'), 'collector.db');
-      return { db: `sqlite:${file}`, open: () => new SqliteStore(file), drop: async () => undefined };
+      return { db: `sqlite:${file}`, open: (secretKey) => new SqliteStore(file, { secretKey }), drop: async () => undefined };
     },
   ],
 ];
@@ -41,7 +45,7 @@ if (POSTGRES_URL) {
     'PostgreSQL',
     async () => {
       const schema = await freshSchema();
-      return { db: schema.url, open: () => new PostgresStore(schema.url), drop: schema.drop };
+      return { db: schema.url, open: (secretKey) => new PostgresStore(schema.url, { secretKey }), drop: schema.drop };
     },
   ]);
 } else {
@@ -75,7 +79,8 @@ describe.each(stores)('the collector killed with SIGKILL during a burst (%s)', (
       await collector.exited;
     }
 
-    const store = db.open();
+    // The collector processes made the key in their data folder at first start.
+    const store = db.open(loadSecretKey(join(dataDir, SECRET_KEY_FILE)).key);
     try {
       const [device] = await store.listDevices();
       const result = checkExactlyOnce(await allEvents(store, device!.id), confirmed);

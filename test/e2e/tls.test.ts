@@ -7,6 +7,7 @@ import { SqliteStore } from '../../collector/store/sqlite/sqlite-store';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { silentLogger, startTestAgent } from '../support/harness';
+import { TEST_SECRET_KEY } from '../support/secret-key';
 
 /** A school CA and a server certificate for 127.0.0.1 signed by it, made with openssl for this run. */
 function makeCertificates(dir: string): { ca: string; cert: string; key: string; otherCa: string } {
@@ -24,7 +25,7 @@ describe('the link over TLS', () => {
   const certs = makeCertificates(dir);
 
   async function tlsCollector() {
-    const store = new SqliteStore(join(tempDir('tls-db'), 'collector.db'));
+    const store = new SqliteStore(join(tempDir('tls-db'), 'collector.db'), { secretKey: TEST_SECRET_KEY });
     await store.migrate();
     const collector = buildCollector({
       store,
@@ -34,7 +35,7 @@ describe('the link over TLS', () => {
       tls: { cert: readFileSync(certs.cert), key: readFileSync(certs.key) },
     });
     const { port } = await collector.listen(0, '127.0.0.1');
-    const { token } = await createEnrollmentToken(store, Date.now(), 'tls', 1);
+    const { token } = await createEnrollmentToken(store, Date.now(), 'tls', 1, { approval: 'automatic' });
     return { store, collector, url: `wss://127.0.0.1:${port}/agent`, token, close: async () => (await collector.close(), await store.close()) };
   }
 

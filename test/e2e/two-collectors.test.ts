@@ -2,15 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { proofFor } from '../../node-common/device-proof';
+import { SECRET_KEY_FILE, loadSecretKey } from '../../collector/secret-key-file';
 import { PostgresStore } from '../../collector/store/postgres/postgres-store';
 import { eventually, startCli, tempDir } from '../support/cli';
 import { RawClient, freePort } from '../support/harness';
 import { describePostgres, freshSchema } from '../support/postgres';
 import { sampleEvent } from '../support/samples';
 
-async function collectorProcess(db: string, dataDir: string) {
+async function collectorProcess(db: string, dataDir: string, secretKeyFile: string) {
   const port = await freePort();
-  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error']);
+  // The token the collector keeps in its data dir approves at once: these tests are about delivery, not approval.
+  const run = startCli(['collector', '--db', db, '--port', String(port), '--data-dir', dataDir, '--log-level', 'error', '--secret-key-file', secretKeyFile], {
+    INVIGILATOR_ENROLLMENT_APPROVAL: 'automatic',
+  });
   await eventually(() => (/listening on/.test(run.output()) ? true : undefined), 400);
   return { run, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/agent` };
 }
@@ -33,12 +37,14 @@ describePostgres('two collector processes sharing one PostgreSQL', () => {
   let b: Awaited<ReturnType<typeof collectorProcess>>;
   let adminToken: string;
   let device: { deviceId: string; secret: Buffer };
+  const keyFile = join(tempDir('shared-key'), 'device-secret-key');
 
   beforeAll(async () => {
     schema = await freshSchema();
     const dirA = tempDir('collector-a');
-    a = await collectorProcess(schema.url, dirA);
-    b = await collectorProcess(schema.url, tempDir('collector-b'));
+    // Collectors on one database share one device secret key (docs/deployment.md).
+    a = await collectorProcess(schema.url, dirA, keyFile);
+    b = await collectorProcess(schema.url, tempDir('collector-b'), keyFile);
     adminToken = readFileSync(join(dirA, 'admin-token'), 'utf8').trim();
     const enrolling = new RawClient(a.ws);
     await enrolling.opened;
@@ -104,7 +110,7 @@ describePostgres('two collector processes sharing one PostgreSQL', () => {
     viaB.send(batch);
     await Promise.all([viaA.next('ack'), viaB.next('ack')]);
 
-    const store = new PostgresStore(schema.url);
+    const store = new PostgresStore(schema.url, { secretKey: loadSecretKey(keyFile).key });
     try {
       const stored = (await store.queryEvents({ device: device.deviceId, limit: 1000 })).events.filter((e) => (e.seq as number) >= 1000);
       expect(stored).toHaveLength(100);
@@ -113,5 +119,18 @@ describePostgres('two collector processes sharing one PostgreSQL', () => {
       viaA.ws.close();
       viaB.ws.close();
     }
+  });
+
+  it('a third collector with a key of its own refuses the database and exits, leaving the others serving', async () => {
+    const dir = tempDir('collector-c');
+    const port = await freePort();
+    const run = startCli(['collector', '--db', schema.url, '--port', String(port), '--data-dir', dir, '--log-level', 'error']);
+    expect(await run.exited).toEqual({ code: 3, signal: null });
+    expect(run.output()).toContain('INV_ERR_SECRET_KEY_MISMATCH');
+    // It made a key of its own in its data folder; the shared one is untouched and still opens every device.
+    expect(readFileSync(join(dir, SECRET_KEY_FILE), 'utf8').trim()).not.toBe(readFileSync(keyFile, 'utf8').trim());
+    const agent = await authenticate(b.ws, device.deviceId, device.secret);
+    agent.ws.close();
+    await agent.closed;
   });
 });

@@ -14,6 +14,7 @@ import { preset } from '../../shared/policy/presets';
 import type { Policy } from '../../shared/policy/schema';
 import type { CollectorToAgent } from '../../shared/protocol';
 import { eventually, tempDir } from './cli';
+import { TEST_SECRET_KEY } from './secret-key';
 
 export const silentLogger = () => createLogger({ program: 'test', level: 'error', console: false });
 
@@ -32,7 +33,7 @@ export async function startTestCollector(
   options: { store?: CollectorStore; limits?: Partial<AgentSocketLimits>; policy?: Policy; port?: number } = {},
 ): Promise<TestCollector> {
   const dir = tempDir('collector');
-  const store = options.store ?? new SqliteStore(join(dir, 'collector.db'));
+  const store = options.store ?? new SqliteStore(join(dir, 'collector.db'), { secretKey: TEST_SECRET_KEY });
   await store.migrate();
   const collector = buildCollector({
     store,
@@ -49,7 +50,8 @@ export async function startTestCollector(
     agentUrl: `ws://127.0.0.1:${address.port}/agent`,
     httpUrl: `http://127.0.0.1:${address.port}`,
     adminToken: readFileSync(join(dir, 'admin-token'), 'utf8').trim(),
-    enrollmentToken: async () => (await createEnrollmentToken(store, Date.now(), 'test', 1)).token,
+    // Approves at once: these tests are about what enrolled agents do (test/collector/enrollment.test.ts is about approval).
+    enrollmentToken: async () => (await createEnrollmentToken(store, Date.now(), 'test', 1, { approval: 'automatic' })).token,
     close: async () => {
       await collector.close();
       await store.close();

@@ -16,7 +16,7 @@ export const stick: UsbDevice = {
 };
 
 const T = '2026-11-23T09:15:00.000Z';
-const lease = { deviceId: 'dev-2', hostname: 'LIBRARY-07', sessionId: 's-9', since: T };
+const other = { hostname: 'LIBRARY-07', since: T };
 const session = { sessionId: 's-1' };
 
 export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { type: K }>['data'] } = {
@@ -47,8 +47,8 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'session.unlocked': session,
   'session.idle-warning': { ...session, idleSeconds: 840, logoffInSeconds: 60 },
   'session.logoff': { ...session, reason: 'idle', confirmed: true },
-  'login-limit.granted': { ...session, limit: 2, leases: [lease] },
-  'login-limit.denied': { ...session, limit: 2, leases: [lease, { ...lease, deviceId: 'dev-3', sessionId: 's-10' }] },
+  'login-limit.granted': { ...session, limit: 2 },
+  'login-limit.denied': { ...session, limit: 2, others: [other, { ...other, hostname: 'ART-02' }] },
   'login-limit.released': session,
   'software.detected': {
     ruleId: 'cat-hacking-tool',
@@ -60,6 +60,7 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'software.terminated': { ruleId: 'cat-hacking-tool', process: { pid: 1234, name: 'wireshark' } },
   'software.installed': { name: 'GIMP', version: '2.10.34', publisher: 'The GIMP Team', source: 'dpkg' },
   'software.removed': { name: 'GIMP', source: 'dpkg' },
+  'software.inventory.full': { deviceId: 'dev-7', hostname: 'LIBRARY-03', cap: 20000 },
   'file.quarantined': { quarantineId: 'q-1', file: { path: 'C:\\Users\\amy\\Downloads\\game.exe', sha256: 'a'.repeat(64), sizeBytes: 1024 } },
   'file.restored': { quarantineId: 'q-1', file: { path: 'C:\\Users\\amy\\Downloads\\game.exe', sha256: 'a'.repeat(64) } },
   'tray.missing': { ...session, sinceSeconds: 130 },
@@ -116,7 +117,7 @@ export const AGENT_TO_COLLECTOR_SAMPLES: { [K in AgentToCollector['type']]: Extr
     sessionId: 's-1',
     role: 'pupil',
     at: T,
-    target: { deviceId: 'dev-2', sessionId: 's-9' },
+    ref: 'ev-Q2xhc3MzLTAxLXMtOQ',
   },
   'permission.request': {
     v: 1,
@@ -143,7 +144,15 @@ export const COLLECTOR_TO_AGENT_SAMPLES: { [K in CollectorToAgent['type']]: Extr
     issuedAt: T,
     command: { kind: 'logoff', target: { scope: 'user', user: 'amy.p' }, reason: 'end of lesson' },
   },
-  'login.verdict': { v: 1, type: 'login.verdict', claimId: 'k-1', granted: false, limit: 2, leases: [lease], leaseSeconds: 300 },
+  'login.verdict': {
+    v: 1,
+    type: 'login.verdict',
+    claimId: 'k-1',
+    granted: false,
+    limit: 2,
+    others: [{ ...other, ref: 'ev-Q2xhc3MzLTAxLXMtOQ' }],
+    leaseSeconds: 300,
+  },
   'permission.decision': { v: 1, type: 'permission.decision', requestId: 'r-1', decision: 'approved', expiresAt: '2026-11-30T16:00:00.000Z' },
   error: { v: 1, type: 'error', error: { code: 'INV_ERR_AUTH_FAILED', message: 'proof does not match' } },
 };

@@ -104,7 +104,7 @@ export async function startCollector(guest: Guest, options: { dir: string; port:
   await spawnWithPid(
     guest,
     `${dir}.pid`,
-    `mkdir -p ${shellQuote(dir)}\nexec node ${CLI} collector --db sqlite:${shellQuote(`${dir}/collector.sqlite`)} --data-dir ${shellQuote(dir)} --policy ${shellQuote(policy)} --port ${port} --host 127.0.0.1`,
+    `mkdir -p ${shellQuote(dir)}\nexport INVIGILATOR_ENROLLMENT_APPROVAL=automatic\nexec node ${CLI} collector --db sqlite:${shellQuote(`${dir}/collector.sqlite`)} --data-dir ${shellQuote(dir)} --policy ${shellQuote(policy)} --port ${port} --host 127.0.0.1`,
   );
   const url = `http://127.0.0.1:${port}`;
   await waitFor(

@@ -3,6 +3,20 @@ export const LEASE_LOCK_SPACE = 74_616_802;
 /** Users share this many advisory locks (a power of two). */
 const LEASE_LOCK_BUCKETS = 512;
 
+/** Device secrets sealed under the collectors' shared key; see the SQLite migration of the same name. */
+const SEAL_DEVICE_SECRETS = `ALTER TABLE devices ADD COLUMN secret_key_id TEXT;
+   CREATE TABLE collector_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
+/**
+ * The software list is paged and capped (issue 13). `name_key` is the name in lower case as JavaScript folds
+ * it (software-row.ts; the store fills it in for older rows), the list's sort and filter key; the index counts
+ * a device's listed programs without reading its removed ones; `software_full_at` marks a device whose list
+ * is full, so the collector reports that once.
+ */
+const PAGE_AND_CAP_SOFTWARE = `ALTER TABLE software ADD COLUMN name_key TEXT;
+   CREATE INDEX software_listed ON software (device_id, present);
+   ALTER TABLE devices ADD COLUMN software_full_at TEXT;`;
+
 /** Append only: a released migration is never edited, a new one is added. */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE enrollment_tokens (
@@ -130,4 +144,32 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      changed_at TEXT NOT NULL,
      PRIMARY KEY (device_id, program_key)
    );`,
+  // Who may enroll and who counts; see the SQLite migration of the same number.
+  `ALTER TABLE enrollment_tokens ADD COLUMN approval TEXT NOT NULL DEFAULT 'manual';
+   ALTER TABLE enrollment_tokens ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 100;
+   ALTER TABLE enrollment_tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE enrollment_tokens ADD COLUMN per_minute INTEGER NOT NULL DEFAULT 10;
+   ALTER TABLE enrollment_tokens ADD COLUMN window_start TEXT COLLATE "C";
+   ALTER TABLE enrollment_tokens ADD COLUMN window_uses INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE enrollment_tokens ADD COLUMN last_used_at TEXT;
+   UPDATE enrollment_tokens SET uses = (SELECT COUNT(*) FROM devices WHERE devices.token_id = enrollment_tokens.id);
+   ALTER TABLE devices ADD COLUMN approval TEXT NOT NULL DEFAULT 'approved' CHECK (approval IN ('pending', 'approved', 'refused'));
+   ALTER TABLE devices ADD COLUMN enrolled_from TEXT;
+   ALTER TABLE devices ADD COLUMN decided_at TEXT;
+   ALTER TABLE devices ADD COLUMN decided_by TEXT;
+   CREATE TABLE eviction_refs (
+     ref TEXT PRIMARY KEY,
+     device_id TEXT NOT NULL,
+     session_id TEXT NOT NULL,
+     user_key TEXT COLLATE "C" NOT NULL,
+     target_device_id TEXT NOT NULL,
+     target_session_id TEXT NOT NULL,
+     expires_at TEXT COLLATE "C" NOT NULL
+   );
+   CREATE INDEX eviction_refs_claim ON eviction_refs (device_id, session_id);`,
+  SEAL_DEVICE_SECRETS,
+  PAGE_AND_CAP_SOFTWARE,
 ];
+
+/** How many migrations came before device secrets were sealed: a database at that version holds them in clear. */
+export const POSTGRES_SECRET_SEALING = POSTGRES_MIGRATIONS.indexOf(SEAL_DEVICE_SECRETS);

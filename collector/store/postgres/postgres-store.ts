@@ -1,12 +1,14 @@
 import pg from 'pg';
 import type { CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../../shared/protocol';
-import { decodeCursor, encodeCursor } from '../cursor';
+import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor } from '../cursor';
 import {
   COLLECTOR_DEVICE_ID,
   type CollectorStore,
   type CommandRecord,
+  type DeviceApproval,
   type DeviceAuth,
   type DeviceConnection,
+  type DevicePageQuery,
   type DeviceRecord,
   type EnrollmentTokenRecord,
   type EventQuery,
@@ -19,26 +21,87 @@ import {
   type LeaseVerdict,
   type NewCommand,
   type NewDevice,
+  type NewEnrollmentToken,
   type NewPermissionRequest,
+  type Page,
   type PermissionDecision,
   type PermissionRequestQuery,
   type PermissionRequestRecord,
   type SoftwareQuery,
   type SoftwareRecord,
   type StoredEvent,
+  type UsableEnrollmentToken,
 } from '../store';
 import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
-import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
-import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds } from '../lease-claims';
-import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, changeRounds, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
+import { LEASE_COLUMNS, LEASE_CURSOR, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
+import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds, withRefs } from '../lease-claims';
+import { ENROLLMENT_WINDOW_MS, TOKEN_COLUMNS, type TokenRow, tokenFromRow } from '../token-row';
+import {
+  SOFTWARE_COLUMNS,
+  SOFTWARE_CURSOR,
+  type ProgramState,
+  type SoftwareChange,
+  type SoftwareRow,
+  changeRounds,
+  isSoftwareEvent,
+  nameKey,
+  planSoftware,
+  softwareChange,
+  softwareFromRow,
+} from '../software-row';
+import { PROTOCOL_LIMITS } from '../../../shared/protocol/primitives';
+import { DeviceSecretBox, SECRET_KEY_SETTING, keyMismatch } from '../device-secret-box';
 import { POSTGRES_MIGRATIONS } from './migrations';
 
 const CONNECTED_SQL = `UPDATE devices SET hostname = $1, agent_version = $2, policy_revision = $3, last_seen = $4, silent_since = NULL, connected_to = $5, presence_at = $4,
    confirmed_at = CASE WHEN $6::boolean AND confirmed_at IS NULL THEN $4 ELSE confirmed_at END
  WHERE id = $7`;
 const connectedParams = (deviceId: string, c: DeviceConnection) => [c.hostname, c.agentVersion, c.policyRevision, c.now, c.instance, c.confirmed, deviceId];
+
+interface DeviceRow {
+  id: string;
+  hostname: string;
+  platform: Platform;
+  agent_version: string;
+  policy_revision: number | null;
+  enrolled_at: string;
+  last_seen: string | null;
+  revoked_at: string | null;
+  last_seq: number;
+  connected_to: string | null;
+  presence_at: string | null;
+  approval: DeviceApproval;
+  token_id: string;
+  enrolled_from: string | null;
+  decided_at: string | null;
+  decided_by: string | null;
+}
+
+const DEVICE_COLUMNS =
+  'id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at, approval, token_id, enrolled_from, decided_at, decided_by';
+
+function deviceFromRow(r: DeviceRow): DeviceRecord {
+  return {
+    id: r.id,
+    hostname: r.hostname,
+    platform: r.platform,
+    agentVersion: r.agent_version,
+    policyRevision: r.policy_revision,
+    enrolledAt: r.enrolled_at,
+    lastSeen: r.last_seen,
+    revokedAt: r.revoked_at,
+    lastSeq: r.last_seq,
+    connectedTo: r.connected_to,
+    presenceAt: r.presence_at,
+    approval: r.approval,
+    tokenId: r.token_id,
+    enrolledFrom: r.enrolled_from,
+    decidedAt: r.decided_at,
+    decidedBy: r.decided_by,
+  };
+}
 
 /** An arbitrary constant: every collector process takes this advisory lock while migrating, so only one migrates. */
 const MIGRATION_LOCK = 74_616_801;
@@ -55,15 +118,24 @@ pg.types.setTypeParser(20, (v) => Number(v));
 export class PostgresStore implements CollectorStore {
   readonly kind = 'postgres' as const;
   readonly pool: pg.Pool;
+  private readonly secrets: DeviceSecretBox;
+  private readonly maxPrograms: number;
 
-  constructor(connectionString: string, poolSize = 10) {
-    this.pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+  /**
+   * `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts); every collector on the database holds the same one.
+   * `maxProgramsPerDevice`: the cap on each device's software list, by default the protocol's.
+   */
+  constructor(connectionString: string, options: { secretKey: Buffer; poolSize?: number; maxProgramsPerDevice?: number }) {
+    this.secrets = new DeviceSecretBox(options.secretKey);
+    this.maxPrograms = options.maxProgramsPerDevice ?? PROTOCOL_LIMITS.maxInstalledPrograms;
+    this.pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
     // An idle client that errors (server restart) must not crash the collector; the pool replaces it.
     this.pool.on('error', () => undefined);
   }
 
   async migrate(): Promise<void> {
     const client = await this.pool.connect();
+    let sealed = 0;
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -73,6 +145,8 @@ export class PostgresStore implements CollectorStore {
         await client.query(POSTGRES_MIGRATIONS[i]!);
         await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [i + 1, new Date().toISOString()]);
       }
+      sealed = await this.sealSecrets(client);
+      await this.fillNameKeys(client);
       await client.query('COMMIT');
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -80,28 +154,83 @@ export class PostgresStore implements CollectorStore {
     } finally {
       client.release();
     }
+    // The clear rows are dead tuples now, still in the table's files until they are rewritten. Once, after the upgrade.
+    if (sealed > 0) await this.pool.query('VACUUM FULL devices');
+  }
+
+  /**
+   * Inside the migration transaction (under its lock, so collectors starting together agree): refuses a
+   * database sealed under another key, records this key for an empty one, and seals what an older
+   * release stored in clear.
+   */
+  private async sealSecrets(client: pg.PoolClient): Promise<number> {
+    const keyId = this.secrets.keyId;
+    const held = (await client.query<{ value: string }>('SELECT value FROM collector_settings WHERE name = $1', [SECRET_KEY_SETTING])).rows[0];
+    if (!held) await client.query('INSERT INTO collector_settings (name, value) VALUES ($1, $2)', [SECRET_KEY_SETTING, keyId]);
+    else if (held.value !== keyId) throw keyMismatch(held.value);
+    const { rows } = await client.query<{ id: string; secret: Buffer }>('SELECT id, secret FROM devices WHERE secret_key_id IS NULL FOR UPDATE');
+    for (const d of rows)
+      await client.query('UPDATE devices SET secret = $1, secret_key_id = $2 WHERE id = $3', [this.secrets.seal(d.id, d.secret), keyId, d.id]);
+    return rows.length;
+  }
+
+  /** Programs stored before the list was sorted in SQL get their sort key (JavaScript's case folding, as for new rows). */
+  private async fillNameKeys(client: pg.PoolClient): Promise<void> {
+    const { rows } = await client.query<{ device_id: string; program_key: string; name: string }>(
+      'SELECT device_id, program_key, name FROM software WHERE name_key IS NULL',
+    );
+    if (rows.length === 0) return;
+    await client.query(
+      `UPDATE software s SET name_key = x.k FROM unnest($1::text[], $2::text[], $3::text[]) AS x(d, p, k) WHERE s.device_id = x.d AND s.program_key = x.p`,
+      [rows.map((r) => r.device_id), rows.map((r) => r.program_key), rows.map((r) => nameKey(r.name))],
+    );
+  }
+
+  /** A row's secret: sealed (under this database's one key), or in clear if an older release wrote it since this store opened. */
+  private secretOf(deviceId: string, row: { secret: Buffer; secret_key_id: string | null }): Buffer {
+    if (row.secret_key_id === null) return row.secret;
+    if (row.secret_key_id !== this.secrets.keyId) throw keyMismatch(row.secret_key_id);
+    return this.secrets.open(deviceId, row.secret);
   }
 
   async close(): Promise<void> {
     await this.pool.end();
   }
 
-  async createEnrollmentToken(t: { id: string; tokenHash: string; note: string; createdAt: string; expiresAt: string }): Promise<void> {
-    await this.pool.query('INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
-      t.id,
-      t.tokenHash,
-      t.note,
-      t.createdAt,
-      t.expiresAt,
-    ]);
+  async createEnrollmentToken(t: NewEnrollmentToken): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at, approval, max_uses, per_minute) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [t.id, t.tokenHash, t.note, t.createdAt, t.expiresAt, t.approval, t.maxUses, t.perMinute],
+    );
   }
 
-  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<string | undefined> {
-    const { rows } = await this.pool.query<{ id: string }>(
-      'SELECT id FROM enrollment_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2',
+  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<UsableEnrollmentToken | undefined> {
+    const { rows } = await this.pool.query<{ id: string; approval: UsableEnrollmentToken['approval']; uses: number; max_uses: number }>(
+      'SELECT id, approval, uses, max_uses FROM enrollment_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2',
       [tokenHash, now],
     );
-    return rows[0]?.id;
+    const row = rows[0];
+    return row && { id: row.id, approval: row.approval, uses: row.uses, maxUses: row.max_uses };
+  }
+
+  async useEnrollmentToken(id: string, now: string): Promise<'used' | 'used-up' | 'rate-limited'> {
+    const cutoff = new Date(Date.parse(now) - ENROLLMENT_WINDOW_MS).toISOString();
+    // One statement, so of processes racing for the last use exactly one wins (the row lock orders them). SET sees the row as it was.
+    const { rowCount } = await this.pool.query(
+      `UPDATE enrollment_tokens SET uses = uses + 1,
+         window_uses = CASE WHEN window_start > $1 THEN window_uses + 1 ELSE 1 END,
+         window_start = CASE WHEN window_start > $1 THEN window_start ELSE $2 END,
+         last_used_at = $2
+       WHERE id = $3 AND revoked_at IS NULL AND uses < max_uses AND (window_start IS NULL OR window_start <= $1 OR window_uses < per_minute)`,
+      [cutoff, now, id],
+    );
+    if ((rowCount ?? 0) > 0) return 'used';
+    const { rows } = await this.pool.query<{ uses: number; max_uses: number; revoked_at: string | null }>(
+      'SELECT uses, max_uses, revoked_at FROM enrollment_tokens WHERE id = $1',
+      [id],
+    );
+    const row = rows[0];
+    return !row || row.revoked_at !== null || row.uses >= row.max_uses ? 'used-up' : 'rate-limited';
   }
 
   async revokeEnrollmentToken(id: string, now: string): Promise<boolean> {
@@ -109,35 +238,69 @@ export class PostgresStore implements CollectorStore {
   }
 
   async listEnrollmentTokens(): Promise<EnrollmentTokenRecord[]> {
-    const { rows } = await this.pool.query<Record<string, string | null>>(
-      'SELECT id, note, created_at, expires_at, revoked_at FROM enrollment_tokens ORDER BY created_at',
-    );
-    return rows.map((r) => ({ id: r.id!, note: r.note!, createdAt: r.created_at!, expiresAt: r.expires_at!, revokedAt: r.revoked_at ?? null }));
+    const { rows } = await this.pool.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_at, id`);
+    return rows.map(tokenFromRow);
   }
 
   async enrollDevice(d: NewDevice): Promise<void> {
     await this.pool.query(
-      'INSERT INTO devices (id, installation_id, secret, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [d.id, d.installationId, d.secret, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now],
+      `INSERT INTO devices (id, installation_id, secret, secret_key_id, hostname, platform, agent_version, token_id, enrolled_at, last_seen, approval, enrolled_from)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)`,
+      [
+        d.id,
+        d.installationId,
+        this.secrets.seal(d.id, d.secret),
+        this.secrets.keyId,
+        d.hostname,
+        d.platform,
+        d.agentVersion,
+        d.tokenId,
+        d.now,
+        d.approval,
+        d.enrolledFrom,
+      ],
     );
   }
 
   async deviceByInstallation(installationId: string): Promise<InstallationRecord | undefined> {
-    const { rows } = await this.pool.query<{ id: string; secret: Buffer; confirmed_at: string | null; revoked_at: string | null }>(
-      'SELECT id, secret, confirmed_at, revoked_at FROM devices WHERE installation_id = $1',
-      [installationId],
-    );
+    const { rows } = await this.pool.query<{
+      id: string;
+      secret: Buffer;
+      secret_key_id: string | null;
+      confirmed_at: string | null;
+      revoked_at: string | null;
+      approval: DeviceApproval;
+    }>('SELECT id, secret, secret_key_id, confirmed_at, revoked_at, approval FROM devices WHERE installation_id = $1', [installationId]);
     const row = rows[0];
-    return row && { deviceId: row.id, secret: row.secret, confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
+    return (
+      row && {
+        deviceId: row.id,
+        secret: this.secretOf(row.id, row),
+        confirmed: row.confirmed_at !== null,
+        revoked: row.revoked_at !== null,
+        approval: row.approval,
+      }
+    );
   }
 
   async deviceAuth(deviceId: string): Promise<DeviceAuth | undefined> {
-    const { rows } = await this.pool.query<{ secret: Buffer; revoked_at: string | null; last_seq: number }>(
-      'SELECT secret, revoked_at, last_seq FROM devices WHERE id = $1',
-      [deviceId],
-    );
+    const { rows } = await this.pool.query<{
+      secret: Buffer;
+      secret_key_id: string | null;
+      revoked_at: string | null;
+      last_seq: number;
+      approval: DeviceApproval;
+    }>('SELECT secret, secret_key_id, revoked_at, last_seq, approval FROM devices WHERE id = $1', [deviceId]);
     const row = rows[0];
-    return row && { secret: row.secret, revoked: row.revoked_at !== null, lastSeq: row.last_seq };
+    return row && { secret: this.secretOf(deviceId, row), revoked: row.revoked_at !== null, lastSeq: row.last_seq, approval: row.approval };
+  }
+
+  async decideDevice(deviceId: string, decision: 'approved' | 'refused', now: string, by: string): Promise<boolean> {
+    const sql =
+      decision === 'approved'
+        ? "UPDATE devices SET approval = 'approved', decided_at = $1, decided_by = $2 WHERE id = $3 AND approval = 'pending' AND revoked_at IS NULL"
+        : "UPDATE devices SET approval = 'refused', decided_at = $1, decided_by = $2, revoked_at = COALESCE(revoked_at, $1) WHERE id = $3 AND approval = 'pending'";
+    return ((await this.pool.query(sql, [now, by, deviceId])).rowCount ?? 0) > 0;
   }
 
   async revokeDevice(deviceId: string, now: string): Promise<boolean> {
@@ -149,34 +312,33 @@ export class PostgresStore implements CollectorStore {
   }
 
   async listDevices(): Promise<DeviceRecord[]> {
-    const { rows } = await this.pool.query<{
-      id: string;
-      hostname: string;
-      platform: Platform;
-      agent_version: string;
-      policy_revision: number | null;
-      enrolled_at: string;
-      last_seen: string | null;
-      revoked_at: string | null;
-      last_seq: number;
-      connected_to: string | null;
-      presence_at: string | null;
-    }>(
-      'SELECT id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at FROM devices ORDER BY hostname, id',
+    const { rows } = await this.pool.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY hostname, id`);
+    return rows.map(deviceFromRow);
+  }
+
+  async listDevicePage(query: DevicePageQuery): Promise<{ devices: DeviceRecord[]; next: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeKeyCursor('device', query.cursor, 1)?.[0];
+    if (query.cursor !== undefined && after === undefined) return { devices: [], next: null };
+    // The filter is part of the page query, so a page holds `limit` matching devices, not `limit` devices filtered.
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.approval !== undefined) {
+      args.push(query.approval);
+      where.push(`approval = $${args.length}`);
+    }
+    if (after !== undefined) {
+      args.push(after);
+      where.push(`(hostname COLLATE "C", id COLLATE "C") > (SELECT hostname, id FROM devices WHERE id = $${args.length})`);
+    }
+    args.push(query.limit + 1);
+    // Byte order (COLLATE "C"), as SQLite compares, whatever the database's collation: the cursor's comparison and the order must agree.
+    const { rows } = await this.pool.query<DeviceRow>(
+      `SELECT ${DEVICE_COLUMNS} FROM devices ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY hostname COLLATE "C", id COLLATE "C" LIMIT $${args.length}`,
+      args,
     );
-    return rows.map((r) => ({
-      id: r.id,
-      hostname: r.hostname,
-      platform: r.platform,
-      agentVersion: r.agent_version,
-      policyRevision: r.policy_revision,
-      enrolledAt: r.enrolled_at,
-      lastSeen: r.last_seen,
-      revokedAt: r.revoked_at,
-      lastSeq: r.last_seq,
-      connectedTo: r.connected_to,
-      presenceAt: r.presence_at,
-    }));
+    const devices = rows.slice(0, query.limit).map(deviceFromRow);
+    return { devices, next: rows.length > query.limit ? encodeKeyCursor('device', [devices[devices.length - 1]!.id]) : null };
   }
 
   async insertEvents(deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult> {
@@ -193,35 +355,7 @@ export class PostgresStore implements CollectorStore {
       await client.query('BEGIN');
       for (const { deviceId, connection } of connections) await client.query(CONNECTED_SQL, connectedParams(deviceId, connection));
       const results: InsertResult[] = [];
-      for (const { deviceId, events } of batches) {
-        // Only a batch holding software events asks which rows were new: every other batch pays nothing for the software list.
-        const software = events.some((e) => isSoftwareEvent(e.type));
-        // One statement per batch: arrays in, ON CONFLICT makes a resend a no-op.
-        const inserted = await client.query<{ seq: number }>(
-          `INSERT INTO events (device_id, seq, event_id, time_ms, received_at, type, severity, user_name, body)
-           SELECT $1, s, i, t, $2, ty, sv, u, b
-           FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS x(s, i, t, ty, sv, u, b)
-           ON CONFLICT (device_id, seq) DO NOTHING${software ? ' RETURNING seq' : ''}`,
-          [
-            deviceId,
-            receivedAt,
-            events.map((e) => e.seq),
-            events.map((e) => e.id),
-            events.map((e) => Date.parse(e.time)),
-            events.map((e) => e.type),
-            events.map((e) => e.severity),
-            events.map((e) => e.user?.name ?? null),
-            events.map((e) => JSON.stringify(e)),
-          ],
-        );
-        if (software) await this.applySoftware(client, deviceId, events, inserted.rows, receivedAt);
-        const maxSeq = events.reduce((m, e) => Math.max(m, e.seq), 0);
-        const { rows } = await client.query<{ last_seq: number }>(
-          'UPDATE devices SET last_seq = GREATEST(last_seq, $1), last_seen = $2, silent_since = NULL WHERE id = $3 RETURNING last_seq',
-          [maxSeq, receivedAt, deviceId],
-        );
-        results.push({ inserted: inserted.rowCount ?? 0, lastSeq: rows[0]?.last_seq ?? maxSeq });
-      }
+      for (const { deviceId, events } of batches) results.push(await this.storeBatch(client, deviceId, events, receivedAt));
       await client.query('COMMIT');
       return results;
     } catch (e) {
@@ -233,19 +367,74 @@ export class PostgresStore implements CollectorStore {
   }
 
   /**
+   * One device's batch inside the ingest transaction. A refused batch deletes what its own statement
+   * inserted, so it leaves nothing behind while the other batches of the transaction are kept.
+   */
+  private async storeBatch(client: pg.PoolClient, deviceId: string, events: readonly EventEnvelope[], receivedAt: string): Promise<InsertResult> {
+    // One statement per batch: arrays in, ON CONFLICT makes a resend a no-op; the seqs it stored come back.
+    const inserted = await client.query<{ seq: number }>(
+      `INSERT INTO events (device_id, seq, event_id, time_ms, received_at, type, severity, user_name, body)
+       SELECT $1, s, i, t, $2, ty, sv, u, b
+       FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS x(s, i, t, ty, sv, u, b)
+       ON CONFLICT (device_id, seq) DO NOTHING RETURNING seq`,
+      [
+        deviceId,
+        receivedAt,
+        events.map((e) => e.seq),
+        events.map((e) => e.id),
+        events.map((e) => Date.parse(e.time)),
+        events.map((e) => e.type),
+        events.map((e) => e.severity),
+        events.map((e) => e.user?.name ?? null),
+        events.map((e) => JSON.stringify(e)),
+      ],
+    );
+    const storedSeqs = inserted.rows.map((r) => Number(r.seq));
+    const undo = async (): Promise<number> => {
+      if (storedSeqs.length > 0) await client.query('DELETE FROM events WHERE device_id = $1 AND seq = ANY($2::bigint[])', [deviceId, storedSeqs]);
+      const { rows } = await client.query<{ last_seq: number }>('SELECT last_seq FROM devices WHERE id = $1', [deviceId]);
+      return Number(rows[0]?.last_seq ?? 0);
+    };
+    // Something was not stored: a resend if its seq holds this very event, else another event under a stored seq.
+    if (storedSeqs.length < events.length) {
+      const { rows } = await client.query<{ seq: number; event_id: string }>(
+        'SELECT seq, event_id FROM events WHERE device_id = $1 AND seq = ANY($2::bigint[])',
+        [deviceId, events.map((e) => e.seq)],
+      );
+      const held = new Map(rows.map((r) => [Number(r.seq), r.event_id]));
+      const conflict = events.find((e) => held.get(e.seq) !== e.id);
+      if (conflict) return { inserted: 0, lastSeq: await undo(), refused: { code: 'INV_ERR_SEQ_CONFLICT', seq: conflict.seq } };
+    }
+    const maxSeq = events.reduce((m, e) => Math.max(m, e.seq), 0);
+    // The device row's lock orders this against a revocation: committed first, it is seen here and nothing is kept.
+    const { rows } = await client.query<{ last_seq: number }>(
+      'UPDATE devices SET last_seq = GREATEST(last_seq, $1), last_seen = $2, silent_since = NULL WHERE id = $3 AND revoked_at IS NULL RETURNING last_seq',
+      [maxSeq, receivedAt, deviceId],
+    );
+    if (rows.length === 0) {
+      const { rows: device } = await client.query<{ revoked_at: string | null }>('SELECT revoked_at FROM devices WHERE id = $1', [deviceId]);
+      if (device[0] && device[0].revoked_at !== null) return { inserted: 0, lastSeq: await undo(), refused: { code: 'INV_ERR_DEVICE_REVOKED' } };
+    }
+    const refused = events.some((e) => isSoftwareEvent(e.type)) ? await this.applySoftware(client, deviceId, events, storedSeqs, receivedAt) : undefined;
+    return { inserted: storedSeqs.length, lastSeq: rows[0] ? Number(rows[0].last_seq) : maxSeq, ...(refused ? { softwareRefused: refused } : {}) };
+  }
+
+  /**
    * Inside the ingest transaction: the software events this statement stored (a resend stored nothing),
-   * in rounds (one statement each, see changeRounds), each change applied over an earlier event only.
-   * Two processes storing one device's overlapping resends take the rows' locks in the same order and
-   * end in sequence order.
+   * planned against what the device's list holds (planSoftware: in sequence order, each over an earlier
+   * event only, no new program past the cap), then applied in rounds (one statement each, see
+   * changeRounds). The device's row is locked first, so two processes storing one device's overlapping
+   * resends plan one after the other (the cap holds exactly) and take the software rows' locks in the
+   * same order. Returns what was refused, if anything.
    */
   private async applySoftware(
     client: pg.PoolClient,
     deviceId: string,
     events: readonly EventEnvelope[],
-    stored: ReadonlyArray<{ seq: number }>,
+    stored: readonly number[],
     receivedAt: string,
-  ): Promise<void> {
-    const storedSeqs = new Set(stored.map((r) => Number(r.seq)));
+  ): Promise<InsertResult['softwareRefused']> {
+    const storedSeqs = new Set(stored);
     const changes: SoftwareChange[] = [];
     for (const e of events) {
       // The first event with a seq is the one stored (as on SQLite); a later one with the same seq was not.
@@ -253,18 +442,37 @@ export class PostgresStore implements CollectorStore {
       const change = softwareChange(e);
       if (change) changes.push(change);
     }
-    for (const rows of changeRounds(changes)) await this.applyRound(client, deviceId, rows, receivedAt);
+    if (changes.length === 0) return undefined;
+    await client.query('SELECT 1 FROM devices WHERE id = $1 FOR UPDATE', [deviceId]);
+    const { rows: heldRows } = await client.query<{ program_key: string; present: boolean; seq: number }>(
+      'SELECT program_key, present, seq FROM software WHERE device_id = $1 AND program_key = ANY($2::text[])',
+      [deviceId, [...new Set(changes.map((c) => c.key))]],
+    );
+    const held = new Map(heldRows.map((r): [string, ProgramState] => [r.program_key, { present: r.present, seq: Number(r.seq) }]));
+    const listed = Number(
+      (await client.query<{ n: number }>('SELECT COUNT(*)::bigint AS n FROM software WHERE device_id = $1 AND present', [deviceId])).rows[0]?.n ?? 0,
+    );
+    const plan = planSoftware(changes, held, listed, this.maxPrograms);
+    for (const rows of changeRounds(plan.apply)) await this.applyRound(client, deviceId, rows, receivedAt);
+    if (plan.refused > 0) {
+      const marked = await client.query('UPDATE devices SET software_full_at = $1 WHERE id = $2 AND software_full_at IS NULL', [receivedAt, deviceId]);
+      return { programs: plan.refused, newlyFull: (marked.rowCount ?? 0) > 0, cap: this.maxPrograms };
+    }
+    if (plan.present < this.maxPrograms)
+      await client.query('UPDATE devices SET software_full_at = NULL WHERE id = $1 AND software_full_at IS NOT NULL', [deviceId]);
+    return undefined;
   }
 
   private async applyRound(client: pg.PoolClient, deviceId: string, rows: readonly SoftwareChange[], receivedAt: string): Promise<void> {
     await client.query(
-      `INSERT INTO software (device_id, program_key, source, name, version, publisher, present, seq, since, changed_at)
-       SELECT $1, k, so, na, ve, pu, pr, sq, si, $2
-       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::bigint[], $10::text[]) AS x(k, so, na, ve, pu, pr, sq, si)
+      `INSERT INTO software (device_id, program_key, source, name, name_key, version, publisher, present, seq, since, changed_at)
+       SELECT $1, k, so, na, nk, ve, pu, pr, sq, si, $2
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[])
+         AS x(k, so, na, nk, ve, pu, pr, sq, si)
        ON CONFLICT (device_id, program_key) DO UPDATE SET
          publisher = CASE WHEN EXCLUDED.present THEN EXCLUDED.publisher ELSE software.publisher END,
          since = CASE WHEN EXCLUDED.present AND software.present THEN software.since ELSE EXCLUDED.since END,
-         present = EXCLUDED.present, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at
+         present = EXCLUDED.present, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at, name_key = EXCLUDED.name_key
        WHERE software.seq < EXCLUDED.seq`,
       [
         deviceId,
@@ -272,6 +480,7 @@ export class PostgresStore implements CollectorStore {
         rows.map((r) => r.key),
         rows.map((r) => r.source),
         rows.map((r) => r.name),
+        rows.map((r) => r.nameKey),
         rows.map((r) => r.version),
         rows.map((r) => r.publisher),
         rows.map((r) => r.present),
@@ -281,9 +490,31 @@ export class PostgresStore implements CollectorStore {
     );
   }
 
-  async listSoftware(deviceId: string, query: SoftwareQuery = {}): Promise<SoftwareRecord[]> {
-    const { rows } = await this.pool.query<SoftwareRow>(`SELECT ${SOFTWARE_COLUMNS} FROM software WHERE device_id = $1 AND present`, [deviceId]);
-    return softwareFromRows(rows, query);
+  async listSoftware(deviceId: string, query: SoftwareQuery): Promise<{ software: SoftwareRecord[]; next: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeKeyCursor(SOFTWARE_CURSOR, query.cursor, 1)?.[0];
+    if (query.cursor !== undefined && after === undefined) return { software: [], next: null };
+    const args: Array<string | number> = [deviceId];
+    const where = ['device_id = $1', 'present'];
+    if (query.q !== undefined) {
+      args.push(nameKey(query.q));
+      where.push(`strpos(name_key, $${args.length}) > 0`);
+    }
+    // Byte order (COLLATE "C", which is code point order in UTF-8), as SQLite compares, whatever the database's collation.
+    const key = 'name_key COLLATE "C", name COLLATE "C", version COLLATE "C", source COLLATE "C"';
+    if (after !== undefined) {
+      args.push(after);
+      where.push(`(${key}) > (SELECT name_key, name, version, source FROM software WHERE device_id = $1 AND program_key = $${args.length})`);
+    }
+    args.push(query.limit + 1);
+    const { rows } = await this.pool.query<SoftwareRow>(
+      `SELECT ${SOFTWARE_COLUMNS} FROM software WHERE ${where.join(' AND ')} ORDER BY ${key} LIMIT $${args.length}`,
+      args,
+    );
+    const page = rows.slice(0, query.limit);
+    return {
+      software: page.map(softwareFromRow),
+      next: rows.length > query.limit ? encodeKeyCursor(SOFTWARE_CURSOR, [page[page.length - 1]!.program_key]) : null,
+    };
   }
 
   async queryEvents(q: EventQuery): Promise<{ events: StoredEvent[]; next: string | null }> {
@@ -322,8 +553,14 @@ export class PostgresStore implements CollectorStore {
     await this.pool.query('UPDATE devices SET connected_to = NULL WHERE id = $1 AND connected_to = $2', [deviceId, instance]);
   }
 
-  async refreshPresence(instance: string, now: string): Promise<void> {
-    await this.pool.query('UPDATE devices SET presence_at = $1, last_seen = $1, silent_since = NULL WHERE connected_to = $2', [now, instance]);
+  async refreshPresence(instance: string, now: string): Promise<string[]> {
+    // One round trip; only the revoked few come back.
+    const { rows } = await this.pool.query<{ id: string }>(
+      `WITH held AS (UPDATE devices SET presence_at = $1, last_seen = $1, silent_since = NULL WHERE connected_to = $2 RETURNING id, revoked_at)
+       SELECT id FROM held WHERE revoked_at IS NOT NULL`,
+      [now, instance],
+    );
+    return rows.map((r) => r.id);
   }
 
   async clearPresence(instance: string): Promise<void> {
@@ -516,22 +753,25 @@ export class PostgresStore implements CollectorStore {
    * One transaction for a batch. First it takes the transaction-scoped
    * advisory locks of the batch's users (`lock_lease_users`: one per bucket of
    * users, in ascending order on every process), so each user's claims are
-   * decided one batch at a time across all collector processes; then, round
-   * by round (planRounds: at most
-   * one claim per user and per session in a round), it deletes the users'
-   * dead and stale leases, reads the live ones, decides each claim by the
-   * same rule as SQLite (isGranted) and inserts the granted.
-   * Every statement in READ COMMITTED takes a fresh snapshot, so each sees
-   * everything committed before the locks were granted and every earlier
-   * round of this batch.
+   * decided one batch at a time across all collector processes. Then it spends
+   * the batch's eviction references (each is bound to one user, so the same
+   * locks cover them), and round by round (planRounds: at most one claim per
+   * user, per session and per capped device in a round) it deletes the users'
+   * dead and stale leases, reads the live ones, decides each claim by the same
+   * rule as SQLite (isDeviceFull, isGranted), inserts the granted and gives the
+   * refused their references. Every statement in READ COMMITTED takes a fresh
+   * snapshot, so each sees everything committed before the locks were granted
+   * and every earlier round of this batch.
    */
   private async decideClaims(batch: NormalClaim[]): Promise<LeaseVerdict[]> {
-    const rounds = planRounds(batch);
     const verdicts: LeaseVerdict[] = new Array<LeaseVerdict>(batch.length);
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       await client.query('SELECT lock_lease_users($1::text[])', [batch.map((c) => c.key)]);
+      for (const c of batch) delete c.evictTarget; // a retried batch resolves its references again
+      if (batch.some((c) => c.evictRef !== undefined)) await this.spendRefs(client, batch);
+      const rounds = planRounds(batch);
       for (let round = 0; round <= Math.max(...rounds); round++) {
         const indexes = rounds.flatMap((r, i) => (r === round ? [i] : []));
         const claims = indexes.map((i) => batch[i]!);
@@ -548,29 +788,70 @@ export class PostgresStore implements CollectorStore {
     }
   }
 
-  /** Claims of distinct users on distinct sessions, decided set-wise. */
+  /**
+   * Each claim's reference, if it is that claim's own (device, session, user), unexpired and
+   * unused, is spent with every other reference of its refusal, and resolved to the lease it names.
+   */
+  private async spendRefs(client: pg.PoolClient, batch: NormalClaim[]): Promise<void> {
+    const carrying = batch.flatMap((c, i) => (c.evictRef !== undefined ? [i] : []));
+    const at = <T>(f: (c: NormalClaim) => T) => carrying.map((i) => f(batch[i]!));
+    const { rows } = await client.query<{ i: number; target_device_id: string; target_session_id: string }>(
+      `WITH c AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS c(i, ref, d, s, k, n))
+       DELETE FROM eviction_refs r USING c
+       WHERE r.ref = c.ref AND r.device_id = c.d AND r.session_id = c.s AND r.user_key = c.k AND r.expires_at > c.n
+       RETURNING c.i, r.target_device_id, r.target_session_id`,
+      [carrying, at((c) => c.evictRef), at((c) => c.deviceId), at((c) => c.sessionId), at((c) => c.key), at((c) => c.now)],
+    );
+    if (rows.length === 0) return;
+    for (const r of rows) batch[r.i]!.evictTarget = { deviceId: r.target_device_id, sessionId: r.target_session_id };
+    await client.query('DELETE FROM eviction_refs r USING unnest($1::text[], $2::text[]) AS x(d, s) WHERE r.device_id = x.d AND r.session_id = x.s', [
+      rows.map((r) => batch[r.i]!.deviceId),
+      rows.map((r) => batch[r.i]!.sessionId),
+    ]);
+  }
+
+  /** Claims of distinct users on distinct sessions (and distinct capped devices), decided set-wise. */
   private async decideRound(client: pg.PoolClient, claims: NormalClaim[]): Promise<LeaseVerdict[]> {
     const col = <T>(f: (c: NormalClaim) => T) => claims.map(f);
     const evictions = claims.map(evictionOf);
+    const capped = claims.some((c) => c.maxUsersPerDevice !== undefined);
     // One statement: the users' dead leases and the claimed sessions' stale ones (another user's: the device
     // says the session is now this user's) and the chosen evictions are deleted, and the users' live leases read.
     // The read sees the rows as the statement began, so evicted leases come back marked and are left out below;
-    // no other process can add to these users' leases while the locks are held.
-    const { rows } = await client.query<Pick<LeaseRow, 'device_id' | 'session_id' | 'hostname' | 'since'> & { user_key: string; evicted: boolean }>(
+    // no other process can add to these users' leases while the locks are held. With a per-device cap, `crowded`
+    // finds the claims for users new to a device that already holds that many others; they evict nothing.
+    const { rows } = await client.query<
+      Pick<LeaseRow, 'device_id' | 'session_id' | 'hostname' | 'since'> & { kind: 'live' | 'evicted' | 'full'; i: number | null; user_key: string }
+    >(
       `WITH c AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS c(k, n, d, s, ed, es)
-       ), dead AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[]) AS c(k, n, d, s, ed, es, m, i)
+       )${
+         capped
+           ? `, crowded AS (
+         SELECT c.i FROM c LEFT JOIN leases l ON l.device_id = c.d AND l.expires_at > c.n AND l.user_key <> c.k AND l.session_id <> c.s
+         WHERE c.m IS NOT NULL AND NOT EXISTS (SELECT 1 FROM leases h WHERE h.device_id = c.d AND h.user_key = c.k AND h.expires_at > c.n)
+         GROUP BY c.i, c.m HAVING COUNT(DISTINCT l.user_key) >= c.m
+       )`
+           : ''
+       }, dead AS (
          DELETE FROM leases l USING c WHERE l.user_key = c.k AND l.expires_at <= c.n
        ), stale AS (
          DELETE FROM leases l USING c WHERE l.device_id = c.d AND l.session_id = c.s AND l.user_key <> c.k
        ), evicted AS (
          DELETE FROM leases l USING c WHERE l.device_id = c.ed AND l.session_id = c.es AND l.user_key = c.k AND l.expires_at > c.n
-         RETURNING l.user_key, l.device_id, l.session_id
+         ${capped ? 'AND c.i NOT IN (SELECT i FROM crowded)' : ''}
+         RETURNING l.user_key, l.device_id, l.session_id, l.hostname
        )
-       SELECT l.user_key, l.device_id, l.session_id, l.hostname, l.since, false AS evicted
+       SELECT 'live' AS kind, NULL::int AS i, l.user_key, l.device_id, l.session_id, l.hostname, l.since
          FROM leases l JOIN c ON l.user_key = c.k AND l.expires_at > c.n
        UNION ALL
-       SELECT user_key, device_id, session_id, NULL, NULL, true FROM evicted`,
+       SELECT 'evicted', NULL, user_key, device_id, session_id, hostname, NULL FROM evicted${
+         capped
+           ? `
+       UNION ALL
+       SELECT 'full', i, NULL, NULL, NULL, NULL, NULL FROM crowded`
+           : ''
+       }`,
       [
         col((c) => c.key),
         col((c) => c.now),
@@ -578,27 +859,37 @@ export class PostgresStore implements CollectorStore {
         col((c) => c.sessionId),
         evictions.map((e) => e?.deviceId ?? null),
         evictions.map((e) => e?.sessionId ?? null),
+        col((c) => c.maxUsersPerDevice ?? null),
+        claims.map((_, i) => i),
       ],
     );
     const slot = (r: { user_key: string; device_id: string; session_id: string }) => `${r.user_key}\n${r.device_id}\n${r.session_id}`;
-    const gone = new Set(rows.filter((r) => r.evicted).map(slot));
-    const evicted = new Set(rows.filter((r) => r.evicted).map((r) => r.user_key));
+    const gone = new Set(rows.filter((r) => r.kind === 'evicted').map(slot));
+    const evicted = new Map(rows.filter((r) => r.kind === 'evicted').map((r) => [r.user_key, r]));
+    const full = new Set(rows.filter((r) => r.kind === 'full').map((r) => r.i));
     const byUser = new Map<string, LeaseSummary[]>();
     for (const l of rows) {
-      if (l.evicted || gone.has(slot(l))) continue;
+      if (l.kind !== 'live' || gone.has(slot(l))) continue;
       let list = byUser.get(l.user_key);
       if (!list) byUser.set(l.user_key, (list = []));
       list.push(summaryFromRow(l));
     }
-    const verdicts = claims.map((c) => {
+    const verdicts = claims.map((c, i): LeaseVerdict => {
       const held = byUser.get(c.key) ?? [];
+      // `crowded` is isDeviceFull, decided in SQL.
+      if (full.has(i)) {
+        return { granted: false, leases: otherLeases(c, held), evicted: null, deviceFull: true };
+      }
+      const granted = isGranted(
+        c,
+        held.map((l) => l.deviceId),
+      );
+      const e = evicted.get(c.key);
       return {
-        granted: isGranted(
-          c,
-          held.map((l) => l.deviceId),
-        ),
-        leases: otherLeases(c, held),
-        evicted: evicted.has(c.key),
+        granted,
+        leases: withRefs(c, granted, otherLeases(c, held)),
+        evicted: e ? { deviceId: e.device_id, sessionId: e.session_id, hostname: e.hostname } : null,
+        deviceFull: false,
       };
     });
     const granted = claims.filter((_, i) => verdicts[i]!.granted);
@@ -625,7 +916,34 @@ export class PostgresStore implements CollectorStore {
         ],
       );
     }
+    await this.replaceRefs(client, claims, verdicts);
     return verdicts;
+  }
+
+  /** The round's refusals that asked for references: each (device, session)'s earlier references give way to the new ones. */
+  private async replaceRefs(client: pg.PoolClient, claims: NormalClaim[], verdicts: LeaseVerdict[]): Promise<void> {
+    const refused = claims.flatMap((c, i) => (!verdicts[i]!.granted && !verdicts[i]!.deviceFull && c.refExpiresAt !== undefined ? [i] : []));
+    if (refused.length === 0) return;
+    const refs = refused.flatMap((i) => verdicts[i]!.leases.map((l) => ({ c: claims[i]!, l })));
+    const r = <T>(f: (x: (typeof refs)[number]) => T) => refs.map(f);
+    await client.query(
+      `WITH gone AS (
+         DELETE FROM eviction_refs r USING unnest($1::text[], $2::text[]) AS x(d, s) WHERE r.device_id = x.d AND r.session_id = x.s
+       )
+       INSERT INTO eviction_refs (ref, device_id, session_id, user_key, target_device_id, target_session_id, expires_at)
+       SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+      [
+        refused.map((i) => claims[i]!.deviceId),
+        refused.map((i) => claims[i]!.sessionId),
+        r((x) => x.l.ref),
+        r((x) => x.c.deviceId),
+        r((x) => x.c.sessionId),
+        r((x) => x.c.key),
+        r((x) => x.l.deviceId),
+        r((x) => x.l.sessionId),
+        r((x) => x.c.refExpiresAt),
+      ],
+    );
   }
 
   /** PostgreSQL aborts one of two transactions that wait for each other's rows; the loser is run again. */
@@ -673,7 +991,37 @@ export class PostgresStore implements CollectorStore {
     return rows.map(leaseFromRow);
   }
 
+  async listLiveLeasePage(q: LeaseQuery & Page): Promise<{ sessions: LeaseRecord[]; next: string | null }> {
+    const after = q.cursor === undefined ? undefined : decodeKeyCursor(LEASE_CURSOR, q.cursor, 3);
+    if (q.cursor !== undefined && after === undefined) return { sessions: [], next: null };
+    const args: Array<string | number> = [isoTime(q.now)];
+    const where = ['expires_at > $1'];
+    if (q.user !== undefined) {
+      args.push(userKey(q.user));
+      where.push(`user_key = $${args.length}`);
+    }
+    if (q.deviceId !== undefined) {
+      args.push(q.deviceId);
+      where.push(`device_id = $${args.length}`);
+    }
+    const key = 'since COLLATE "C", device_id COLLATE "C", session_id COLLATE "C"';
+    if (after !== undefined) {
+      args.push(...after);
+      where.push(`(${key}) > ($${args.length - 2}, $${args.length - 1}, $${args.length})`);
+    }
+    args.push(q.limit + 1);
+    const { rows } = await this.pool.query<LeaseRow>(
+      `SELECT ${LEASE_COLUMNS} FROM leases WHERE ${where.join(' AND ')} ORDER BY ${key} LIMIT $${args.length}`,
+      args,
+    );
+    const sessions = rows.slice(0, q.limit).map(leaseFromRow);
+    const last = sessions[sessions.length - 1];
+    return { sessions, next: rows.length > q.limit && last ? encodeKeyCursor(LEASE_CURSOR, [last.since, last.deviceId, last.sessionId]) : null };
+  }
+
   async dropExpiredLeases(now: string): Promise<number> {
-    return (await this.pool.query('DELETE FROM leases WHERE expires_at <= $1', [isoTime(now)])).rowCount ?? 0;
+    const at = isoTime(now);
+    await this.pool.query('DELETE FROM eviction_refs WHERE expires_at <= $1', [at]);
+    return (await this.pool.query('DELETE FROM leases WHERE expires_at <= $1', [at])).rowCount ?? 0;
   }
 }

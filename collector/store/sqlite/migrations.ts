@@ -1,3 +1,22 @@
+/**
+ * Device secrets sealed under the collector's key (device-secret-box.ts). `secret_key_id` names the key a
+ * row's secret is sealed under; NULL is a secret an older release stored in clear, sealed by the store the
+ * first time it opens the database (SqliteStore.sealSecrets). collector_settings holds, among others, the
+ * id of the one key this database's secrets are sealed under.
+ */
+const SEAL_DEVICE_SECRETS = `ALTER TABLE devices ADD COLUMN secret_key_id TEXT;
+   CREATE TABLE collector_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
+/**
+ * The software list is paged and capped (issue 13). `name_key` is the name in lower case as JavaScript folds
+ * it (software-row.ts; the store fills it in for older rows), the list's sort and filter key; the index counts
+ * a device's listed programs without reading its removed ones; `software_full_at` marks a device whose list
+ * is full, so the collector reports that once.
+ */
+const PAGE_AND_CAP_SOFTWARE = `ALTER TABLE software ADD COLUMN name_key TEXT;
+   CREATE INDEX software_listed ON software (device_id, present);
+   ALTER TABLE devices ADD COLUMN software_full_at TEXT;`;
+
 /** Append only: a released migration is never edited, a new one is added. */
 export const SQLITE_MIGRATIONS: readonly string[] = [
   `CREATE TABLE enrollment_tokens (
@@ -112,4 +131,35 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      changed_at TEXT NOT NULL,
      PRIMARY KEY (device_id, program_key)
    );`,
+  // Who may enroll and who counts (docs/architecture.md, "Enrollment"): a token has a use limit, a rate and an
+  // approval mode; a device is pending until approved unless its token approves at once. Tokens made before
+  // this count the devices they enrolled and now need approval; devices enrolled before it stay approved.
+  // eviction_refs: the references a refused login claim was given, one per lease it may end (lease-claims.ts).
+  `ALTER TABLE enrollment_tokens ADD COLUMN approval TEXT NOT NULL DEFAULT 'manual';
+   ALTER TABLE enrollment_tokens ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 100;
+   ALTER TABLE enrollment_tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE enrollment_tokens ADD COLUMN per_minute INTEGER NOT NULL DEFAULT 10;
+   ALTER TABLE enrollment_tokens ADD COLUMN window_start TEXT;
+   ALTER TABLE enrollment_tokens ADD COLUMN window_uses INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE enrollment_tokens ADD COLUMN last_used_at TEXT;
+   UPDATE enrollment_tokens SET uses = (SELECT COUNT(*) FROM devices WHERE devices.token_id = enrollment_tokens.id);
+   ALTER TABLE devices ADD COLUMN approval TEXT NOT NULL DEFAULT 'approved' CHECK (approval IN ('pending', 'approved', 'refused'));
+   ALTER TABLE devices ADD COLUMN enrolled_from TEXT;
+   ALTER TABLE devices ADD COLUMN decided_at TEXT;
+   ALTER TABLE devices ADD COLUMN decided_by TEXT;
+   CREATE TABLE eviction_refs (
+     ref TEXT PRIMARY KEY,
+     device_id TEXT NOT NULL,
+     session_id TEXT NOT NULL,
+     user_key TEXT NOT NULL,
+     target_device_id TEXT NOT NULL,
+     target_session_id TEXT NOT NULL,
+     expires_at TEXT NOT NULL
+   );
+   CREATE INDEX eviction_refs_claim ON eviction_refs (device_id, session_id);`,
+  SEAL_DEVICE_SECRETS,
+  PAGE_AND_CAP_SOFTWARE,
 ];
+
+/** How many migrations came before device secrets were sealed: a database at that version holds them in clear. */
+export const SQLITE_SECRET_SEALING = SQLITE_MIGRATIONS.indexOf(SEAL_DEVICE_SECRETS);

@@ -3,11 +3,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CodedError, Command, EventEnvelope, EventType, Platform, Severity } from '../../../shared/protocol';
 import {
+  type BatchRefusal,
   COLLECTOR_DEVICE_ID,
   type CollectorStore,
   type CommandRecord,
+  type DeviceApproval,
   type DeviceAuth,
   type DeviceConnection,
+  type DevicePageQuery,
   type DeviceRecord,
   type EnrollmentTokenRecord,
   type EventQuery,
@@ -16,25 +19,49 @@ import {
   type LeaseClaim,
   type LeaseQuery,
   type LeaseRecord,
+  type LeaseSummary,
   type LeaseVerdict,
   type NewCommand,
   type NewDevice,
+  type NewEnrollmentToken,
   type NewPermissionRequest,
+  type Page,
   type PermissionDecision,
   type PermissionRequestQuery,
   type PermissionRequestRecord,
   type SoftwareQuery,
   type SoftwareRecord,
   type StoredEvent,
+  type UsableEnrollmentToken,
 } from '../store';
 import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
-import { decodeCursor, encodeCursor } from '../cursor';
-import { LEASE_COLUMNS, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
-import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases } from '../lease-claims';
-import { SOFTWARE_COLUMNS, type SoftwareChange, type SoftwareRow, isSoftwareEvent, softwareChange, softwareFromRows } from '../software-row';
+import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor } from '../cursor';
+import { LEASE_COLUMNS, LEASE_CURSOR, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
+import { ClaimQueue, type NormalClaim, evictionOf, isDeviceFull, isGranted, otherLeases, withRefs } from '../lease-claims';
+import { ENROLLMENT_WINDOW_MS, TOKEN_COLUMNS, type TokenRow, tokenFromRow } from '../token-row';
+import {
+  SOFTWARE_COLUMNS,
+  SOFTWARE_CURSOR,
+  type ProgramState,
+  type SoftwareChange,
+  type SoftwareRow,
+  isSoftwareEvent,
+  nameKey,
+  planSoftware,
+  softwareChange,
+  softwareFromRow,
+} from '../software-row';
+import { PROTOCOL_LIMITS } from '../../../shared/protocol/primitives';
+import { DeviceSecretBox, SECRET_KEY_SETTING, keyMismatch } from '../device-secret-box';
 import { SQLITE_MIGRATIONS } from './migrations';
+
+class BatchRefused extends Error {
+  constructor(readonly refusal: BatchRefusal) {
+    super(refusal.code);
+  }
+}
 
 interface DeviceRow {
   id: string;
@@ -48,6 +75,35 @@ interface DeviceRow {
   last_seq: number;
   connected_to: string | null;
   presence_at: string | null;
+  approval: DeviceApproval;
+  token_id: string;
+  enrolled_from: string | null;
+  decided_at: string | null;
+  decided_by: string | null;
+}
+
+const DEVICE_COLUMNS =
+  'id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at, approval, token_id, enrolled_from, decided_at, decided_by';
+
+function deviceFromRow(r: DeviceRow): DeviceRecord {
+  return {
+    id: r.id,
+    hostname: r.hostname,
+    platform: r.platform,
+    agentVersion: r.agent_version,
+    policyRevision: r.policy_revision,
+    enrolledAt: r.enrolled_at,
+    lastSeen: r.last_seen,
+    revokedAt: r.revoked_at,
+    lastSeq: r.last_seq,
+    connectedTo: r.connected_to,
+    presenceAt: r.presence_at,
+    approval: r.approval,
+    tokenId: r.token_id,
+    enrolledFrom: r.enrolled_from,
+    decidedAt: r.decided_at,
+    decidedBy: r.decided_by,
+  };
 }
 
 /**
@@ -57,8 +113,16 @@ interface DeviceRow {
 export class SqliteStore implements CollectorStore {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
+  private readonly secrets: DeviceSecretBox;
+  private readonly maxPrograms: number;
 
-  constructor(path: string) {
+  /**
+   * `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts), kept outside the database.
+   * `maxProgramsPerDevice`: the cap on each device's software list, by default the protocol's.
+   */
+  constructor(path: string, options: { secretKey: Buffer; maxProgramsPerDevice?: number }) {
+    this.secrets = new DeviceSecretBox(options.secretKey);
+    this.maxPrograms = options.maxProgramsPerDevice ?? PROTOCOL_LIMITS.maxInstalledPrograms;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -78,22 +142,85 @@ export class SqliteStore implements CollectorStore {
         this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
       })();
     });
+    this.sealSecrets();
+    this.fillNameKeys();
+  }
+
+  /** Programs stored before the list was sorted in SQL get their sort key (once; JavaScript folds case, SQLite's lower() only ASCII). */
+  private fillNameKeys(): void {
+    const rows = this.db.prepare('SELECT device_id, program_key, name FROM software WHERE name_key IS NULL').all() as Array<{
+      device_id: string;
+      program_key: string;
+      name: string;
+    }>;
+    if (rows.length === 0) return;
+    const update = this.db.prepare('UPDATE software SET name_key = ? WHERE device_id = ? AND program_key = ?');
+    this.db.transaction(() => {
+      for (const r of rows) update.run(nameKey(r.name), r.device_id, r.program_key);
+    })();
+  }
+
+  /**
+   * Refuses a database sealed under another key; seals what an older release stored in clear. The
+   * clear bytes must not survive anywhere in the file: a device row is rewritten at every connection,
+   * so old copies of it sit in free space. After sealing, the database is rebuilt (VACUUM, once, at
+   * the first start after the upgrade) and the write-ahead log emptied.
+   */
+  private sealSecrets(): void {
+    const keyId = this.secrets.keyId;
+    const sealed = this.db.transaction((): number => {
+      const held = this.db.prepare('SELECT value FROM collector_settings WHERE name = ?').get(SECRET_KEY_SETTING) as { value: string } | undefined;
+      if (held === undefined) this.db.prepare('INSERT INTO collector_settings (name, value) VALUES (?, ?)').run(SECRET_KEY_SETTING, keyId);
+      else if (held.value !== keyId) throw keyMismatch(held.value);
+      const clear = this.db.prepare('SELECT id, secret FROM devices WHERE secret_key_id IS NULL').all() as Array<{ id: string; secret: Buffer }>;
+      const update = this.db.prepare('UPDATE devices SET secret = ?, secret_key_id = ? WHERE id = ?');
+      for (const d of clear) update.run(this.secrets.seal(d.id, d.secret), keyId, d.id);
+      return clear.length;
+    })();
+    if (sealed === 0) return;
+    this.db.exec('VACUUM');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** A row's secret: sealed (under this database's one key), or in clear if an older release wrote it since this store opened. */
+  private secretOf(deviceId: string, row: { secret: Buffer; secret_key_id: string | null }): Buffer {
+    if (row.secret_key_id === null) return row.secret;
+    if (row.secret_key_id !== this.secrets.keyId) throw keyMismatch(row.secret_key_id);
+    return this.secrets.open(deviceId, row.secret);
   }
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 
-  async createEnrollmentToken(t: { id: string; tokenHash: string; note: string; createdAt: string; expiresAt: string }): Promise<void> {
+  async createEnrollmentToken(t: NewEnrollmentToken): Promise<void> {
     this.db
-      .prepare('INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
-      .run(t.id, t.tokenHash, t.note, t.createdAt, t.expiresAt);
+      .prepare('INSERT INTO enrollment_tokens (id, token_hash, note, created_at, expires_at, approval, max_uses, per_minute) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(t.id, t.tokenHash, t.note, t.createdAt, t.expiresAt, t.approval, t.maxUses, t.perMinute);
   }
 
-  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<string | undefined> {
-    const row = this.statement('SELECT id FROM enrollment_tokens WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?').get(tokenHash, now) as
-      { id: string } | undefined;
-    return row?.id;
+  async findUsableEnrollmentToken(tokenHash: string, now: string): Promise<UsableEnrollmentToken | undefined> {
+    const row = this.statement('SELECT id, approval, uses, max_uses FROM enrollment_tokens WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?').get(
+      tokenHash,
+      now,
+    ) as { id: string; approval: UsableEnrollmentToken['approval']; uses: number; max_uses: number } | undefined;
+    return row && { id: row.id, approval: row.approval, uses: row.uses, maxUses: row.max_uses };
+  }
+
+  async useEnrollmentToken(id: string, now: string): Promise<'used' | 'used-up' | 'rate-limited'> {
+    const cutoff = new Date(Date.parse(now) - ENROLLMENT_WINDOW_MS).toISOString();
+    // One statement: of enrollments racing for the last use, exactly one wins. SET sees the row as it was.
+    const changed = this.statement(
+      `UPDATE enrollment_tokens SET uses = uses + 1,
+         window_uses = CASE WHEN window_start > ? THEN window_uses + 1 ELSE 1 END,
+         window_start = CASE WHEN window_start > ? THEN window_start ELSE ? END,
+         last_used_at = ?
+       WHERE id = ? AND revoked_at IS NULL AND uses < max_uses AND (window_start IS NULL OR window_start <= ? OR window_uses < per_minute)`,
+    ).run(cutoff, cutoff, now, now, id, cutoff).changes;
+    if (changed > 0) return 'used';
+    const row = this.statement('SELECT uses, max_uses, revoked_at FROM enrollment_tokens WHERE id = ?').get(id) as
+      { uses: number; max_uses: number; revoked_at: string | null } | undefined;
+    return !row || row.revoked_at !== null || row.uses >= row.max_uses ? 'used-up' : 'rate-limited';
   }
 
   async revokeEnrollmentToken(id: string, now: string): Promise<boolean> {
@@ -101,30 +228,62 @@ export class SqliteStore implements CollectorStore {
   }
 
   async listEnrollmentTokens(): Promise<EnrollmentTokenRecord[]> {
-    const rows = this.statement('SELECT id, note, created_at, expires_at, revoked_at FROM enrollment_tokens ORDER BY created_at').all() as Array<
-      Record<string, string | null>
-    >;
-    return rows.map((r) => ({ id: r.id!, note: r.note!, createdAt: r.created_at!, expiresAt: r.expires_at!, revokedAt: r.revoked_at ?? null }));
+    const rows = this.statement(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_at, id`).all() as TokenRow[];
+    return rows.map(tokenFromRow);
   }
 
   async enrollDevice(d: NewDevice): Promise<void> {
     this.db
       .prepare(
-        'INSERT INTO devices (id, installation_id, secret, hostname, platform, agent_version, token_id, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        `INSERT INTO devices (id, installation_id, secret, secret_key_id, hostname, platform, agent_version, token_id, enrolled_at, last_seen, approval, enrolled_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(d.id, d.installationId, d.secret, d.hostname, d.platform, d.agentVersion, d.tokenId, d.now, d.now);
+      .run(
+        d.id,
+        d.installationId,
+        this.secrets.seal(d.id, d.secret),
+        this.secrets.keyId,
+        d.hostname,
+        d.platform,
+        d.agentVersion,
+        d.tokenId,
+        d.now,
+        d.now,
+        d.approval,
+        d.enrolledFrom,
+      );
   }
 
   async deviceByInstallation(installationId: string): Promise<InstallationRecord | undefined> {
-    const row = this.statement('SELECT id, secret, confirmed_at, revoked_at FROM devices WHERE installation_id = ?').get(installationId) as
-      { id: string; secret: Buffer; confirmed_at: string | null; revoked_at: string | null } | undefined;
-    return row && { deviceId: row.id, secret: row.secret, confirmed: row.confirmed_at !== null, revoked: row.revoked_at !== null };
+    const row = this.statement('SELECT id, secret, secret_key_id, confirmed_at, revoked_at, approval FROM devices WHERE installation_id = ?').get(
+      installationId,
+    ) as
+      | { id: string; secret: Buffer; secret_key_id: string | null; confirmed_at: string | null; revoked_at: string | null; approval: DeviceApproval }
+      | undefined;
+    return (
+      row && {
+        deviceId: row.id,
+        secret: this.secretOf(row.id, row),
+        confirmed: row.confirmed_at !== null,
+        revoked: row.revoked_at !== null,
+        approval: row.approval,
+      }
+    );
   }
 
   async deviceAuth(deviceId: string): Promise<DeviceAuth | undefined> {
-    const row = this.statement('SELECT secret, revoked_at, last_seq FROM devices WHERE id = ?').get(deviceId) as
-      { secret: Buffer; revoked_at: string | null; last_seq: number } | undefined;
-    return row && { secret: row.secret, revoked: row.revoked_at !== null, lastSeq: row.last_seq };
+    const row = this.statement('SELECT secret, secret_key_id, revoked_at, last_seq, approval FROM devices WHERE id = ?').get(deviceId) as
+      { secret: Buffer; secret_key_id: string | null; revoked_at: string | null; last_seq: number; approval: DeviceApproval } | undefined;
+    return row && { secret: this.secretOf(deviceId, row), revoked: row.revoked_at !== null, lastSeq: row.last_seq, approval: row.approval };
+  }
+
+  async decideDevice(deviceId: string, decision: 'approved' | 'refused', now: string, by: string): Promise<boolean> {
+    const sql =
+      decision === 'approved'
+        ? "UPDATE devices SET approval = 'approved', decided_at = ?, decided_by = ? WHERE id = ? AND approval = 'pending' AND revoked_at IS NULL"
+        : "UPDATE devices SET approval = 'refused', decided_at = ?, decided_by = ?, revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND approval = 'pending'";
+    const args = decision === 'approved' ? [now, by, deviceId] : [now, by, now, deviceId];
+    return this.statement(sql).run(...args).changes > 0;
   }
 
   async revokeDevice(deviceId: string, now: string): Promise<boolean> {
@@ -144,24 +303,29 @@ export class SqliteStore implements CollectorStore {
   }
 
   async listDevices(): Promise<DeviceRecord[]> {
-    const rows = this.db
-      .prepare(
-        'SELECT id, hostname, platform, agent_version, policy_revision, enrolled_at, last_seen, revoked_at, last_seq, connected_to, presence_at FROM devices ORDER BY hostname, id',
-      )
-      .all() as DeviceRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      hostname: r.hostname,
-      platform: r.platform,
-      agentVersion: r.agent_version,
-      policyRevision: r.policy_revision,
-      enrolledAt: r.enrolled_at,
-      lastSeen: r.last_seen,
-      revokedAt: r.revoked_at,
-      lastSeq: r.last_seq,
-      connectedTo: r.connected_to,
-      presenceAt: r.presence_at,
-    }));
+    const rows = this.db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY hostname, id`).all() as DeviceRow[];
+    return rows.map(deviceFromRow);
+  }
+
+  async listDevicePage(query: DevicePageQuery): Promise<{ devices: DeviceRecord[]; next: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeKeyCursor('device', query.cursor, 1)?.[0];
+    if (query.cursor !== undefined && after === undefined) return { devices: [], next: null };
+    // The filter is part of the page query, so a page holds `limit` matching devices, not `limit` devices filtered.
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.approval !== undefined) {
+      where.push('approval = ?');
+      args.push(query.approval);
+    }
+    if (after !== undefined) {
+      where.push('(hostname, id) > (SELECT hostname, id FROM devices WHERE id = ?)');
+      args.push(after);
+    }
+    const rows = this.statement(
+      `SELECT ${DEVICE_COLUMNS} FROM devices ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY hostname, id LIMIT ?`,
+    ).all(...args, query.limit + 1) as DeviceRow[];
+    const devices = rows.slice(0, query.limit).map(deviceFromRow);
+    return { devices, next: rows.length > query.limit ? encodeKeyCursor('device', [devices[devices.length - 1]!.id]) : null };
   }
 
   private readonly statements = new Map<string, Database.Statement>();
@@ -191,22 +355,44 @@ export class SqliteStore implements CollectorStore {
     connections: ReadonlyArray<{ deviceId: string; connection: DeviceConnection }> = [],
   ): Promise<InsertResult[]> {
     const insert = this.insertEvent();
+    const storedId = this.statement('SELECT event_id FROM events WHERE device_id = ? AND seq = ?');
+    const readDevice = this.statement('SELECT last_seq, revoked_at FROM devices WHERE id = ?');
     const bump = this.statement('UPDATE devices SET last_seq = MAX(last_seq, ?), last_seen = ?, silent_since = NULL WHERE id = ?');
-    const readSeq = this.statement('SELECT last_seq FROM devices WHERE id = ?');
-    return this.db.transaction((): InsertResult[] => {
-      for (const { deviceId, connection } of connections) this.connectedStatement(deviceId, connection);
-      return batches.map(({ deviceId, events }) => {
+    // A savepoint per batch: a refused batch leaves nothing behind, and the others in the transaction are kept.
+    const storeBatch = this.db.transaction(
+      (deviceId: string, events: readonly EventEnvelope[]): { inserted: number; maxSeq: number; softwareRefused: InsertResult['softwareRefused'] } => {
         let inserted = 0;
         let maxSeq = 0;
+        const changes: SoftwareChange[] = [];
         for (const e of events) {
           const stored = insert.run(deviceId, e.seq, e.id, Date.parse(e.time), receivedAt, e.type, e.severity, e.user?.name ?? null, JSON.stringify(e)).changes;
+          // Not stored: a resend if the seq holds this very event, else another event under a stored seq.
+          if (stored === 0 && (storedId.get(deviceId, e.seq) as { event_id: string } | undefined)?.event_id !== e.id)
+            throw new BatchRefused({ code: 'INV_ERR_SEQ_CONFLICT', seq: e.seq });
           inserted += stored;
           // Only an event stored just now changes the software list: a resend is a no-op here as in events.
-          if (stored > 0 && isSoftwareEvent(e.type)) this.applySoftware(deviceId, softwareChange(e)!, receivedAt);
+          if (stored > 0 && isSoftwareEvent(e.type)) changes.push(softwareChange(e)!);
           if (e.seq > maxSeq) maxSeq = e.seq;
         }
+        const softwareRefused = changes.length > 0 ? this.applySoftware(deviceId, changes, receivedAt) : undefined;
         bump.run(maxSeq, receivedAt, deviceId);
-        return { inserted, lastSeq: (readSeq.get(deviceId) as { last_seq: number } | undefined)?.last_seq ?? maxSeq };
+        return { inserted, maxSeq, softwareRefused };
+      },
+    );
+    return this.db.transaction((): InsertResult[] => {
+      for (const { deviceId, connection } of connections) this.connectedStatement(deviceId, connection);
+      return batches.map(({ deviceId, events }): InsertResult => {
+        // One writer at a time: a revocation committed before this transaction is seen here.
+        const device = readDevice.get(deviceId) as { last_seq: number; revoked_at: string | null } | undefined;
+        const lastSeq = device?.last_seq ?? 0;
+        if (device && device.revoked_at !== null) return { inserted: 0, lastSeq, refused: { code: 'INV_ERR_DEVICE_REVOKED' } };
+        try {
+          const { inserted, maxSeq, softwareRefused } = storeBatch(deviceId, events);
+          return { inserted, lastSeq: Math.max(lastSeq, maxSeq), ...(softwareRefused ? { softwareRefused } : {}) };
+        } catch (e) {
+          if (e instanceof BatchRefused) return { inserted: 0, lastSeq, refused: e.refusal };
+          throw e;
+        }
       });
     })();
   }
@@ -236,21 +422,63 @@ export class SqliteStore implements CollectorStore {
     };
   }
 
-  /** Inside the ingest transaction. Applied only over an earlier event about the same program (see software-row.ts). */
-  private applySoftware(deviceId: string, c: SoftwareChange, receivedAt: string): void {
-    this.statement(
-      `INSERT INTO software (device_id, program_key, source, name, version, publisher, present, seq, since, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  /**
+   * Inside the ingest transaction: a batch's stored software changes, planned against what the device's
+   * list holds (planSoftware: in sequence order, each over an earlier event only, no new program past the
+   * cap), then applied. Returns what was refused, if anything.
+   */
+  private applySoftware(deviceId: string, changes: readonly SoftwareChange[], receivedAt: string): InsertResult['softwareRefused'] {
+    const held = new Map(
+      (
+        this.statement('SELECT program_key, present, seq FROM software WHERE device_id = ? AND program_key IN (SELECT value FROM json_each(?))').all(
+          deviceId,
+          JSON.stringify([...new Set(changes.map((c) => c.key))]),
+        ) as Array<{ program_key: string; present: number; seq: number }>
+      ).map((r): [string, ProgramState] => [r.program_key, { present: r.present === 1, seq: r.seq }]),
+    );
+    const listed = (this.statement('SELECT COUNT(*) AS n FROM software WHERE device_id = ? AND present = 1').get(deviceId) as { n: number }).n;
+    const plan = planSoftware(changes, held, listed, this.maxPrograms);
+    const upsert = this.statement(
+      `INSERT INTO software (device_id, program_key, source, name, name_key, version, publisher, present, seq, since, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (device_id, program_key) DO UPDATE SET
          publisher = CASE WHEN excluded.present = 1 THEN excluded.publisher ELSE software.publisher END,
          since = CASE WHEN excluded.present = 1 AND software.present = 1 THEN software.since ELSE excluded.since END,
-         present = excluded.present, seq = excluded.seq, changed_at = excluded.changed_at
+         present = excluded.present, seq = excluded.seq, changed_at = excluded.changed_at, name_key = excluded.name_key
        WHERE excluded.seq > software.seq`,
-    ).run(deviceId, c.key, c.source, c.name, c.version, c.publisher, c.present ? 1 : 0, c.seq, c.time, receivedAt);
+    );
+    for (const c of plan.apply) upsert.run(deviceId, c.key, c.source, c.name, c.nameKey, c.version, c.publisher, c.present ? 1 : 0, c.seq, c.time, receivedAt);
+    if (plan.refused > 0) {
+      const newlyFull =
+        this.statement('UPDATE devices SET software_full_at = ? WHERE id = ? AND software_full_at IS NULL').run(receivedAt, deviceId).changes > 0;
+      return { programs: plan.refused, newlyFull, cap: this.maxPrograms };
+    }
+    if (plan.present < this.maxPrograms)
+      this.statement('UPDATE devices SET software_full_at = NULL WHERE id = ? AND software_full_at IS NOT NULL').run(deviceId);
+    return undefined;
   }
 
-  async listSoftware(deviceId: string, query: SoftwareQuery = {}): Promise<SoftwareRecord[]> {
-    const rows = this.statement(`SELECT ${SOFTWARE_COLUMNS} FROM software WHERE device_id = ? AND present = 1`).all(deviceId) as SoftwareRow[];
-    return softwareFromRows(rows, query);
+  async listSoftware(deviceId: string, query: SoftwareQuery): Promise<{ software: SoftwareRecord[]; next: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeKeyCursor(SOFTWARE_CURSOR, query.cursor, 1)?.[0];
+    if (query.cursor !== undefined && after === undefined) return { software: [], next: null };
+    const where = ['device_id = ?', 'present = 1'];
+    const args: Array<string | number> = [deviceId];
+    if (query.q !== undefined) {
+      where.push('instr(name_key, ?) > 0');
+      args.push(nameKey(query.q));
+    }
+    if (after !== undefined) {
+      where.push('(name_key, name, version, source) > (SELECT name_key, name, version, source FROM software WHERE device_id = ? AND program_key = ?)');
+      args.push(deviceId, after);
+    }
+    const rows = this.statement(`SELECT ${SOFTWARE_COLUMNS} FROM software WHERE ${where.join(' AND ')} ORDER BY name_key, name, version, source LIMIT ?`).all(
+      ...args,
+      query.limit + 1,
+    ) as SoftwareRow[];
+    const page = rows.slice(0, query.limit);
+    return {
+      software: page.map(softwareFromRow),
+      next: rows.length > query.limit ? encodeKeyCursor(SOFTWARE_CURSOR, [page[page.length - 1]!.program_key]) : null,
+    };
   }
 
   async countEvents(): Promise<number> {
@@ -261,8 +489,10 @@ export class SqliteStore implements CollectorStore {
     this.statement('UPDATE devices SET connected_to = NULL WHERE id = ? AND connected_to = ?').run(deviceId, instance);
   }
 
-  async refreshPresence(instance: string, now: string): Promise<void> {
+  async refreshPresence(instance: string, now: string): Promise<string[]> {
     this.statement('UPDATE devices SET presence_at = ?, last_seen = ?, silent_since = NULL WHERE connected_to = ?').run(now, now, instance);
+    const revoked = this.statement('SELECT id FROM devices WHERE connected_to = ? AND revoked_at IS NOT NULL').all(instance) as Array<{ id: string }>;
+    return revoked.map((r) => r.id);
   }
 
   async clearPresence(instance: string): Promise<void> {
@@ -421,18 +651,33 @@ export class SqliteStore implements CollectorStore {
     return this.claims.submit(claim);
   }
 
-  /** One claim, inside the batch's transaction. */
+  /** One claim, inside the batch's transaction: the same steps, in the same order, as PostgresStore.decideRound. */
   private decideClaim(c: NormalClaim): LeaseVerdict {
     const held = this.statement('SELECT device_id, session_id, hostname, since, expires_at FROM leases WHERE user_key = ?').all(c.key) as Array<
       Pick<LeaseRow, 'device_id' | 'session_id' | 'hostname' | 'since' | 'expires_at'>
     >;
     if (held.some((l) => l.expires_at <= c.now)) this.statement('DELETE FROM leases WHERE user_key = ? AND expires_at <= ?').run(c.key, c.now);
     let live = held.filter((l) => l.expires_at > c.now).map(summaryFromRow);
+    if (c.evictRef !== undefined) this.spendRef(c);
+    if (c.maxUsersPerDevice !== undefined) {
+      const others = this.statement(
+        'SELECT COUNT(DISTINCT user_key) AS n FROM leases WHERE device_id = ? AND expires_at > ? AND user_key <> ? AND session_id <> ?',
+      ).get(c.deviceId, c.now, c.key, c.sessionId) as { n: number };
+      const full = isDeviceFull(
+        c,
+        others.n,
+        live.some((l) => l.deviceId === c.deviceId),
+      );
+      if (full) {
+        this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ? AND user_key <> ?').run(c.deviceId, c.sessionId, c.key);
+        return { granted: false, leases: otherLeases(c, live), evicted: null, deviceFull: true };
+      }
+    }
     const evict = evictionOf(c);
-    const evicted = evict !== undefined && live.some((l) => l.deviceId === evict.deviceId && l.sessionId === evict.sessionId);
-    if (evicted) {
-      this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ?').run(evict.deviceId, evict.sessionId);
-      live = live.filter((l) => !(l.deviceId === evict.deviceId && l.sessionId === evict.sessionId));
+    const target = evict && live.find((l) => l.deviceId === evict.deviceId && l.sessionId === evict.sessionId);
+    if (target) {
+      this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ?').run(target.deviceId, target.sessionId);
+      live = live.filter((l) => l !== target);
     }
     const granted = isGranted(
       c,
@@ -451,7 +696,34 @@ export class SqliteStore implements CollectorStore {
     } else {
       this.statement('DELETE FROM leases WHERE device_id = ? AND session_id = ? AND user_key <> ?').run(c.deviceId, c.sessionId, c.key);
     }
-    return { granted, leases: otherLeases(c, live), evicted };
+    const leases = withRefs(c, granted, otherLeases(c, live));
+    if (!granted && c.refExpiresAt !== undefined) this.replaceRefs(c, leases);
+    return {
+      granted,
+      leases,
+      evicted: target ? { deviceId: target.deviceId, sessionId: target.sessionId, hostname: target.hostname } : null,
+      deviceFull: false,
+    };
+  }
+
+  /** The claim's reference, if it is this claim's own, unexpired and unused: spent, with every other of its refusal, and resolved. */
+  private spendRef(c: NormalClaim): void {
+    const row = this.statement(
+      `DELETE FROM eviction_refs WHERE ref = ? AND device_id = ? AND session_id = ? AND user_key = ? AND expires_at > ?
+       RETURNING target_device_id, target_session_id`,
+    ).get(c.evictRef, c.deviceId, c.sessionId, c.key, c.now) as { target_device_id: string; target_session_id: string } | undefined;
+    if (!row) return;
+    this.statement('DELETE FROM eviction_refs WHERE device_id = ? AND session_id = ?').run(c.deviceId, c.sessionId);
+    c.evictTarget = { deviceId: row.target_device_id, sessionId: row.target_session_id };
+  }
+
+  /** A refusal's references replace any the same (device, session) was given before. */
+  private replaceRefs(c: NormalClaim, leases: readonly LeaseSummary[]): void {
+    this.statement('DELETE FROM eviction_refs WHERE device_id = ? AND session_id = ?').run(c.deviceId, c.sessionId);
+    const insert = this.statement(
+      'INSERT INTO eviction_refs (ref, device_id, session_id, user_key, target_device_id, target_session_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const l of leases) insert.run(l.ref, c.deviceId, c.sessionId, c.key, l.deviceId, l.sessionId, c.refExpiresAt);
   }
 
   async renewLeases(deviceId: string, sessionIds: readonly string[], now: string, leaseSeconds: number): Promise<string[]> {
@@ -486,7 +758,35 @@ export class SqliteStore implements CollectorStore {
     return rows.map(leaseFromRow);
   }
 
+  async listLiveLeasePage(q: LeaseQuery & Page): Promise<{ sessions: LeaseRecord[]; next: string | null }> {
+    const after = q.cursor === undefined ? undefined : decodeKeyCursor(LEASE_CURSOR, q.cursor, 3);
+    if (q.cursor !== undefined && after === undefined) return { sessions: [], next: null };
+    const where = ['expires_at > ?'];
+    const args: Array<string | number> = [isoTime(q.now)];
+    if (q.user !== undefined) {
+      where.push('user_key = ?');
+      args.push(userKey(q.user));
+    }
+    if (q.deviceId !== undefined) {
+      where.push('device_id = ?');
+      args.push(q.deviceId);
+    }
+    if (after !== undefined) {
+      where.push('(since, device_id, session_id) > (?, ?, ?)');
+      args.push(...after);
+    }
+    const rows = this.statement(`SELECT ${LEASE_COLUMNS} FROM leases WHERE ${where.join(' AND ')} ORDER BY since, device_id, session_id LIMIT ?`).all(
+      ...args,
+      q.limit + 1,
+    ) as LeaseRow[];
+    const sessions = rows.slice(0, q.limit).map(leaseFromRow);
+    const last = sessions[sessions.length - 1];
+    return { sessions, next: rows.length > q.limit && last ? encodeKeyCursor(LEASE_CURSOR, [last.since, last.deviceId, last.sessionId]) : null };
+  }
+
   async dropExpiredLeases(now: string): Promise<number> {
-    return this.statement('DELETE FROM leases WHERE expires_at <= ?').run(isoTime(now)).changes;
+    const at = isoTime(now);
+    this.statement('DELETE FROM eviction_refs WHERE expires_at <= ?').run(at);
+    return this.statement('DELETE FROM leases WHERE expires_at <= ?').run(at).changes;
   }
 }

@@ -8,8 +8,9 @@ import type { TrayNotice } from '../../../shared/protocol';
 import { silentLogger } from '../../support/harness';
 
 const AMY: UserSession = { sessionId: '3', uid: 1000, user: 'amy.p', active: true, remote: false, kind: 'graphical' };
-const LIBRARY = { deviceId: 'dev-lib', hostname: 'LIBRARY-07', sessionId: '9', since: '2026-11-23T08:50:00.000Z' };
-const ART = { deviceId: 'dev-art', hostname: 'ART-02', sessionId: '4', since: '2026-11-23T08:55:00.000Z' };
+/** Amy's other computers as a refused verdict names them: no device or session ids, a reference each. */
+const LIBRARY = { hostname: 'LIBRARY-07', since: '2026-11-23T08:50:00.000Z', ref: 'ev-library-ref' };
+const ART = { hostname: 'ART-02', since: '2026-11-23T08:55:00.000Z', ref: 'ev-art-ref' };
 
 /**
  * The login limit with everything around it recorded: the messages to the
@@ -38,13 +39,14 @@ function setUp(policy: Policy = preset('basildon-primary')!, linkUp = true) {
   return { limit, link, sent, shown, withdrawn, events, signedOut, clock };
 }
 
-const verdict = (granted: boolean, leases = [LIBRARY, ART]) => ({
+/** A granted verdict lists nobody; a refused one the other computers. */
+const verdict = (granted: boolean, others: Array<{ hostname: string; since: string; ref?: string }> = granted ? [] : [LIBRARY, ART]) => ({
   v: 1 as const,
   type: 'login.verdict' as const,
   claimId: 'k-1',
   granted,
   limit: 2,
-  leases,
+  others,
   leaseSeconds: 300,
 });
 
@@ -53,7 +55,7 @@ describe('at most two school devices per login', () => {
     const t = setUp();
 
     await t.limit.sessionStarted(AMY, 'pupil');
-    await t.limit.onVerdict(verdict(true, [LIBRARY]));
+    await t.limit.onVerdict(verdict(true));
     t.clock.now += 100_000; // a third of the 300 s lease
     await t.limit.tick();
     await t.limit.sessionEnded('3');
@@ -62,7 +64,7 @@ describe('at most two school devices per login', () => {
     expect(t.sent[0]).toMatchObject({ claimId: 'k-1', user: { name: 'amy.p', osId: '1000' }, sessionId: '3', role: 'pupil' });
     expect(t.sent[1]).toMatchObject({ sessionIds: ['3'] });
     expect(t.events.map((e) => [e.type, e.data])).toEqual([
-      ['login-limit.granted', { sessionId: '3', user: 'amy.p', limit: 2, leases: [LIBRARY] }],
+      ['login-limit.granted', { sessionId: '3', user: 'amy.p', limit: 2 }],
       ['login-limit.released', { sessionId: '3', user: 'amy.p' }],
     ]);
   });
@@ -86,7 +88,21 @@ describe('at most two school devices per login', () => {
       deadline: '2026-11-23T09:02:00.000Z',
       clause: { id: 'bps-two-devices' },
     });
-    expect(t.events[0]).toMatchObject({ type: 'login-limit.denied', data: { sessionId: '3', limit: 2 } });
+    // The record names the other computers as Amy saw them, without the collector's references.
+    expect(t.events[0]).toEqual({
+      type: 'login-limit.denied',
+      severity: 'warning',
+      time: expect.any(String),
+      data: {
+        sessionId: '3',
+        user: 'amy.p',
+        limit: 2,
+        others: [
+          { hostname: 'LIBRARY-07', since: LIBRARY.since },
+          { hostname: 'ART-02', since: ART.since },
+        ],
+      },
+    });
 
     t.clock.now += 119_000;
     await t.limit.tick();
@@ -104,12 +120,21 @@ describe('at most two school devices per login', () => {
     await t.limit.onVerdict(verdict(false));
 
     const answer = await t.limit.answer({ v: 1, type: 'tray.answer', noticeId: 'login-limit-3', action: 'sign-out-other', target: 'other-1' }, { uid: 1000 });
-    await t.limit.onVerdict(verdict(true, [LIBRARY]));
+    await t.limit.onVerdict(verdict(true));
     t.clock.now += 600_000;
     await t.limit.tick();
 
     expect(answer).toEqual({ ok: true });
-    expect(t.sent[1]).toMatchObject({ type: 'login.evict', claimId: 'k-1', sessionId: '3', target: { deviceId: 'dev-art', sessionId: '4' } });
+    expect(t.sent[1]).toEqual({
+      v: 1,
+      type: 'login.evict',
+      claimId: 'k-1',
+      user: { name: 'amy.p', osId: '1000', role: 'pupil' },
+      sessionId: '3',
+      role: 'pupil',
+      at: expect.any(String),
+      ref: 'ev-art-ref',
+    });
     expect(t.withdrawn).toContain('login-limit-3');
     expect(t.signedOut).toEqual([]);
     expect(t.limit.states()).toEqual([{ sessionId: '3', state: 'granted' }]);
@@ -126,6 +151,17 @@ describe('at most two school devices per login', () => {
     expect(fromBen).toMatchObject({ ok: false, code: 'INV_ERR_SESSION_UNKNOWN' });
     expect(unknown).toMatchObject({ ok: false, code: 'INV_ERR_SESSION_UNKNOWN' });
     expect(t.signedOut).toEqual([]);
+    expect(t.sent.map((m) => m.type)).toEqual(['login.claim']);
+  });
+
+  it('offers no other session to sign out when the verdict gave no references', async () => {
+    const t = setUp();
+    await t.limit.sessionStarted(AMY, 'pupil');
+    await t.limit.onVerdict(verdict(false, [{ hostname: 'LIBRARY-07', since: LIBRARY.since }]));
+
+    expect(t.shown[0]!.notice).toMatchObject({ actions: ['sign-out-here'], sessions: [{ sessionId: 'other-0', hostname: 'LIBRARY-07' }] });
+    const answer = await t.limit.answer({ v: 1, type: 'tray.answer', noticeId: 'login-limit-3', action: 'sign-out-other', target: 'other-0' }, { uid: 1000 });
+    expect(answer).toMatchObject({ ok: false, code: 'INV_ERR_SESSION_UNKNOWN' });
     expect(t.sent.map((m) => m.type)).toEqual(['login.claim']);
   });
 
@@ -158,7 +194,7 @@ describe('at most two school devices per login', () => {
 
     await t.limit.sessionStarted(AMY, 'pupil');
     expect(t.shown[0]!.notice).toMatchObject({ kind: 'login-limit', title: 'Your sign-in cannot be checked', actions: ['sign-out-here'] });
-    expect(t.events[0]).toMatchObject({ type: 'login-limit.denied', data: { leases: [] } });
+    expect(t.events[0]).toMatchObject({ type: 'login-limit.denied', data: { others: [] } });
 
     t.link.ready = true;
     t.limit.onLinkReady();
@@ -180,10 +216,10 @@ describe('at most two school devices per login', () => {
   it('claims again every session after a reconnect, so a lease that expired during the outage is restored or refused by the same rule', async () => {
     const t = setUp();
     await t.limit.sessionStarted(AMY, 'pupil');
-    await t.limit.onVerdict(verdict(true, [LIBRARY]));
+    await t.limit.onVerdict(verdict(true));
 
     t.limit.onLinkReady();
-    await t.limit.onVerdict(verdict(true, [LIBRARY]));
+    await t.limit.onVerdict(verdict(true));
     expect(t.sent.map((m) => m.type)).toEqual(['login.claim', 'login.claim']);
     expect(t.events.map((e) => e.type)).toEqual(['login-limit.granted']);
 

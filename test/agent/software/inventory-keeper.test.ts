@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../../shared/errors';
+import { PROTOCOL_LIMITS } from '../../../shared/protocol/primitives';
 import { eventEnvelope } from '../../../shared/protocol/events';
 import { INVENTORY_STATE_FILE, InventoryKeeper } from '../../../agent/software/inventory-keeper';
 import { LinuxPackageInventory } from '../../../agent/software/inventory-linux';
@@ -136,6 +137,26 @@ describe('the inventory keeper', () => {
     expect(await k.refresh()).toMatchObject({ ok: false, code: 'INV_ERR_INVENTORY_UNREADABLE' });
     expect(t.take()).toEqual([]);
     expect(k.programs).toEqual([gimp]);
+  });
+
+  it('never reports more programs than the collector lists for one computer (issue 13, item 9)', async () => {
+    const t = setUp();
+    const many = (n: number, from = 0) => Array.from({ length: n }, (_, i): InstalledProgram => ({ name: `pkg-${from + i}`, version: '1', source: 'dpkg' }));
+    // One over the cap: nothing is sent, the look says why, and what was reported before stays.
+    t.source.set([gimp]);
+    const k = t.keeper();
+    await k.refresh();
+    t.take();
+    t.source.set(many(PROTOCOL_LIMITS.maxInstalledPrograms + 1));
+    expect(await k.refresh()).toMatchObject({ ok: false, code: 'INV_ERR_INVENTORY_TOO_LARGE' });
+    expect(t.take()).toEqual([]);
+    expect(k.programs).toEqual([gimp]);
+    // Exactly the cap is sent, removals first, so the collector's list never holds more on the way.
+    t.source.set(many(PROTOCOL_LIMITS.maxInstalledPrograms));
+    expect(await k.refresh()).toMatchObject({ ok: true, installed: PROTOCOL_LIMITS.maxInstalledPrograms, removed: 1 });
+    const sent = t.take();
+    expect(sent[0]![0]).toBe('software.removed');
+    expect(sent.filter((e) => e[0] === 'software.installed')).toHaveLength(PROTOCOL_LIMITS.maxInstalledPrograms);
   });
 
   it('reports again what it could not record: the list is saved only after the events', async () => {

@@ -3,6 +3,7 @@ import type { StorageAssessment } from '../../../agent/usb/storage-assessment';
 import { settingsFor } from '../../../shared/policy/resolve';
 import { preset } from '../../../shared/policy/presets';
 import type { UsbDevice } from '../../../shared/protocol';
+import { usbAllowDigest, usbAllowKey } from '../../../node-common/usb-allow-digest';
 
 const NOW = Date.parse('2026-11-23T10:00:00Z');
 const stick: UsbDevice = { vendorId: '0781', productId: '5567', serial: 'SN1', deviceClass: 0, interfaceClasses: [8] };
@@ -37,6 +38,52 @@ function input(
     ...extra,
   };
 }
+
+describe('allowlist entries keyed to this computer (approvals for every computer)', () => {
+  const key = usbAllowKey(Buffer.alloc(32, 9));
+  const digestsOf = (d: UsbDevice) => ({
+    withSerial: d.serial === undefined ? undefined : usbAllowDigest(key, d),
+    withoutSerial: usbAllowDigest(key, { vendorId: d.vendorId, productId: d.productId }),
+  });
+  const keyed = (digest: string, serial: boolean, extra: { expiresAt?: string } = {}) => ({
+    id: 'allow-keyed',
+    match: { scheme: 'hmac-sha256-v1' as const, digest, serial },
+    note: 'approved for every school computer',
+    ...extra,
+  });
+
+  it('match the device whose digest under this computer’s key they hold, with its serial when they cover one', () => {
+    const bySerial = keyed(usbAllowDigest(key, stick), true);
+    const byModel = keyed(usbAllowDigest(key, { vendorId: '0781', productId: '5567' }), false);
+    const allowed = { action: 'allow', exception: { kind: 'allowlist', id: 'allow-keyed' } };
+
+    expect(decideUsb(input('carrington-infant', stick, { allowlist: [bySerial], digests: digestsOf(stick) }))).toMatchObject(allowed);
+    expect(decideUsb(input('carrington-infant', stick, { allowlist: [byModel], digests: digestsOf(stick) }))).toMatchObject(allowed);
+    const sameModelOtherSerial = { ...stick, serial: 'SN2' };
+    expect(decideUsb(input('carrington-infant', sameModelOtherSerial, { allowlist: [bySerial], digests: digestsOf(sameModelOtherSerial) }))).toMatchObject({
+      action: 'block',
+    });
+    expect(decideUsb(input('carrington-infant', sameModelOtherSerial, { allowlist: [byModel], digests: digestsOf(sameModelOtherSerial) }))).toMatchObject(
+      allowed,
+    );
+  });
+
+  it('match nothing without this computer’s digests, under another computer’s key, or once expired', () => {
+    const other = usbAllowKey(Buffer.alloc(32, 8));
+    expect(decideUsb(input('carrington-infant', stick, { allowlist: [keyed(usbAllowDigest(key, stick), true)] }))).toMatchObject({ action: 'block' });
+    expect(decideUsb(input('carrington-infant', stick, { allowlist: [keyed(usbAllowDigest(other, stick), true)], digests: digestsOf(stick) }))).toMatchObject({
+      action: 'block',
+    });
+    expect(
+      decideUsb(
+        input('carrington-infant', stick, {
+          allowlist: [keyed(usbAllowDigest(key, stick), true, { expiresAt: '2026-11-23T09:59:59Z' })],
+          digests: digestsOf(stick),
+        }),
+      ),
+    ).toMatchObject({ action: 'block' });
+  });
+});
 
 describe('the USB rule', () => {
   describe('under basildon-primary (encrypted sticks allowed)', () => {

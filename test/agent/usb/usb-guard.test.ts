@@ -1,6 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { EventDraft } from '../../../agent/outbox/outbox';
 import { type NoticeSink, UsbGuard } from '../../../agent/usb/usb-guard';
+import { keyedEntryFor } from '../../../collector/usb-allow-for-all';
 import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
 import type { TrayNotice } from '../../../shared/protocol';
@@ -31,7 +32,13 @@ const MIXED = images.partitioned('mixed.img', 'dos', [
 /** Arrange: a Linux machine (the sysfs fixture) with the real adapter, the guard and a policy; act by plugging; assert on writes and events. */
 async function machine(
   policy: Policy | (() => Policy),
-  options: { control?: 'enforce' | 'observe'; before?: (f: SysfsFixture) => void; clock?: { now: number }; bindDelayMs?: number } = {},
+  options: {
+    control?: 'enforce' | 'observe';
+    before?: (f: SysfsFixture) => void;
+    clock?: { now: number };
+    bindDelayMs?: number;
+    identity?: { deviceId: string; secret: Buffer };
+  } = {},
 ) {
   const fixture = new SysfsFixture();
   fixture.bindDelayMs = options.bindDelayMs ?? 0;
@@ -50,7 +57,7 @@ async function machine(
     },
     notices: sink,
     sendPermissionRequest: () => false,
-    deviceIdentity: async () => undefined,
+    deviceIdentity: async () => options.identity,
     dataDir: tempDir('guard'),
     logger: silentLogger(),
     control: options.control ?? 'enforce',
@@ -162,6 +169,23 @@ describe('the USB guard on Linux', () => {
     expect(m.events.find((e) => e.type === 'usb.storage.allowed')).toMatchObject({
       data: { allowlisted: true, exception: { kind: 'allowlist', id: 'allow-art' } },
     });
+    await m.close();
+  });
+
+  it('allows a stick approved for every computer by the digest keyed to this computer, not by one keyed to another', async () => {
+    const thisComputer = { deviceId: 'dev-this', secret: Buffer.alloc(32, 3) };
+    const approved = { id: 'allow-all-1', vendorId: '0781', productId: '5567', serial: '4C530001230101110453', note: 'approved for Amy' };
+    const m = await machine(basildon, { identity: thisComputer });
+    await m.guard.addAllowlistEntry(keyedEntryFor(approved, Buffer.alloc(32, 4), 'api-1'));
+    await m.plug('plain-stick');
+    expect(m.fixture.authorized('1-1')).toBe('0');
+
+    await m.guard.addAllowlistEntry(keyedEntryFor({ ...approved, id: 'allow-all-2' }, thisComputer.secret, 'api-1'));
+
+    expect(m.fixture.authorized('1-1')).toBe('1');
+    expect(m.events.find((e) => e.type === 'usb.storage.allowed')).toMatchObject({ data: { exception: { kind: 'allowlist', id: 'allow-all-2' } } });
+    // The entry kept on disk holds the digest, never the stick's ids.
+    expect(JSON.stringify(m.guard.allowlist)).not.toMatch(/0781|5567|4C530001230101110453/);
     await m.close();
   });
 
