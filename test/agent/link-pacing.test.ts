@@ -84,6 +84,50 @@ describe('the link paces itself under the collector', () => {
   });
 });
 
+describe('the link under the real collector configured with tight limits', () => {
+  let c: TestCollector | undefined;
+  afterEach(async () => {
+    for (const a of running.splice(0)) await a.stop('test').catch(() => undefined);
+    await c?.close();
+    c = undefined;
+  });
+
+  it('keeps to the limits its welcome says: never closed for rate, size or batch length, and every event stored once', async () => {
+    // Far below the defaults the link assumes before welcome (50 a second, bursts of 200): only what welcome says keeps it under.
+    c = await startTestCollector({ limits: { messagesPerSecond: 8, messageBurst: 12, maxPayloadBytes: 16 * 1024, maxEventsPerBatch: 30 } });
+    const agent = await agentFor(c.agentUrl, await c.enrollmentToken());
+    await eventually(() => (agent.link.currentState === 'ready' ? true : undefined));
+    const sent: boolean[] = [];
+    for (let k = 1; k <= 400; k++) {
+      await agent.record(report(k));
+      // Permission requests share the one budget with the batches.
+      if (k % 20 === 0)
+        sent.push(
+          agent.link.sendPermissionRequest({
+            v: PROTOCOL_VERSION,
+            type: 'permission.request',
+            requestId: `req-${k}`,
+            kind: 'other',
+            subject: { label: `thing ${k}` },
+            user: { name: 'amy.p', role: 'pupil' },
+            reason: 'for my project',
+          }),
+        );
+    }
+    const collector = c;
+    const limitCloses = () => [4429, 1009, 4400].map((code) => ({ code, closes: closes(collector, code) }));
+    // Done, or closed for breaking a limit (what a link that ignores welcome's limits gets at once).
+    await eventually(() => (agent.outbox.pendingCount === 0 || limitCloses().some((l) => l.closes > 0) ? true : undefined), 600, 50);
+    expect(limitCloses()).toEqual([4429, 1009, 4400].map((code) => ({ code, closes: 0 })));
+    expect(sent).toEqual(Array.from({ length: 20 }, () => true));
+    await eventually(async () => ((await collector.store.listPermissionRequests({ limit: 100 })).requests.length === 20 ? true : undefined), 600, 50);
+    await agent.stop('test');
+    expect(limitCloses()).toEqual([4429, 1009, 4400].map((code) => ({ code, closes: 0 })));
+    // agent.started and 400 reports.
+    await storedOnce(c, 401);
+  });
+});
+
 /**
  * A collector that advertises tight limits in `welcome` and holds the agent to
  * them with the collector's own token bucket: real sockets on loopback, the
