@@ -9,7 +9,8 @@ import type { AgentConfig } from './config';
 import { IdentityFile } from './identity';
 import { checkLastRun, markStopped } from './tamper-watch';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
-import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from './outbox/outbox';
+import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, EventTooLargeError, Outbox } from './outbox/outbox';
+import { tooLargeStandIn } from './outbox/too-large';
 import { PolicyKeeper } from './policy-keeper';
 import { type AnswerResult, TrayServer, type TrayPeer } from './tray/tray-server';
 import { ProblemReports, REPORT_RATE, describe as describeReporter } from './tray/problem-reports';
@@ -40,6 +41,14 @@ import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
 /** A tray restarting (an update, a crash) reconnects within this; one still gone after it was stopped. */
 const TRAY_GONE_GRACE_MS = 3_000;
+/**
+ * Stopping is bounded whatever the outbox holds (issue 12: a service manager
+ * kills what does not stop). The rules and channels get this long together;
+ * the link gets at most this long to deliver what is left, then its own
+ * bounded close; every event not acknowledged stays in the outbox.
+ */
+const STOP_PARTS_MS = 1_500;
+const STOP_DELIVERY_MS = 500;
 
 export interface AgentDeps {
   /** The USB settings are the composition root's: it turns them into `usb`. */
@@ -132,10 +141,22 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const timers: NodeJS.Timeout[] = [];
   const closers: Array<() => Promise<void>> = [];
   const seenCommands = new Set<string>();
+  /** Set by the first stop(): a second signal, or a test's cleanup, waits for the same stop. */
+  let stopping: Promise<void> | undefined;
   let lastEvent: { type: string; time: string } | null = null;
   let statusTimer: NodeJS.Timeout | undefined;
   const record = async (draft: EventDraft): Promise<void> => {
-    await outbox.append(draft);
+    await outbox.append(draft).catch((e: unknown) => {
+      if (!(e instanceof EventTooLargeError)) throw e;
+      // The rule that recorded it carries on; the collector learns what happened, without the details.
+      log.warn('an event is larger than the outbox keeps; recorded a stand-in without its details', {
+        type: e.eventType,
+        severity: draft.severity,
+        bytes: e.bytes,
+        maxBytes: e.maxBytes,
+      });
+      return outbox.append(tooLargeStandIn(draft, e.bytes, e.maxBytes));
+    });
     for (const l of links) l.notify();
     lastEvent = { type: draft.type, time: draft.time };
     // A burst of events updates the tray once, a second later.
@@ -556,24 +577,52 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     agreements,
     idle,
     record,
-    stop: async (reason: string) => {
-      for (const t of timers) clearInterval(t);
-      clearTimeout(statusTimer);
+    stop: (reason: string) => (stopping ??= stopAll(reason)),
+  };
+
+  async function stopAll(reason: string): Promise<void> {
+    for (const t of timers) clearInterval(t);
+    clearTimeout(statusTimer);
+    const parts = (async () => {
       await guards[0]?.stop().catch((e: unknown) => log.error('USB control did not stop cleanly', { error: String(e) }));
       await trays[0]?.close();
       for (const close of closers) await close().catch(() => undefined);
-      await record({ type: 'agent.stopped', severity: 'info', time: now(), data: { reason } }).catch(() => undefined);
-      await markStopped(config.dataDir).catch(() => undefined);
-      // Give the link a moment to deliver the last events; whatever is left stays in the outbox for next time.
-      await waitFor(() => outbox.pendingCount === 0 || link.currentState !== 'ready', 1500);
-      await link.stop();
-      await outbox.close();
-      log.info('agent stopped', { reason, pending: outbox.pendingCount });
-    },
-  };
+    })();
+    if (!(await settlesWithin(parts, STOP_PARTS_MS))) log.warn('some parts of the agent did not stop in time; stopping anyway', { waitedMs: STOP_PARTS_MS });
+    await settlesWithin(
+      record({ type: 'agent.stopped', severity: 'info', time: now(), data: { reason } }).catch(() => undefined),
+      STOP_PARTS_MS,
+    );
+    await markStopped(config.dataDir).catch(() => undefined);
+    // Give the link a moment to deliver the last events; whatever is left stays in the outbox for next time.
+    await waitFor(() => outbox.pendingCount === 0 || link.currentState !== 'ready', STOP_DELIVERY_MS);
+    await link.stop();
+    await outbox.close();
+    log.info('agent stopped', { reason, pending: outbox.pendingCount });
+  }
 }
 
 async function waitFor(done: () => boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Whether `work` settled within `ms`; it goes on either way, but the caller no longer waits for it. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -6,7 +6,7 @@
 const { spawnSync } = require('node:child_process');
 const { join } = require('node:path');
 
-const ALL = ['outbox', 'ingest', 'connections', 'storm', 'agent-idle', 'usb-decision', 'usb-rig', 'login-claim', 'process-watch'];
+const ALL = ['outbox', 'ingest', 'connections', 'storm', 'agent-idle', 'agent-stop', 'usb-decision', 'usb-rig', 'login-claim', 'process-watch'];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((n) => !ALL.includes(n));
 if (unknown.length > 0) {

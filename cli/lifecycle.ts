@@ -7,15 +7,22 @@ import { execFileSync } from 'node:child_process';
  * while stopping are expected and ignored; whoever started us can SIGKILL.
  * A service started by `invigilator start` also stops when that parent
  * disappears (its IPC channel closes), so it never outlives it.
+ *
+ * With `exitWithinMs`, the process is gone that long after the signal
+ * whatever is still running: stop() not finished (exit 1), or finished with
+ * something left holding the event loop (its exit code). What was left is
+ * named on stderr, so it can be found and fixed.
  */
-export function untilSignalled(stop: (signal: string) => Promise<void>): Promise<number> {
+export function untilSignalled(stop: (signal: string) => Promise<void>, options: { exitWithinMs?: number } = {}): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      if (options.exitWithinMs !== undefined) exitWithin(options.exitWithinMs, () => outcome);
       // A 'disconnect' listener keeps the IPC channel, and so the process, alive: let go of it once stopped.
       const release = (code: number) => {
+        outcome = code;
         process.off('disconnect', onDisconnect);
         if (process.connected) process.disconnect();
         resolve(code);
@@ -25,11 +32,26 @@ export function untilSignalled(stop: (signal: string) => Promise<void>): Promise
         () => release(1),
       );
     };
+    let outcome: number | undefined;
     const onDisconnect = () => onSignal('parent-gone');
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     if (process.connected) process.once('disconnect', onDisconnect);
   });
+}
+
+/** A last resort for a bounded stop: an unref'd timer, so a process that ends by itself before it is not held up. */
+function exitWithin(ms: number, outcome: () => number | undefined): void {
+  setTimeout(() => {
+    const code = outcome();
+    const holding = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+    process.stderr.write(
+      code === undefined
+        ? `INV_ERR_INTERNAL: did not stop within ${ms} ms; exiting (unsent events stay in the outbox). Still running: ${holding.join(', ')}\n`
+        : `stopped, but still held by ${holding.join(', ')} after ${ms} ms; exiting\n`,
+    );
+    process.exit(code ?? 1);
+  }, ms).unref();
 }
 
 /**

@@ -56,6 +56,7 @@ export const ERRORS = {
   INV_ERR_RATE_LIMITED: 'the peer sent more than its rate allows',
   INV_ERR_BUSY: 'the server is busy; retry later',
   INV_ERR_HELLO_TIMEOUT: 'the peer did not say hello in time',
+  INV_ERR_EVENT_TOO_LARGE: 'the event is larger than the outbox keeps; a stand-in saying what it was is kept instead',
   INV_ERR_SUPERSEDED: 'a newer connection for this device replaced this one',
   INV_ERR_BINARY_FRAME: 'frames are JSON text; a binary frame is not accepted',
   INV_ERR_BATCH_NOT_ASCENDING: 'the events of a batch are not in strictly ascending seq order',

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InvigilatorError } from '../../shared/errors';
 import { SEVERITIES, type EventEnvelope, type Severity } from '../../shared/protocol';
-import { SEGMENT_MAGIC, encodeRecord, scanSegment } from './record-codec';
+import { evictionOrder, isUserCaused } from './eviction';
+import { RECORD_HEADER_BYTES, SEGMENT_MAGIC, encodeRecord, scanSegment } from './record-codec';
 
 /** An event as the agent makes it: the outbox gives it its id and sequence number; the link adds the device id. */
 export type EventDraft = EventEnvelope extends infer E ? (E extends EventEnvelope ? Omit<E, 'id' | 'seq' | 'deviceId'> : never) : never;
@@ -15,7 +17,10 @@ export interface OutboxOptions {
   capBytes: number;
   /** A segment is closed and a new one started past this size. */
   segmentBytes: number;
-  /** Largest single record; anything larger is refused at append. */
+  /**
+   * Largest single record; anything larger is refused at append (INV_ERR_EVENT_TOO_LARGE). Far below the
+   * collector's frame limit, so that any event kept can be sent in a batch of its own.
+   */
   maxRecordBytes: number;
   /** Off only in benchmarks that measure the cost of fsync itself. */
   sync: boolean;
@@ -37,6 +42,8 @@ export interface OutboxReport {
 interface Entry {
   seq: number;
   severity: Severity;
+  /** A problem report from the tray: the first to go when the outbox is over its cap. */
+  userCaused: boolean;
   segment: number;
   offset: number;
   length: number;
@@ -50,7 +57,6 @@ interface PendingAppend {
   reject: (e: Error) => void;
 }
 
-const SEVERITY_RANK: Record<Severity, number> = Object.fromEntries(SEVERITIES.map((s, i) => [s, i])) as Record<Severity, number>;
 const segmentName = (n: number) => `${String(n).padStart(10, '0')}.seg`;
 const STATE_FILE = 'state.json';
 
@@ -103,25 +109,60 @@ export class Outbox {
     return this.ackedSeq;
   }
 
-  /** Writes an event durably; resolves once it is on disk. */
+  get maxRecordBytes(): number {
+    return this.options.maxRecordBytes;
+  }
+
+  /**
+   * Writes an event durably; resolves once it is on disk. An event larger than
+   * `maxRecordBytes` is refused with INV_ERR_EVENT_TOO_LARGE and takes no
+   * sequence number, so the numbers stay gap-free.
+   */
   append(draft: EventDraft): Promise<StoredEvent> {
     if (this.closed) return Promise.reject(new Error('outbox closed'));
-    const stored = { ...draft, id: randomUUID(), seq: this.nextSeq++ } as StoredEvent;
+    const stored = { ...draft, id: randomUUID(), seq: this.nextSeq } as StoredEvent;
     const record = encodeRecord(Buffer.from(JSON.stringify(stored)));
-    if (record.length > this.options.maxRecordBytes) return Promise.reject(new Error(`event of ${record.length} bytes exceeds the outbox record limit`));
+    if (record.length > this.options.maxRecordBytes)
+      return Promise.reject(new EventTooLargeError(draft.type, record.length - RECORD_HEADER_BYTES, this.options.maxRecordBytes - RECORD_HEADER_BYTES));
+    this.nextSeq++;
     return new Promise((resolve, reject) => {
-      const entry: Entry = { seq: stored.seq, severity: stored.severity, segment: 0, offset: 0, length: record.length };
+      const entry: Entry = {
+        seq: stored.seq,
+        severity: stored.severity,
+        userCaused: isUserCaused(stored.type),
+        segment: 0,
+        offset: 0,
+        length: record.length,
+      };
       this.queue.push({ record, entry, stored, resolve, reject });
       this.scheduleFlush();
     });
   }
 
-  /** Unacknowledged events after `afterSeq`, oldest first, at most `max`. */
-  async read(afterSeq: number, max: number): Promise<StoredEvent[]> {
+  /**
+   * Unacknowledged events after `afterSeq`, oldest first, at most `max`. With
+   * `maxBytes`, also no more than fit in that many bytes as a JSON array, each
+   * counted `extraBytesPerEvent` larger (what the link adds to every event); but
+   * always at least one event, however large, so that the caller can decide
+   * what to do with it.
+   */
+  async read(afterSeq: number, max: number, bound: { maxBytes?: number; extraBytesPerEvent?: number } = {}): Promise<StoredEvent[]> {
     // A copy of the index: an ack during the reads below splices this.entries, and
     // walking the live array by position would then skip events.
     const start = lowerBound(this.entries, afterSeq + 1);
-    const wanted = this.entries.slice(start, start + max);
+    let end = Math.min(this.entries.length, start + max);
+    if (bound.maxBytes !== undefined) {
+      // "[" and "]", then each event's JSON, the link's additions and a comma.
+      let bytes = 2;
+      for (let i = start; i < end; i++) {
+        bytes += this.entries[i]!.length - RECORD_HEADER_BYTES + (bound.extraBytesPerEvent ?? 0) + (i > start ? 1 : 0);
+        if (bytes > bound.maxBytes && i > start) {
+          end = i;
+          break;
+        }
+      }
+    }
+    const wanted = this.entries.slice(start, end);
     const out: StoredEvent[] = [];
     for (const e of wanted) {
       const segment = this.segments.get(e.segment);
@@ -131,6 +172,11 @@ export class Outbox {
       out.push(JSON.parse(buf.subarray(8).toString('utf8')) as StoredEvent);
     }
     return out;
+  }
+
+  /** How many unacknowledged events come after `seq`. */
+  unsentAfter(seq: number): number {
+    return this.entries.length - lowerBound(this.entries, seq + 1);
   }
 
   /** The collector holds everything up to `seq`: forget it, and delete segments that hold nothing live. */
@@ -202,8 +248,9 @@ export class Outbox {
 
   /**
    * Makes room under the byte cap. Candidates are everything unsent plus the
-   * incoming batch; the lowest severity goes first, oldest first within a
-   * severity, so blocks and tamper reports (`alert`) are the last to go.
+   * incoming batch, in `evictionOrder`: the tray's problem reports first, then
+   * the lowest severity, oldest first within each, so blocks and tamper
+   * reports (`alert`) are the last to go and no one's reports push them out.
    */
   private applyOverflowRule(batch: PendingAppend[], incoming: number): void {
     let excess = this.liveBytes + incoming - this.options.capBytes;
@@ -211,7 +258,7 @@ export class Outbox {
     const victims: Array<{ entry: Entry; pending?: PendingAppend }> = [
       ...this.entries.map((entry) => ({ entry })),
       ...batch.map((pending) => ({ entry: pending.entry, pending })),
-    ].sort((a, b) => SEVERITY_RANK[a.entry.severity] - SEVERITY_RANK[b.entry.severity] || a.entry.seq - b.entry.seq);
+    ].sort((a, b) => evictionOrder(a.entry, b.entry));
     const droppedNow = new Set<Entry>();
     for (const v of victims) {
       if (excess <= 0) break;
@@ -290,7 +337,14 @@ export class Outbox {
       const entries: Entry[] = [];
       let offset = segment.size;
       for (let i = 0; i < records.length; i++) {
-        entries.push({ seq: renumbered[i]!.seq, severity: renumbered[i]!.severity, segment: this.active, offset, length: records[i]!.length });
+        entries.push({
+          seq: renumbered[i]!.seq,
+          severity: renumbered[i]!.severity,
+          userCaused: isUserCaused(renumbered[i]!.type),
+          segment: this.active,
+          offset,
+          length: records[i]!.length,
+        });
         offset += records[i]!.length;
       }
       const bytes = Buffer.concat(records);
@@ -361,7 +415,7 @@ export class Outbox {
           report.corrupt.push({ segment: segmentName(n), offset: step.offset, bytesSkipped: step.skipped });
           continue;
         }
-        let parsed: { seq?: unknown; severity?: unknown };
+        let parsed: { seq?: unknown; severity?: unknown; type?: unknown };
         try {
           parsed = JSON.parse(step.payload.toString('utf8')) as typeof parsed;
         } catch {
@@ -375,7 +429,14 @@ export class Outbox {
         }
         maxSeq = Math.max(maxSeq, seq);
         if (seq <= this.ackedSeq) continue;
-        this.entries.push({ seq, severity: parsed.severity as Severity, segment: n, offset: step.offset, length: step.length + 8 });
+        this.entries.push({
+          seq,
+          severity: parsed.severity as Severity,
+          userCaused: isUserCaused(parsed.type),
+          segment: n,
+          offset: step.offset,
+          length: step.length + 8,
+        });
         this.liveBytes += step.length + 8;
         live++;
       }
@@ -395,6 +456,17 @@ export class Outbox {
     else if (this.segments.get(this.active)!.size >= this.options.segmentBytes) await this.startSegment(this.active + 1);
     await this.dropDeadSegments();
     return report;
+  }
+}
+
+/** An event refused at append for its size: the agent records a stand-in (`tooLargeStandIn`) instead. */
+export class EventTooLargeError extends InvigilatorError {
+  constructor(
+    readonly eventType: string,
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super('INV_ERR_EVENT_TOO_LARGE', `a ${eventType} event of ${bytes} bytes; the outbox keeps at most ${maxBytes}`);
   }
 }
 

@@ -103,6 +103,11 @@ export const EVENT_DATA = {
   }),
   'outbox.overflow': z.strictObject({ capBytes: nonNegativeInt, dropped: z.partialRecord(severity, nonNegativeInt) }),
   'outbox.corrupt': z.strictObject({ segment: name, offset: nonNegativeInt, bytesSkipped: nonNegativeInt }),
+  /**
+   * Kept in place of an event too large to keep or to send (its envelope's time, severity and user are the
+   * original's): `eventType` and `bytes` say what it was, `maxBytes` the limit it broke.
+   */
+  'outbox.too-large': z.strictObject({ eventType: name, bytes: nonNegativeInt, maxBytes: nonNegativeInt }),
   /** Raised by the collector itself (envelope deviceId `collector`) about the device named here. */
   'device.silent': z.strictObject({ deviceId: identifier, hostname: name, lastSeen: timestamp }),
   'policy.applied': z.strictObject({ policyId: identifier, version: nonNegativeInt }),

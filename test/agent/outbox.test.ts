@@ -214,5 +214,66 @@ describe('the outbox', () => {
       expect(outbox.dropped.info).toBe(1);
       await outbox.close();
     });
+
+    it("lets the tray's problem reports go before any other event, whatever their severity", async () => {
+      // 1,000 virus reports (alerts) once pushed out the older evidence of a game being run.
+      const dir = tempDir('outbox');
+      const { outbox } = await openOutbox(dir, { capBytes: 16 * 1024 });
+      const detection: EventDraft = {
+        type: 'software.detected',
+        severity: 'warning',
+        time: '2026-11-23T09:00:00.000Z',
+        data: { ruleId: 'cat-game', category: 'game', action: 'report', audit: false },
+      };
+      const detected = await outbox.append(detection);
+      const notice = await outbox.append(draft('a-notice', 'notice'));
+      const reports: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 300; i++)
+        reports.push(
+          outbox.append({ type: 'problem.reported', severity: 'alert', time: '2026-11-23T09:01:00.000Z', data: { kind: 'virus', text: `virus ${i}` } }),
+        );
+      await Promise.all(reports);
+      const kept = await outbox.read(0, 1000);
+      expect(kept.map((e) => e.seq)).toEqual(expect.arrayContaining([detected.seq, notice.seq]));
+      expect(outbox.pendingBytes).toBeLessThanOrEqual(16 * 1024);
+      // The reports still kept are the newest: the oldest went first.
+      const keptReports = kept.filter((e) => e.type === 'problem.reported');
+      expect(keptReports.length).toBeGreaterThan(0);
+      expect(keptReports.at(-1)!.data).toMatchObject({ text: 'virus 299' });
+      expect(keptReports[0]!.data).not.toMatchObject({ text: 'virus 0' });
+      await outbox.close();
+      // Recovery knows which events are reports too.
+      const again = await openOutbox(dir, { capBytes: 16 * 1024 });
+      await again.outbox.append(draft('x'.repeat(2000), 'debug'));
+      await again.outbox.append(draft('y'.repeat(2000), 'debug'));
+      const after = await again.outbox.read(0, 1000);
+      expect(after.map((e) => e.seq)).toEqual(expect.arrayContaining([detected.seq, notice.seq]));
+      expect(after.filter((e) => e.type === 'agent.stopped' && e.severity === 'debug')).toHaveLength(2);
+      await again.outbox.close();
+    });
+  });
+
+  describe('the size of one event', () => {
+    it('refuses an event larger than it keeps with a coded error, and uses no sequence number for it', async () => {
+      const dir = tempDir('outbox');
+      const { outbox } = await openOutbox(dir, { maxRecordBytes: 4096 });
+      await outbox.append(draft('small'));
+      await expect(outbox.append(draft('x'.repeat(5000)))).rejects.toMatchObject({ code: 'INV_ERR_EVENT_TOO_LARGE' });
+      expect((await outbox.append(draft('next'))).seq).toBe(2);
+      expect(reasons(await outbox.read(0, 10))).toEqual(['small', 'next']);
+      await outbox.close();
+    });
+
+    it('reads a batch bounded in bytes as well as in count, and always at least one event', async () => {
+      const dir = tempDir('outbox');
+      const { outbox } = await openOutbox(dir);
+      for (let i = 0; i < 10; i++) await outbox.append(draft(`${i}`.padEnd(1000, '.')));
+      const batch = await outbox.read(0, 10, { maxBytes: 3500 });
+      expect(batch.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(Buffer.byteLength(JSON.stringify(batch))).toBeLessThanOrEqual(3500);
+      expect((await outbox.read(0, 10, { maxBytes: 10 })).map((e) => e.seq)).toEqual([1]);
+      expect(outbox.unsentAfter(4)).toBe(6);
+      await outbox.close();
+    });
   });
 });

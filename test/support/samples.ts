@@ -25,6 +25,7 @@ export const EVENT_DATA_SAMPLES: { [K in EventType]: Extract<EventEnvelope, { ty
   'agent.tamper': { target: 'tray', action: 'killed', process: { pid: 4242, name: 'taskkill.exe' } },
   'outbox.overflow': { capBytes: 268435456, dropped: { debug: 10, info: 2 } },
   'outbox.corrupt': { segment: '00000003.seg', offset: 4096, bytesSkipped: 312 },
+  'outbox.too-large': { eventType: 'login-limit.denied', bytes: 592246, maxBytes: 262144 },
   'device.silent': { deviceId: 'dev-7', hostname: 'LIBRARY-03', lastSeen: T },
   'policy.applied': { policyId: 'basildon-primary', version: 1 },
   'policy.rejected': { policyId: 'basildon-primary', problems: [{ code: 'INV_ERR_SCHEMA_VALUE', path: '$.usbStorage.default.mode' }] },
