@@ -19,8 +19,10 @@ const CLI_SOURCE = `require('/invigilator/dist/cli/main.js').main(process.argv.s
 
 /**
  * A tray client: says hello, logs every line the agent sends to OUT, and
- * answers the first notice of KIND that offers ask-permission with that
- * action and REASON. Runs until killed.
+ * answers every notice of KIND that offers ask-permission with that action
+ * and REASON (not only the first: on a busy machine the hello may replay a
+ * notice whose stick is already gone, and answering only that one would ask
+ * for nothing). Runs until killed.
  */
 const TRAY_CLIENT = '/run/rig/tray-client.js';
 const TRAY_CLIENT_SOURCE = `'use strict';
@@ -33,7 +35,7 @@ const c = net.connect(socketPath, () => {
   log('CONNECTED');
 });
 let pending = '';
-let answered = false;
+const answered = new Set();
 c.setEncoding('utf8');
 c.on('data', (chunk) => {
   pending += chunk;
@@ -44,8 +46,8 @@ c.on('data', (chunk) => {
     log(line);
     let m;
     try { m = JSON.parse(line); } catch { continue; }
-    if (!answered && kind && m.type === 'tray.notice' && m.kind === kind && Array.isArray(m.actions) && m.actions.includes('ask-permission')) {
-      answered = true;
+    if (kind && m.type === 'tray.notice' && m.kind === kind && Array.isArray(m.actions) && m.actions.includes('ask-permission') && !answered.has(m.noticeId)) {
+      answered.add(m.noticeId);
       c.write(JSON.stringify({ v: 1, type: 'tray.answer', noticeId: m.noticeId, action: 'ask-permission', text: reason }) + '\\n');
       log('ANSWERED ' + m.noticeId);
     }

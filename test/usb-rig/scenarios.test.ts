@@ -329,7 +329,7 @@ if (unavailable && process.env.CI === 'true') {
             request = list.requests.find((r) => r.subject.serial === serial);
             if (!request) await new Promise((r) => setTimeout(r, 300));
           }
-          if (!request) throw new Error('the permission request never reached the collector');
+          if (!request) throw new Error(`the permission request never reached the collector; the tray saw:\n${(await g().run(`cat ${trayLog}`)).output}`);
           expect(request).toMatchObject({ reason: 'My homework is on it', subject: { vendorId: '46f4', productId: '0001', serial } });
           const decided = await apiPost(g(), collector, `/api/permission-requests/${request.deviceId}/${request.requestId}/decision`, {
             decision: 'approved',
