@@ -157,6 +157,8 @@ describe('docs/protocol.md: the worked examples of the keys', () => {
     expect(proof!.proof).toBe(byHand);
     expect(proofFor(key, challenge!.nonce, enrolled!.deviceId)).toBe(byHand);
     expect(proofMatches(key, challenge!.nonce, enrolled!.deviceId, proof!.proof)).toBe(true);
+    // The node:crypto lines the doc gives end with the same proof.
+    expect(protocol).toContain(`// '${byHand}'`);
     // The mistake the doc warns of: keyed with the secret's text, it does not match.
     const textKeyed = createHmac('sha256', enrolled!.deviceSecret)
       .update(`invigilator-auth-v1\n${enrolled!.deviceId}\n${challenge!.nonce}`)
