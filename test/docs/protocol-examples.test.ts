@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { proofFor, proofMatches } from '../../node-common/device-proof';
 import { usbAllowDigest, usbAllowKey } from '../../node-common/usb-allow-digest';
 import type { Decoded } from '../../shared/errors';
@@ -83,7 +84,7 @@ describe('docs/protocol.md: message examples', () => {
   });
 
   it('documents no message the schemas do not define', () => {
-    const known = new Set(expected.map(([type]) => type));
+    const known = new Set<string>(expected.map(([type]) => type));
     expect(messageSections.map((s) => typeOf(s.title)).filter((t) => !known.has(t!))).toEqual([]);
   });
 
@@ -157,8 +158,10 @@ describe('docs/protocol.md: the worked examples of the keys', () => {
     expect(proof!.proof).toBe(byHand);
     expect(proofFor(key, challenge!.nonce, enrolled!.deviceId)).toBe(byHand);
     expect(proofMatches(key, challenge!.nonce, enrolled!.deviceId, proof!.proof)).toBe(true);
-    // The node:crypto lines the doc gives end with the same proof.
-    expect(protocol).toContain(`// '${byHand}'`);
+    // The node:crypto lines the doc gives compute that proof, and say so.
+    const lines = all.find((s) => s.title === '`auth.proof`')!.blocks.find((b) => b.lang === 'js')!.text;
+    expect(lines).toContain(`// '${byHand}'`);
+    expect(runInNewContext(lines, { require, Buffer })).toBe(byHand);
     // The mistake the doc warns of: keyed with the secret's text, it does not match.
     const textKeyed = createHmac('sha256', enrolled!.deviceSecret)
       .update(`invigilator-auth-v1\n${enrolled!.deviceId}\n${challenge!.nonce}`)
