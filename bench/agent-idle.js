@@ -28,7 +28,11 @@
  * For investigation only: INVIGILATOR_BENCH_AGENT_FLAGS adds node flags to
  * both agents (e.g. `--max-semi-space-size=1`, `-r bench/idle-probe.js`);
  * INVIGILATOR_BENCH_HEAP_SNAPSHOT_DIR writes a heap snapshot of each agent
- * there at the end, after the memory is read. A run with either writes its
+ * there at the end, after the memory is read; INVIGILATOR_BENCH_FULL_CONFIG
+ * (JSON) replaces top-level settings of the full agent's configuration, to
+ * turn one capability off at a time; INVIGILATOR_BENCH_EMPTY_OPT=1 gives the
+ * full agent an empty /opt (this machine's holds thousands of entries the
+ * file watch watches). A run with any of them writes its
  * result as agent-idle-probe.json, so the committed figures stay the plain ones.
  */
 const { execFileSync, spawn, spawnSync } = require('node:child_process');
@@ -42,6 +46,8 @@ const { startCollector } = require('./sim-agents');
 const IDLE_SECONDS = Number(process.env.INVIGILATOR_BENCH_IDLE_SECONDS || 300);
 const AGENT_FLAGS = (process.env.INVIGILATOR_BENCH_AGENT_FLAGS || '').split(/\s+/).filter(Boolean);
 const SNAPSHOT_DIR = process.env.INVIGILATOR_BENCH_HEAP_SNAPSHOT_DIR || '';
+const FULL_OVERRIDES = JSON.parse(process.env.INVIGILATOR_BENCH_FULL_CONFIG || '{}');
+const EMPTY_OPT = process.env.INVIGILATOR_BENCH_EMPTY_OPT === '1';
 const GOAL = { ratio: 1.35, cpuPercent: 0.5, ratioMinimal: 1.15 };
 /** How long the agents may take to start, enroll and tell their trays they are connected. */
 const READY_WITHIN_MS = 60_000;
@@ -91,7 +97,7 @@ function statOf(pid) {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
+    return { ppid: Number(f[1]), user: Number(f[11]), system: Number(f[12]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
   } catch {
     return undefined;
   }
@@ -128,7 +134,7 @@ function cpuTicksOf(pid) {
   if (!own) throw new Error(`process ${pid} has gone`);
   let children = 0;
   for (const d of descendantsOf(pid)) children += statOf(d)?.ticks ?? 0;
-  return { own: own.ticks, children, total: own.ticks + children };
+  return { own: own.ticks, ownUser: own.user, ownSystem: own.system, children, total: own.ticks + children };
 }
 
 /** Resident memory by kind (kB in /proc/PID/status), in bytes. */
@@ -136,6 +142,25 @@ function memoryOf(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
   return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem'), hwm: kb('VmHWM') };
+}
+
+/** Entries under `dir` down to `depth` levels, bounded: how much the file watch has to watch there. */
+function countEntries(dir, depth) {
+  let count = 0;
+  const walk = (d, left) => {
+    let names;
+    try {
+      names = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (++count > 100_000) return;
+      if (left > 1 && n.isDirectory()) walk(join(d, n.name), left - 1);
+    }
+  };
+  walk(dir, depth);
+  return count;
 }
 
 function rssOfDescendants(pid) {
@@ -265,6 +290,7 @@ async function main() {
     usb: { control: 'observe' },
     sessions: { control: 'observe' },
     software: { control: 'observe' },
+    ...FULL_OVERRIDES,
   });
   const session = `UID=${user.uid}\nUSER=${user.name}\nACTIVE=1\nIS_DISPLAY=1\nSTATE=active\nREMOTE=0\nTYPE=x11\nCLASS=user\nSEAT=seat0\nDISPLAY=:0\nREALTIME=${Date.now() * 1000}\n`;
   // The file watch looks at /tmp and /var/tmp, which on this machine other programs (and this bench's collector)
@@ -276,6 +302,7 @@ async function main() {
     'printf %s "$SESSION" > "/run/systemd/sessions/$SESSION_ID"',
     'mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp',
     'mount -t tmpfs -o size=64m,mode=1777 tmpfs /var/tmp',
+    ...(EMPTY_OPT ? ['mount -t tmpfs -o size=1m,mode=755 tmpfs /opt'] : []),
     'exec "$@"',
   ].join(' && ');
   const full = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', layOver, 'sh', process.execPath, ...agentArgs(fullConfig)], {
@@ -306,7 +333,9 @@ async function main() {
     });
   }
 
-  const fullTray = trayOn(join(trays, `${user.uid}.sock`), SESSION_ID);
+  // With sessions off (an ablation run) there are no per-user sockets: the tray is on the root socket then.
+  const fullTray =
+    FULL_OVERRIDES.sessions?.control === 'off' ? trayOn(join(fullDir, 'data', 'tray.sock')) : trayOn(join(trays, `${user.uid}.sock`), SESSION_ID);
   const minimalTray = trayOn(join(minimalDir, 'tray.sock'));
   const startedAt = Date.now();
   try {
@@ -338,13 +367,17 @@ async function main() {
     const percent = (name, part = 'total') => Number((((cpuEnd[name][part] - cpuStart[name][part]) / clockTicks / windowSeconds) * 100).toFixed(3));
 
     const snapshots = SNAPSHOT_DIR ? { full: await snapshot(full.pid), minimal: await snapshot(minimal.pid) } : undefined;
-    const probing = AGENT_FLAGS.length > 0 || SNAPSHOT_DIR !== '';
+    const probing = AGENT_FLAGS.length > 0 || SNAPSHOT_DIR !== '' || Object.keys(FULL_OVERRIDES).length > 0 || EMPTY_OPT;
     const ratio = (a, b) => Number((a / b).toFixed(3));
     writeResult(probing ? 'agent-idle-probe' : 'agent-idle', {
       idleSeconds: IDLE_SECONDS,
       windowSeconds: Number(windowSeconds.toFixed(1)),
       readyMs,
       ...(AGENT_FLAGS.length ? { agentFlags: AGENT_FLAGS } : {}),
+      ...(Object.keys(FULL_OVERRIDES).length ? { fullConfig: FULL_OVERRIDES } : {}),
+      ...(EMPTY_OPT ? { emptyOpt: true } : {}),
+      /** What the file watch covers in /opt (depth 2) on this machine: a lab PC has a browser or two there. */
+      optEntries: EMPTY_OPT ? 0 : countEntries('/opt', 3),
       ...(snapshots ? { snapshots } : {}),
       ratio: ratio(mem.full.rss, mem.bare.rss),
       cpuPercent: percent('full'),
@@ -363,6 +396,8 @@ async function main() {
       fullAgentChildrenRssBytes: fullChildrenRss,
       cpu: {
         fullOwnPercent: percent('full', 'own'),
+        fullOwnUserPercent: percent('full', 'ownUser'),
+        fullOwnSystemPercent: percent('full', 'ownSystem'),
         fullChildrenPercent: percent('full', 'children'),
         minimalPercent: percent('minimal'),
         bareNodePercent: percent('bare'),
