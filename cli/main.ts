@@ -2,11 +2,11 @@ import { join } from 'node:path';
 import type { Platform } from '../shared/protocol';
 import { type ErrorCode, InvigilatorError, formatProblems } from '../shared/errors';
 import { wantsHelp } from './args';
-import { agentCommand } from './commands/agent';
-import { collectorCommand } from './commands/collector';
-import { policyCommand } from './commands/policy';
-import { startCommand } from './commands/start';
-import { usbCommand } from './commands/usb';
+import type * as AgentCommand from './commands/agent';
+import type * as CollectorCommand from './commands/collector';
+import type * as PolicyCommand from './commands/policy';
+import type * as StartCommand from './commands/start';
+import type * as UsbCommand from './commands/usb';
 import { EXIT, type Io, processIo } from './output';
 import { VERSION } from './version';
 
@@ -53,20 +53,36 @@ function currentPlatform(): Platform {
   throw new InvigilatorError('INV_ERR_NOT_SUPPORTED', `Invigilator runs on Linux, Windows and macOS, not ${p}`);
 }
 
+/**
+ * Each command's code is loaded when that command runs, not before: the agent
+ * service runs for months on every school computer, and loading the
+ * collector's database drivers and HTTP stack with it cost it memory it never
+ * uses (issue 14: `npm run bench -- agent-idle`).
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const commands = {
+  agent: () => require('./commands/agent') as typeof AgentCommand,
+  collector: () => require('./commands/collector') as typeof CollectorCommand,
+  policy: () => require('./commands/policy') as typeof PolicyCommand,
+  start: () => require('./commands/start') as typeof StartCommand,
+  usb: () => require('./commands/usb') as typeof UsbCommand,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'agent':
-        return await agentCommand(rest, io, currentPlatform());
+        return await commands.agent().agentCommand(rest, io, currentPlatform());
       case 'collector':
-        return await collectorCommand(rest, io, POSIX_MODES);
+        return await commands.collector().collectorCommand(rest, io, POSIX_MODES);
       case 'policy':
-        return await policyCommand(rest, io);
+        return await commands.policy().policyCommand(rest, io);
       case 'usb':
-        return await usbCommand(rest, io);
+        return await commands.usb().usbCommand(rest, io);
       case 'start':
-        return await startCommand(rest, io, join(__dirname, '../../bin/invigilator.js'), POSIX_MODES);
+        return await commands.start().startCommand(rest, io, join(__dirname, '../../bin/invigilator.js'), POSIX_MODES);
       case '--version':
       case '-v':
         io.out(VERSION);

@@ -1,23 +1,26 @@
 import type { Platform } from '../shared/protocol';
 import type { Logger } from '../node-common/logging';
-import { ConsoleSessions } from '../agent/sessions/darwin/console-sessions';
-import { LoginctlIdleHint } from '../agent/sessions/logind-idle-hint';
+import type * as ConsoleSessions from '../agent/sessions/darwin/console-sessions';
+import type * as LogindIdleHint from '../agent/sessions/logind-idle-hint';
 import { IdCommandGroups } from '../agent/sessions/roles';
 import { CommandSessionControl, ObservingSessionControl, type SessionControl } from '../agent/sessions/session-control';
 import { LogindSessions, type SessionDirectory, type SignedInUsers } from '../agent/sessions/session-directory';
 import { LoginctlLocks } from '../agent/sessions/session-watcher';
-import { WtsSessions } from '../agent/sessions/win32/wts-sessions';
+import type * as WtsSessions from '../agent/sessions/win32/wts-sessions';
 import type { CommandRunner } from '../agent/usb/command-runner';
 
 /**
  * This OS's session adapters, chosen once: logind on Linux (with screen locks,
  * idle hints and groups from `id`), `quser` on Windows (no groups yet: every
  * user has the policy's default role), the console owner and `who` on macOS.
+ * Another OS's adapter is never loaded (issue 14: the idle agent's memory).
  */
+/* eslint-disable @typescript-eslint/no-require-imports */
 export function sessionsFor(platform: Platform, runner: CommandRunner, logger: Logger, mode: 'enforce' | 'observe' = 'enforce') {
   const control: SessionControl = mode === 'enforce' ? new CommandSessionControl(platform, runner) : new ObservingSessionControl(logger);
   switch (platform) {
     case 'linux': {
+      const { LoginctlIdleHint } = require('../agent/sessions/logind-idle-hint') as typeof LogindIdleHint;
       const logind = new LogindSessions();
       return {
         directory: logind as SessionDirectory,
@@ -29,12 +32,13 @@ export function sessionsFor(platform: Platform, runner: CommandRunner, logger: L
       };
     }
     case 'win32': {
-      const wts = new WtsSessions({ runner, logger });
+      const wts = new (require('../agent/sessions/win32/wts-sessions') as typeof WtsSessions).WtsSessions({ runner, logger });
       return { directory: wts as SessionDirectory, users: wts as SignedInUsers, control };
     }
     case 'darwin': {
-      const console = new ConsoleSessions({ runner, logger });
+      const console = new (require('../agent/sessions/darwin/console-sessions') as typeof ConsoleSessions).ConsoleSessions({ runner, logger });
       return { directory: console as SessionDirectory, users: console as SignedInUsers, control, groups: new IdCommandGroups(runner) };
     }
   }
 }
+/* eslint-enable @typescript-eslint/no-require-imports */

@@ -1,29 +1,39 @@
 import type { Platform } from '../shared/protocol';
 import type { Logger } from '../node-common/logging';
 import { OsHomeFolders } from '../agent/sessions/home-folders';
-import { PsProcessSource } from '../agent/software/process-source-darwin';
-import { ProcfsProcessSource } from '../agent/software/process-source-linux';
-import { StartTraceProcessSource } from '../agent/software/process-source-win32';
-import { win32SignerOf } from '../agent/software/process-signer-win32';
-import { taskkillKiller } from '../agent/software/process-killer';
+import type * as PsSource from '../agent/software/process-source-darwin';
+import type * as ProcfsSource from '../agent/software/process-source-linux';
+import type * as StartTraceSource from '../agent/software/process-source-win32';
+import type * as Win32Signer from '../agent/software/process-signer-win32';
+import type * as Killer from '../agent/software/process-killer';
 import type { CommandRunner } from '../agent/usb/command-runner';
-import { LinuxPackageInventory } from '../agent/software/inventory-linux';
-import { RegistryInventory } from '../agent/software/inventory-win32';
-import { BundleInventory } from '../agent/software/inventory-darwin';
-import { spawnPowerShellSession } from '../agent/usb/win32/powershell-session';
+import type * as LinuxInventory from '../agent/software/inventory-linux';
+import type * as Win32Inventory from '../agent/software/inventory-win32';
+import type * as DarwinInventory from '../agent/software/inventory-darwin';
+import type * as PowerShell from '../agent/usb/win32/powershell-session';
 
 /**
  * This OS's software-control adapters, chosen once: /proc on Linux, one
  * long-lived PowerShell watching Win32_ProcessStartTrace on Windows (with
  * Authenticode signers and taskkill), `ps` on macOS; and where each lists
- * its installed programs.
+ * its installed programs. Another OS's adapters are never loaded (issue 14:
+ * the idle agent's memory).
  */
+/* eslint-disable @typescript-eslint/no-require-imports */
 export function softwareFor(platform: Platform, runner: CommandRunner, logger: Logger, control: 'enforce' | 'observe') {
   const homes = new OsHomeFolders(platform, runner);
   switch (platform) {
-    case 'linux':
+    case 'linux': {
+      const { ProcfsProcessSource } = require('../agent/software/process-source-linux') as typeof ProcfsSource;
+      const { LinuxPackageInventory } = require('../agent/software/inventory-linux') as typeof LinuxInventory;
       return { control, processes: new ProcfsProcessSource({ logger }), homes, inventory: new LinuxPackageInventory(runner) };
+    }
     case 'win32': {
+      const { spawnPowerShellSession } = require('../agent/usb/win32/powershell-session') as typeof PowerShell;
+      const { StartTraceProcessSource } = require('../agent/software/process-source-win32') as typeof StartTraceSource;
+      const { win32SignerOf } = require('../agent/software/process-signer-win32') as typeof Win32Signer;
+      const { taskkillKiller } = require('../agent/software/process-killer') as typeof Killer;
+      const { RegistryInventory } = require('../agent/software/inventory-win32') as typeof Win32Inventory;
       const queries = spawnPowerShellSession();
       return {
         control,
@@ -34,7 +44,11 @@ export function softwareFor(platform: Platform, runner: CommandRunner, logger: L
         inventory: new RegistryInventory(queries),
       };
     }
-    case 'darwin':
+    case 'darwin': {
+      const { PsProcessSource } = require('../agent/software/process-source-darwin') as typeof PsSource;
+      const { BundleInventory } = require('../agent/software/inventory-darwin') as typeof DarwinInventory;
       return { control, processes: new PsProcessSource({ runner, logger }), homes, inventory: new BundleInventory({ runner }) };
+    }
   }
 }
+/* eslint-enable @typescript-eslint/no-require-imports */

@@ -1,13 +1,13 @@
 import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { createExecFileRunner } from '../../agent/usb/command-runner';
-import { sessionsFor } from '../sessions-for';
-import { softwareFor } from '../software-for';
-import { NodeUsbHotplug } from '../../agent/usb/node-usb-hotplug';
-import { AGENT_ENV, agentConfigSchema } from '../../agent/config';
+import type * as SessionsFor from '../sessions-for';
+import type * as SoftwareFor from '../software-for';
+import type * as NodeUsbHotplug from '../../agent/usb/node-usb-hotplug';
+import { AGENT_ENV, type AgentConfig, agentConfigSchema } from '../../agent/config';
 import { checkCollectorUrl } from '../../agent/link/collector-url';
 import type { Platform } from '../../shared/protocol';
-import { closeLogger, createLogger } from '../../node-common/logging';
+import { type Logger, closeLogger, createLogger } from '../../node-common/logging';
 import { preparePrivateDir } from '../../node-common/private-dir';
 import { InvigilatorError } from '../../shared/errors';
 import { IdentityFile } from '../../agent/identity';
@@ -16,8 +16,22 @@ import { parse } from '../args';
 import { untilSignalled } from '../lifecycle';
 import { EXIT, type Io } from '../output';
 import { loadServiceSettings } from '../service-settings';
-import { usbPlatformFor } from '../usb-platform-for';
+import type * as UsbPlatformFor from '../usb-platform-for';
 import { VERSION } from '../version';
+
+/*
+ * A capability that is off is never loaded: its adapters (and node-usb, a
+ * native module) would only hold memory in an agent that runs for months
+ * (issue 14, `ratioMinimal` in `npm run bench -- agent-idle`).
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const usbAdapters = () => ({
+  ...(require('../usb-platform-for') as typeof UsbPlatformFor),
+  ...(require('../../agent/usb/node-usb-hotplug') as typeof NodeUsbHotplug),
+});
+const sessionAdapters = () => require('../sessions-for') as typeof SessionsFor;
+const softwareAdapters = () => require('../software-for') as typeof SoftwareFor;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** From SIGTERM to exit, at most (the goal is 5 s, measured by `npm run bench -- agent-stop`). */
 const AGENT_EXIT_WITHIN_MS = 4_500;
@@ -89,14 +103,12 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const configFile = values.config;
   const forgetToken = configFile ? () => void forgetEnrollmentToken(configFile, logger) : undefined;
   if (forgetToken && (await new IdentityFile(dataDir).load().catch(() => undefined))) forgetToken();
-  const usb =
-    config.usb.control === 'off'
-      ? undefined
-      : { platform: usbPlatformFor(platform, config.usb, logger), control: config.usb.control, hotplug: new NodeUsbHotplug(logger) };
+  const usb = config.usb.control === 'off' ? undefined : usbFor(platform, { ...config.usb, control: config.usb.control }, logger);
   // Inside the data folder (root only) the socket needs no ACL of its own; Windows has no Unix sockets in its services' folders.
   const trayPath = config.tray.socket ?? (platform === 'win32' ? '\\\\.\\pipe\\invigilator-tray' : join(dataDir, 'tray.sock'));
   // Each signed-in user's tray gets its own socket, which only that user can open (docs/architecture.md).
-  const sessions = config.sessions.control === 'off' ? undefined : sessionsFor(platform, createExecFileRunner(), logger, config.sessions.control);
+  const sessions =
+    config.sessions.control === 'off' ? undefined : sessionAdapters().sessionsFor(platform, createExecFileRunner(), logger, config.sessions.control);
   // Per-user sockets are built for Linux only; Windows and macOS need their own channel (docs/architecture.md).
   const userTrays =
     sessions && platform === 'linux' && config.tray.userSockets !== 'off' && process.getuid?.() === 0
@@ -105,7 +117,9 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const starting = startAgent({
     ...(userTrays ? { userTrays } : {}),
     ...(sessions ? { sessions } : {}),
-    ...(config.software.control === 'off' ? {} : { software: softwareFor(platform, createExecFileRunner(), logger, config.software.control) }),
+    ...(config.software.control === 'off'
+      ? {}
+      : { software: softwareAdapters().softwareFor(platform, createExecFileRunner(), logger, config.software.control) }),
     config: { ...config, dataDir },
     fallbackPolicy: fallback,
     logger,
@@ -132,4 +146,9 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     throw e;
   });
   return stopped;
+}
+
+function usbFor(platform: Platform, config: AgentConfig['usb'] & { control: 'enforce' | 'observe' }, logger: Logger) {
+  const { usbPlatformFor, NodeUsbHotplug: Hotplug } = usbAdapters();
+  return { platform: usbPlatformFor(platform, config, logger), control: config.control, hotplug: new Hotplug(logger) };
 }
