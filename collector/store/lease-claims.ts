@@ -107,6 +107,53 @@ export function planRounds(claims: ReadonlyArray<NormalClaim>): number[] {
   });
 }
 
+/**
+ * Splits a batch into at most `maxParts` parts that can be decided at the same
+ * time on different connections without waiting for each other or changing
+ * any answer: claims whose users share a lock (`lockOf`), or that name the
+ * same session or the same capped device, stay in one part, in arrival order.
+ * Parts are filled largest group first, so they come out about equal. A batch
+ * smaller than two parts of `minPart` is not split, nor one with an eviction
+ * reference: the session a reference names is known only once the transaction
+ * has spent it, and another user's claim on that session must be decided after.
+ */
+export function splitIndependent(claims: ReadonlyArray<NormalClaim>, lockOf: (c: NormalClaim) => number, maxParts: number, minPart: number): number[][] {
+  const parts = Math.min(maxParts, Math.floor(claims.length / minPart));
+  if (parts < 2 || claims.some((c) => c.evictRef !== undefined)) return [claims.map((_, i) => i)];
+  const parent = new Map<number, number>();
+  const root = (x: number): number => {
+    let r = x;
+    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  const lockOfKey = new Map<string, number>();
+  const locks = claims.map((c) => {
+    const lock = lockOf(c);
+    if (!parent.has(lock)) parent.set(lock, lock);
+    const keys = [`s\n${c.deviceId}\n${c.sessionId}`];
+    if (c.maxUsersPerDevice !== undefined) keys.push(`d\n${c.deviceId}`);
+    for (const k of keys) {
+      const seen = lockOfKey.get(k);
+      if (seen === undefined) lockOfKey.set(k, lock);
+      else if (root(seen) !== root(lock)) parent.set(root(seen), root(lock));
+    }
+    return lock;
+  });
+  const groups = new Map<number, number[]>();
+  locks.forEach((lock, i) => {
+    const r = root(lock);
+    let g = groups.get(r);
+    if (!g) groups.set(r, (g = []));
+    g.push(i);
+  });
+  const bins = Array.from({ length: parts }, () => [] as number[]);
+  for (const g of [...groups.values()].sort((a, b) => b.length - a.length)) {
+    bins.reduce((least, bin) => (bin.length < least.length ? bin : least)).push(...g);
+  }
+  return bins.filter((b) => b.length > 0).map((b) => b.sort((x, y) => x - y));
+}
+
 interface Pending {
   claim: NormalClaim;
   resolve: (verdict: LeaseVerdict) => void;
@@ -117,7 +164,9 @@ interface Pending {
  * Group commit for login claims, as for events: claims arriving while a
  * batch is being decided wait for the next, which the store decides in one
  * transaction (one commit, one fsync), in arrival order. One batch at a time
- * per store. A batch that fails fails every claim in it.
+ * per store. A store that can decide independent parts of a batch at once
+ * (`split`) gets each part as a transaction of its own, all started together;
+ * a part that fails fails every claim in it, and only those.
  */
 export class ClaimQueue {
   private pending: Pending[] = [];
@@ -127,6 +176,7 @@ export class ClaimQueue {
     private readonly decide: (batch: NormalClaim[]) => LeaseVerdict[] | Promise<LeaseVerdict[]>,
     /** Claims per transaction at most; more wait for the next. */
     private readonly maxBatch = 5000,
+    private readonly split: (batch: NormalClaim[]) => number[][] = (batch) => [batch.map((_, i) => i)],
   ) {}
 
   submit(claim: LeaseClaim): Promise<LeaseVerdict> {
@@ -147,13 +197,18 @@ export class ClaimQueue {
   private async run(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
-      try {
-        const verdicts = await this.decide(batch.map((p) => p.claim));
-        batch.forEach((p, i) => p.resolve(verdicts[i]!));
-      } catch (e) {
-        for (const p of batch) p.reject(e);
-      }
+      const parts = this.split(batch.map((p) => p.claim)).map((indexes) => indexes.map((i) => batch[i]!));
+      await Promise.all(parts.map((part) => this.decidePart(part)));
     }
     this.running = false;
+  }
+
+  private async decidePart(part: Pending[]): Promise<void> {
+    try {
+      const verdicts = await this.decide(part.map((p) => p.claim));
+      part.forEach((p, i) => p.resolve(verdicts[i]!));
+    } catch (e) {
+      for (const p of part) p.reject(e);
+    }
   }
 }

@@ -1,7 +1,7 @@
+import { LEASE_LOCK_BUCKETS } from './lease-lock-buckets';
+
 /** The first key of the two-key advisory locks that serialise one user's login claims (`lock_lease_users`). */
 export const LEASE_LOCK_SPACE = 74_616_802;
-/** Users share this many advisory locks (a power of two). */
-const LEASE_LOCK_BUCKETS = 512;
 
 /** Device secrets sealed under the collectors' shared key; see the SQLite migration of the same name. */
 const SEAL_DEVICE_SECRETS = `ALTER TABLE devices ADD COLUMN secret_key_id TEXT;

@@ -36,7 +36,9 @@ import { InvigilatorError } from '../../../shared/errors';
 import { PERMISSION_COLUMNS, type PermissionRow, permissionFromRow } from '../permission-row';
 import { type CommandRow, commandFromRow } from '../command-row';
 import { LEASE_COLUMNS, LEASE_CURSOR, type LeaseRow, expiryOf, isoTime, leaseFromRow, summaryFromRow, userKey } from '../lease-row';
-import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds, withRefs } from '../lease-claims';
+import { ClaimQueue, type NormalClaim, evictionOf, isGranted, otherLeases, planRounds, splitIndependent, withRefs } from '../lease-claims';
+import { leaseLockBucket } from './lease-lock-buckets';
+import { textArray } from './text-array';
 import { ENROLLMENT_WINDOW_MS, TOKEN_COLUMNS, type TokenRow, tokenFromRow } from '../token-row';
 import {
   SOFTWARE_COLUMNS,
@@ -103,6 +105,10 @@ function deviceFromRow(r: DeviceRow): DeviceRecord {
   };
 }
 
+/** A burst of claims is decided as at most this many transactions at once, each of at least CLAIMS_PER_PART claims. */
+const CLAIM_PARTS = 4;
+const CLAIMS_PER_PART = 128;
+
 /** An arbitrary constant: every collector process takes this advisory lock while migrating, so only one migrates. */
 const MIGRATION_LOCK = 74_616_801;
 
@@ -120,12 +126,15 @@ export class PostgresStore implements CollectorStore {
   readonly pool: pg.Pool;
   private readonly secrets: DeviceSecretBox;
   private readonly maxPrograms: number;
+  private readonly claimParts: number;
 
   /**
    * `secretKey`: the 32-byte key device secrets are sealed under (device-secret-box.ts); every collector on the database holds the same one.
    * `maxProgramsPerDevice`: the cap on each device's software list, by default the protocol's.
+   * `claimParts`: how many transactions at most decide one burst of login claims at once.
    */
-  constructor(connectionString: string, options: { secretKey: Buffer; poolSize?: number; maxProgramsPerDevice?: number }) {
+  constructor(connectionString: string, options: { secretKey: Buffer; poolSize?: number; maxProgramsPerDevice?: number; claimParts?: number }) {
+    this.claimParts = options.claimParts ?? CLAIM_PARTS;
     this.secrets = new DeviceSecretBox(options.secretKey);
     this.maxPrograms = options.maxProgramsPerDevice ?? PROTOCOL_LIMITS.maxInstalledPrograms;
     this.pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
@@ -741,9 +750,16 @@ export class PostgresStore implements CollectorStore {
 
   /**
    * Group commit, as for events: claims arriving together are decided in one
-   * transaction (see decideClaims).
+   * transaction (see decideClaims). A burst (a Monday morning) is split into
+   * parts that share no user lock, session or capped device, each decided on a
+   * connection of its own at the same time: the server's work for a thousand
+   * claims is spread over its cores instead of queued on one backend.
    */
-  private readonly claims = new ClaimQueue((batch) => this.withDeadlockRetry(() => this.decideClaims(batch)), 2000);
+  private readonly claims = new ClaimQueue(
+    (batch) => this.decideWithRetry(batch),
+    2000,
+    (batch) => splitIndependent(batch, (c) => leaseLockBucket(c.key), this.claimParts, CLAIMS_PER_PART),
+  );
 
   async claimLease(claim: LeaseClaim): Promise<LeaseVerdict> {
     return this.claims.submit(claim);
@@ -763,19 +779,32 @@ export class PostgresStore implements CollectorStore {
    * snapshot, so each sees everything committed before the locks were granted
    * and every earlier round of this batch.
    */
-  private async decideClaims(batch: NormalClaim[]): Promise<LeaseVerdict[]> {
+  private async decideWithRetry(batch: NormalClaim[]): Promise<LeaseVerdict[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.decideClaims(batch, attempt > 1);
+      } catch (e) {
+        // 40P01: PostgreSQL aborted one of two transactions waiting for each other's rows. 23505: another
+        // process gave a session this batch inserts to another user meanwhile; the batch goes again with upserts.
+        const code = (e as { code?: string }).code;
+        if ((code !== '40P01' && code !== '23505') || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  private async decideClaims(batch: NormalClaim[], upsert: boolean): Promise<LeaseVerdict[]> {
     const verdicts: LeaseVerdict[] = new Array<LeaseVerdict>(batch.length);
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query('SELECT lock_lease_users($1::text[])', [batch.map((c) => c.key)]);
+      await client.query('SELECT lock_lease_users($1::text[])', [textArray(batch.map((c) => c.key))]);
       for (const c of batch) delete c.evictTarget; // a retried batch resolves its references again
       if (batch.some((c) => c.evictRef !== undefined)) await this.spendRefs(client, batch);
       const rounds = planRounds(batch);
       for (let round = 0; round <= Math.max(...rounds); round++) {
         const indexes = rounds.flatMap((r, i) => (r === round ? [i] : []));
         const claims = indexes.map((i) => batch[i]!);
-        const decided = await this.decideRound(client, claims);
+        const decided = await this.decideRound(client, claims, upsert);
         indexes.forEach((batchIndex, i) => (verdicts[batchIndex] = decided[i]!));
       }
       await client.query('COMMIT');
@@ -811,8 +840,8 @@ export class PostgresStore implements CollectorStore {
   }
 
   /** Claims of distinct users on distinct sessions (and distinct capped devices), decided set-wise. */
-  private async decideRound(client: pg.PoolClient, claims: NormalClaim[]): Promise<LeaseVerdict[]> {
-    const col = <T>(f: (c: NormalClaim) => T) => claims.map(f);
+  private async decideRound(client: pg.PoolClient, claims: NormalClaim[], upsert: boolean): Promise<LeaseVerdict[]> {
+    const col = (f: (c: NormalClaim) => string) => textArray(claims.map(f));
     const evictions = claims.map(evictionOf);
     const capped = claims.some((c) => c.maxUsersPerDevice !== undefined);
     // One statement: the users' dead leases and the claimed sessions' stale ones (another user's: the device
@@ -857,9 +886,9 @@ export class PostgresStore implements CollectorStore {
         col((c) => c.now),
         col((c) => c.deviceId),
         col((c) => c.sessionId),
-        evictions.map((e) => e?.deviceId ?? null),
-        evictions.map((e) => e?.sessionId ?? null),
-        col((c) => c.maxUsersPerDevice ?? null),
+        textArray(evictions.map((e) => e?.deviceId)),
+        textArray(evictions.map((e) => e?.sessionId)),
+        claims.map((c) => c.maxUsersPerDevice ?? null),
         claims.map((_, i) => i),
       ],
     );
@@ -894,27 +923,50 @@ export class PostgresStore implements CollectorStore {
     });
     const granted = claims.filter((_, i) => verdicts[i]!.granted);
     if (granted.length > 0) {
-      const g = <T>(f: (c: NormalClaim) => T) => granted.map(f);
-      await client.query(
-        `INSERT INTO leases (device_id, session_id, user_key, user_name, role, hostname, since, expires_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-         -- The row is this user's lease (claimed again) unless another process gave the session to
-         -- another user since the stale delete above: then it becomes this user's.
-         ON CONFLICT (device_id, session_id) DO UPDATE
-           SET user_key = EXCLUDED.user_key, user_name = EXCLUDED.user_name, role = EXCLUDED.role, hostname = EXCLUDED.hostname,
-               since = CASE WHEN leases.user_key = EXCLUDED.user_key THEN leases.since ELSE EXCLUDED.since END,
-               expires_at = CASE WHEN leases.user_key = EXCLUDED.user_key THEN GREATEST(leases.expires_at, EXCLUDED.expires_at) ELSE EXCLUDED.expires_at END`,
-        [
-          g((c) => c.deviceId),
-          g((c) => c.sessionId),
-          g((c) => c.key),
-          g((c) => c.user),
-          g((c) => c.role),
-          g((c) => c.hostname),
-          g((c) => c.now),
-          g((c) => c.expiresAt),
-        ],
-      );
+      // A claim whose session already holds this user's live lease extends it; every other granted claim's
+      // session holds no row now (its dead and stale rows were deleted above), so a plain insert does,
+      // which costs the server a third less than an upsert for a burst of new sign-ins. Should another
+      // process give one of those sessions to another user meanwhile, the insert fails on the key and the
+      // batch is decided again with upserts (decideClaims).
+      const own = (c: NormalClaim) => (byUser.get(c.key) ?? []).some((l) => l.deviceId === c.deviceId && l.sessionId === c.sessionId);
+      const renewed = upsert ? [] : granted.filter(own);
+      const fresh = upsert ? granted : granted.filter((c) => !own(c));
+      if (renewed.length > 0) {
+        const g = (f: (c: NormalClaim) => string) => textArray(renewed.map(f));
+        await client.query(
+          `UPDATE leases l SET user_name = x.n, role = x.r, hostname = x.h, expires_at = GREATEST(l.expires_at, x.e)
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(d, s, k, n, r, h, e)
+           WHERE l.device_id = x.d AND l.session_id = x.s AND l.user_key = x.k`,
+          [g((c) => c.deviceId), g((c) => c.sessionId), g((c) => c.key), g((c) => c.user), g((c) => c.role), g((c) => c.hostname), g((c) => c.expiresAt)],
+        );
+      }
+      if (fresh.length > 0) {
+        const g = (f: (c: NormalClaim) => string) => textArray(fresh.map(f));
+        await client.query(
+          `INSERT INTO leases (device_id, session_id, user_key, user_name, role, hostname, since, expires_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])${
+             upsert
+               ? `
+           -- The row is this user's lease (claimed again) unless another process gave the session to
+           -- another user since the stale delete above: then it becomes this user's.
+           ON CONFLICT (device_id, session_id) DO UPDATE
+             SET user_key = EXCLUDED.user_key, user_name = EXCLUDED.user_name, role = EXCLUDED.role, hostname = EXCLUDED.hostname,
+                 since = CASE WHEN leases.user_key = EXCLUDED.user_key THEN leases.since ELSE EXCLUDED.since END,
+                 expires_at = CASE WHEN leases.user_key = EXCLUDED.user_key THEN GREATEST(leases.expires_at, EXCLUDED.expires_at) ELSE EXCLUDED.expires_at END`
+               : ''
+           }`,
+          [
+            g((c) => c.deviceId),
+            g((c) => c.sessionId),
+            g((c) => c.key),
+            g((c) => c.user),
+            g((c) => c.role),
+            g((c) => c.hostname),
+            g((c) => c.now),
+            g((c) => c.expiresAt),
+          ],
+        );
+      }
     }
     await this.replaceRefs(client, claims, verdicts);
     return verdicts;
@@ -944,17 +996,6 @@ export class PostgresStore implements CollectorStore {
         r((x) => x.c.refExpiresAt),
       ],
     );
-  }
-
-  /** PostgreSQL aborts one of two transactions that wait for each other's rows; the loser is run again. */
-  private async withDeadlockRetry<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await work();
-      } catch (e) {
-        if ((e as { code?: string }).code !== '40P01' || attempt >= attempts) throw e;
-      }
-    }
   }
 
   async renewLeases(deviceId: string, sessionIds: readonly string[], now: string, leaseSeconds: number): Promise<string[]> {
