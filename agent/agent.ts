@@ -34,9 +34,10 @@ import type { InventorySource } from './software/inventory-source';
 import { LogoffScheduler } from './sessions/logoff-scheduler';
 import type { IdleHintSource } from './sessions/logind-idle-hint';
 import { carryOutLogoff } from './sessions/remote-logoff';
-import { type GroupSource, roleFor } from './sessions/roles';
+import type { GroupSource } from './sessions/roles';
 import { type LockSource, SessionWatcher } from './sessions/session-watcher';
 import { type NoticeSink, UsbGuard } from './usb/usb-guard';
+import { Roster } from './core/roster';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
 /** A tray restarting (an update, a crash) reconnects within this; one still gone after it was stopped. */
@@ -130,13 +131,28 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const inventories: InventoryKeeper[] = [];
   /** The signed-in users' homes, kept up to date by the session watch, for the folders the file watch covers. */
   let homes: SignedInUser[] = [];
-  /** The sessions the watcher knows, with their users' roles; empty without a session adapter. */
-  let sessionRoles: () => Array<{ uid: number; user: string; role: string }> = () => [];
   // Sign-outs for the login limit, the agreement, a missing tray and the network manager count once the session has gone;
   // the logoff scheduler confirms its own.
   const confirmedSignOut = deps.sessions && new ConfirmedSignOut(deps.sessions.control, deps.sessions.directory);
   // The rules that look at sessions every tick share one read of them; the sign-out confirmation above reads afresh.
   const sharedSessions = deps.sessions && new SharedSessionRead(deps.sessions.directory);
+  /**
+   * Who is signed in with which role, and who is at the screen: what the
+   * login limit, logoff, software and USB rules all ask (agent/core/roster.ts).
+   * Without a session adapter there is nobody, and the default role applies.
+   */
+  const roster =
+    deps.sessions &&
+    new Roster({
+      directory: sharedSessions ?? deps.sessions.directory,
+      policy: () => policy.current,
+      ...(deps.sessions.groups ? { groups: deps.sessions.groups } : {}),
+      // A stick let in for a teacher is decided again when a pupil takes the screen (and the other way round).
+      onScreenChanged: () =>
+        void guards[0]
+          ?.reconsiderAll()
+          .catch((e: unknown) => log.error('deciding USB devices again for the person at the screen failed', { error: String(e) })),
+    });
   const trays: TrayServer[] = [];
   const timers: NodeJS.Timeout[] = [];
   const closers: Array<() => Promise<void>> = [];
@@ -425,7 +441,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     const { control } = deps.sessions;
     const directory = sharedSessions ?? deps.sessions.directory;
     const confirmed = confirmedSignOut ?? control;
-    const groups = deps.sessions.groups;
+    const signedIn = roster!;
     const personalNotices = {
       showTo: (uid: number, n: TrayNotice) => personal[0]?.showTo(uid, n),
       withdraw: (id: string) => personal[0]?.withdraw(id),
@@ -448,13 +464,12 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       directory,
       dataDir: config.dataDir,
       record,
-      roleOf: async (s) => roleFor(policy.current, groups ? await groups.groupsOf(s.user).catch(() => []) : []),
+      roleOf: (s) => signedIn.roleOf(s),
       ...(deps.sessions.locks ? { locks: deps.sessions.locks } : {}),
       onStarted: (s, role) => limit.sessionStarted(s, role || policy.current.roles.default),
       onEnded: (id) => limit.sessionEnded(id),
       logger,
     });
-    sessionRoles = () => watcher.current();
     const logoff = new LogoffScheduler({
       policy: () => policy.current,
       sessions: directory,
@@ -464,8 +479,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       notices: personalNotices,
       record,
       logger,
-      // The role the watcher found at login: asking the OS for groups on every tick would cost a process each time.
-      roleOf: async (s) => watcher.current().find((k) => k.sessionId === s.sessionId)?.role || policy.current.roles.default,
+      // The groups were looked up once, at sign-in: asking the OS on every tick would cost a process each time.
+      roleOf: (s) => signedIn.roleOf(s),
     });
     logoffs.push(logoff);
     let busy = false;
@@ -474,11 +489,17 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       if (busy) return;
       busy = true;
       try {
+        await signedIn.refresh();
         await watcher.poll();
         await limit.tick();
         await logoff.tick();
         if (deps.software?.homes) {
-          const found = await Promise.all((await directory.sessions()).filter((x) => !x.remote).map((x) => deps.software!.homes!.of(x)));
+          const found = await Promise.all(
+            signedIn
+              .signedIn()
+              .filter((x) => !x.remote)
+              .map((x) => deps.software!.homes!.of(x)),
+          );
           homes = [...new Map(found.filter((h): h is SignedInUser => h !== undefined).map((h) => [h.uid, h])).values()];
         }
       } catch (e) {
@@ -495,7 +516,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     // A developer's own machine (`invigilator start`): every decision is made and reported as audit, nothing is
     // stopped or quarantined. The process guard has its own observe mode; the file guard is given an audit policy.
     const filePolicy = () => (sw.control === 'observe' ? auditOnly(policy.current) : policy.current);
-    const roleOfUid = async (uid: number) => sessionRoles().find((k) => k.uid === uid)?.role || policy.current.roles.default;
+    const roleOfUid = async (uid: number) => roster?.roleOfUid(uid) ?? policy.current.roles.default;
     const personalNotices = {
       showTo: (uid: number, n: TrayNotice) => personal[0]?.showTo(uid, n),
       withdraw: (id: string) => personal[0]?.withdraw(id),
@@ -521,7 +542,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       folders: sw.folders ?? (() => watchedFolders({ platform: deps.platform, users: homes, env: process.env })),
       logger,
       platform: deps.platform,
-      userName: (uid) => sessionRoles().find((k) => k.uid === uid)?.user,
+      userName: (uid) => roster?.byUid(uid)?.user,
     });
     softwareGuards.push(processes);
     fileGuards.push(files);
@@ -547,8 +568,9 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       control: deps.usb.control,
       ...(deps.usb.hotplug ? { hotplug: deps.usb.hotplug } : {}),
       policy: () => policy.current,
-      // Sessions and their users arrive with the sessions issue; until then the policy's default role applies.
-      currentUser: () => undefined,
+      // The person at the screen decides; who asked is named from their own tray (agent/core/roster.ts).
+      currentUser: () => roster?.userAtScreen(),
+      ...(roster ? { userOf: (uid: number) => roster.userOf(uid) } : {}),
       record,
       notices: notices ?? { show: (n) => log.info('notice', { kind: n.kind, title: n.title }), withdraw: () => undefined },
       sendPermissionRequest: (request) => link.sendPermissionRequest(request),

@@ -21,7 +21,7 @@ import type * as PowerShell from '../agent/usb/win32/powershell-session';
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
 export function softwareFor(platform: Platform, runner: CommandRunner, logger: Logger, control: 'enforce' | 'observe') {
-  const homes = new OsHomeFolders(platform, runner);
+  const homes = new OsHomeFolders(platform, runner, logger);
   switch (platform) {
     case 'linux': {
       const { ProcfsProcessSource } = require('../agent/software/process-source-linux') as typeof ProcfsSource;

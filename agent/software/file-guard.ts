@@ -13,7 +13,7 @@ import { JsonStateFile } from '../json-state-file';
 import type { EventDraft } from '../outbox/outbox';
 import type { WatchedFolder } from './file-folders';
 import { type FileJudgement, HEAD_BYTES, extensionOf, isPartialDownload, judgeFile } from './file-kind';
-import { hashFile, identityOf, readHead } from './file-read';
+import { hashFile, identityOf, readHead } from '../os/file-read';
 import { type FileSeen, FileWatch, type FileWatchOptions } from './file-watch';
 import { Quarantine, type QuarantineRecord, type RestoreOutcome } from './quarantine';
 

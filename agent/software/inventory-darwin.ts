@@ -1,6 +1,6 @@
-import { constants } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readBounded } from '../os/file-read';
 import type { CommandRunner } from '../usb/command-runner';
 import { parsePlistDict, str } from '../usb/darwin/plist';
 import {
@@ -53,38 +53,6 @@ const MAX_ENTRIES_PER_FOLDER = 50_000;
 const PLUTIL_TIMEOUT_MS = 10_000;
 
 export const bundleSource = (folder: string): string => `bundles:${folder}`;
-
-type FileRead = { kind: 'ok'; bytes: Buffer } | { kind: 'absent' } | { kind: 'unusable'; reason: string };
-
-/** Reads a small regular file without following a link and without blocking on a FIFO. */
-async function readSmallFile(path: string, max: number): Promise<FileRead> {
-  let handle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
-    return { kind: 'unusable', reason: code ?? 'unreadable' };
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) return { kind: 'unusable', reason: 'not a regular file' };
-    if (stat.size > max) return { kind: 'unusable', reason: 'too large' };
-    const buffer = Buffer.alloc(max + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > max) return { kind: 'unusable', reason: 'too large' };
-    }
-    return { kind: 'ok', bytes: buffer.subarray(0, length) };
-  } catch (e) {
-    return { kind: 'unusable', reason: (e as NodeJS.ErrnoException).code ?? 'unreadable' };
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}
 
 /** Name and version from an Info.plist's text; undefined when it is not a plist dict. */
 export function bundleInfo(text: string): { name?: string; version?: string } | undefined {
@@ -186,9 +154,10 @@ export class BundleInventory implements InventorySource {
   private async readBundle(bundle: string, source: string): Promise<InstalledProgram | undefined> {
     const folderName = bundle.slice(bundle.lastIndexOf('/') + 1).replace(/\.app$/i, '');
     const plistPath = join(bundle, 'Contents', 'Info.plist');
-    const file = await readSmallFile(plistPath, MAX_INFO_PLIST_BYTES);
-    // No Info.plist (or one that is a link, a FIFO, a folder): not a bundle anyone can launch.
-    if (file.kind !== 'ok') return undefined;
+    // The bundle may be in a user's own Applications folder: read without following a link or waiting on a FIFO.
+    const file = await readBounded(plistPath, MAX_INFO_PLIST_BYTES);
+    // No Info.plist (or one that is a link, a FIFO, a folder, or too large): not a bundle anyone can launch.
+    if (!file.ok) return undefined;
     let text: string | undefined;
     if (file.bytes.subarray(0, 6).toString('latin1') === 'bplist') text = await this.convertBinary(plistPath);
     else text = file.bytes.toString('utf8');

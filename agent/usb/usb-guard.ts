@@ -32,8 +32,13 @@ export interface UsbGuardDeps {
   /** Makes the platform look again as soon as libusb sees a change. */
   hotplug?: HotplugSignal;
   policy: () => Policy;
-  /** The person at the computer, when known; their role picks the rule's settings. */
+  /**
+   * The person at the screen, when known (agent/core/roster.ts): their role
+   * picks the rule's settings, and USB events name them.
+   */
   currentUser: () => User | undefined;
+  /** A signed-in user by uid, for naming who asked from their own tray; absent: requests name the person at the screen. */
+  userOf?: (uid: number) => User | undefined;
   record: (draft: EventDraft) => Promise<void>;
   notices: NoticeSink;
   /** Sends a permission request to the collector; false while the link is down (it is sent on reconnect). */
@@ -367,19 +372,20 @@ export class UsbGuard {
       entry.noticeId = undefined;
       return { ok: true };
     }
-    if (action === 'ask-permission') return this.askPermission(entry, text ?? '', askerKey(from));
+    if (action === 'ask-permission') return this.askPermission(entry, text ?? '', from);
     if (action === 'enter-code') return this.enterCode(entry, target ?? text ?? '', askerKey(from));
     return { ok: false, code: 'INV_ERR_UNEXPECTED_MESSAGE', message: `a USB notice has no ${action} action` };
   }
 
-  private async askPermission(entry: Attached, reason: string, asker: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+  private async askPermission(entry: Attached, reason: string, from: Asker): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+    const asker = askerKey(from);
     const mine = this.pendingRequests.filter((p) => p.asker === asker).length;
     if (mine >= PERMISSION_REQUEST_LIMITS.perUser || this.pendingRequests.length >= PERMISSION_REQUEST_LIMITS.total) {
       this.log.warn('a permission request was refused: too many are waiting for an answer', { asker, mine, all: this.pendingRequests.length });
       return { ok: false, code: 'INV_ERR_PERMISSION_REQUESTS_FULL', message: ERRORS.INV_ERR_PERMISSION_REQUESTS_FULL };
     }
     const { device } = entry;
-    const user = this.deps.currentUser();
+    const user = this.requester(from);
     const request: PermissionRequest = {
       v: PROTOCOL_VERSION,
       type: 'permission.request',
@@ -399,6 +405,17 @@ export class UsbGuard {
     await this.pendingFile.save(this.pendingRequests);
     this.deps.sendPermissionRequest(request);
     return { ok: true };
+  }
+
+  /**
+   * Who asked, as the network manager is told: the user of the tray socket the
+   * answer came through; from a channel that speaks for no user (the root-only
+   * socket, the Windows pipe), the person at the screen, under whose role the
+   * device was stopped. Undefined (sent as `unknown`) when neither is known.
+   */
+  private requester(from: Asker): User | undefined {
+    if (from?.uid === undefined) return this.deps.currentUser();
+    return this.deps.userOf ? this.deps.userOf(from.uid) : this.deps.currentUser();
   }
 
   /** The link is up again: requests made while it was down go now. The collector stores each once. */

@@ -20,7 +20,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { identityOf } from '../../../agent/software/file-read';
+import { identityOf } from '../../../agent/os/file-read';
 import { Quarantine, type QuarantineRecord } from '../../../agent/software/quarantine';
 import { identifier } from '../../../shared/protocol/primitives';
 import { tempDir } from '../../support/cli';

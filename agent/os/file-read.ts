@@ -1,11 +1,16 @@
 import { createHash } from 'node:crypto';
 import { type BigIntStats, constants } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
+import type { ErrorCode } from '../../shared/errors';
 
 /**
- * Reading files that someone else controls: never through a link at the last
- * component, never blocking on a FIFO named `game.exe`, one 1 MiB buffer at
- * a time whatever the file's size, and within a time bound.
+ * Reading files that someone else controls (a pupil's home, a download, an
+ * app bundle in a user's folder), for every capability: never through a link
+ * at the last component, never blocking on a FIFO named `game.exe`, only
+ * regular files, and either a bounded number of bytes (`readBounded`) or one
+ * 1 MiB buffer at a time within a time bound (`hashFile`). The agent runs as
+ * root: `readFile` on such a path would follow a link to `/dev/zero` and read
+ * until memory runs out, or wait for ever on a FIFO.
  */
 
 /** Read-only, no following a link at the last component, no blocking on FIFOs and devices. */
@@ -80,6 +85,50 @@ export async function readHead(path: string, bytes: number): Promise<{ ok: true;
     return { ok: true, head: buffer.subarray(0, bytesRead), stats: opened.stats };
   } catch (e) {
     return failureOf(e);
+  } finally {
+    await opened.handle.close().catch(() => undefined);
+  }
+}
+
+/** What `readBounded` reads at most, unless told otherwise: a configuration file a user keeps is a few hundred bytes. */
+export const MAX_SMALL_FILE_BYTES = 64 * 1024;
+
+/**
+ * A small file read whole, or why not: `too-large` (more than the bound; it is
+ * refused, not cut short, so a file is never half-understood), or a `Failed`
+ * reason. `code` is the catalogue's: INV_ERR_INPUT_TOO_LARGE for one too
+ * large, INV_ERR_FILE_UNREADABLE for the rest; `errno` is the OS's, if any.
+ */
+export type BoundedRead =
+  | { ok: true; bytes: Buffer }
+  | { ok: false; reason: ReadFailure | 'too-large'; code: Extract<ErrorCode, 'INV_ERR_INPUT_TOO_LARGE' | 'INV_ERR_FILE_UNREADABLE'>; errno?: string };
+
+/**
+ * The whole of a small regular file someone else controls, at most
+ * `maxBytes` (64 KiB by default). A link, a FIFO, a device or a folder is
+ * refused without reading or waiting; so is a file longer than the bound,
+ * after reading one byte past it (its size as stat'ed is not trusted: it may
+ * grow while it is read).
+ */
+export async function readBounded(path: string, maxBytes = MAX_SMALL_FILE_BYTES): Promise<BoundedRead> {
+  const unreadable = (f: Failed): BoundedRead => ({ ok: false, reason: f.reason, code: 'INV_ERR_FILE_UNREADABLE', ...(f.code ? { errno: f.code } : {}) });
+  const opened = await openRegular(path);
+  if (!opened.ok) return unreadable(opened);
+  try {
+    if (opened.stats.size > BigInt(maxBytes)) return { ok: false, reason: 'too-large', code: 'INV_ERR_INPUT_TOO_LARGE' };
+    // Room for the size stat'ed and one byte more, to see the end; a file that grew meanwhile gets room up to the bound.
+    let buffer = Buffer.alloc(Number(opened.stats.size) + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) buffer = Buffer.concat([buffer, Buffer.alloc(maxBytes + 1 - length)]);
+      const { bytesRead } = await opened.handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) return { ok: false, reason: 'too-large', code: 'INV_ERR_INPUT_TOO_LARGE' };
+    }
+    return { ok: true, bytes: buffer.subarray(0, length) };
+  } catch (e) {
+    return unreadable(failureOf(e));
   } finally {
     await opened.handle.close().catch(() => undefined);
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, ftruncateSync, openSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { hashFile, isAllZero, openRegular, readHead } from '../../../agent/software/file-read';
+import { MAX_SMALL_FILE_BYTES, hashFile, isAllZero, openRegular, readBounded, readHead } from '../../../agent/os/file-read';
 import { tempDir } from '../../support/cli';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -80,5 +80,41 @@ describe('reading files someone else controls', () => {
     b[(1 << 20) - 1] = 1;
     expect(isAllZero(b)).toBe(false);
     expect(isAllZero(Buffer.alloc(0))).toBe(true);
+  });
+});
+
+describe('reading a small file someone else controls, whole and bounded', () => {
+  const dir = tempDir('bounded-read');
+
+  it('reads a small file whole, and one of exactly the bound', async () => {
+    writeFileSync(join(dir, 'small'), 'XDG_DOWNLOAD_DIR="$HOME/Téléchargements"\n');
+    const small = await readBounded(join(dir, 'small'));
+    expect(small.ok && small.bytes.toString('utf8')).toBe('XDG_DOWNLOAD_DIR="$HOME/Téléchargements"\n');
+    writeFileSync(join(dir, 'exact'), Buffer.alloc(MAX_SMALL_FILE_BYTES, 0x41));
+    const exact = await readBounded(join(dir, 'exact'));
+    expect(exact.ok && exact.bytes.length).toBe(MAX_SMALL_FILE_BYTES);
+    expect(MAX_SMALL_FILE_BYTES).toBe(64 * 1024);
+  });
+
+  it('refuses a file past the bound rather than cutting it short, with the catalogue code', async () => {
+    writeFileSync(join(dir, 'over-by-one'), Buffer.alloc(MAX_SMALL_FILE_BYTES + 1, 0x41));
+    writeFileSync(join(dir, '100k'), Buffer.alloc(100 * 1024, 0x41));
+    expect(await readBounded(join(dir, 'over-by-one'))).toEqual({ ok: false, reason: 'too-large', code: 'INV_ERR_INPUT_TOO_LARGE' });
+    expect(await readBounded(join(dir, '100k'))).toEqual({ ok: false, reason: 'too-large', code: 'INV_ERR_INPUT_TOO_LARGE' });
+    expect(await readBounded(join(dir, '100k'), 200 * 1024)).toMatchObject({ ok: true });
+  });
+
+  it('refuses a link (even to a small file), a FIFO, a device and a folder without reading or waiting', async () => {
+    writeFileSync(join(dir, 'target'), 'fine');
+    symlinkSync(join(dir, 'target'), join(dir, 'link'));
+    symlinkSync('/dev/zero', join(dir, 'zeros'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    const unreadable = { ok: false, reason: 'not-a-file', code: 'INV_ERR_FILE_UNREADABLE' };
+    expect(await readBounded(join(dir, 'link'))).toEqual({ ...unreadable, errno: 'ELOOP' });
+    expect(await readBounded(join(dir, 'zeros'))).toEqual({ ...unreadable, errno: 'ELOOP' });
+    expect(await readBounded(join(dir, 'fifo'))).toEqual(unreadable);
+    expect(await readBounded('/dev/zero')).toEqual(unreadable);
+    expect(await readBounded(dir)).toMatchObject(unreadable);
+    expect(await readBounded(join(dir, 'never-there'))).toEqual({ ok: false, reason: 'gone', code: 'INV_ERR_FILE_UNREADABLE', errno: 'ENOENT' });
   });
 });
