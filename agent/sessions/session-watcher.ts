@@ -4,7 +4,7 @@ import type { EventData } from '../../shared/protocol/events';
 import type { Logger } from '../../node-common/logging';
 import { JsonStateFile } from '../json-state-file';
 import type { EventDraft } from '../outbox/outbox';
-import type { CommandRunner } from '../usb/command-runner';
+import type { CommandRunner } from '../os/command-runner';
 import type { SessionDirectory, UserSession } from './session-directory';
 
 /** Whether a session's screen is locked, where the OS says. */

@@ -1,9 +1,9 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { z } from 'zod';
 import type { Logger } from '../../node-common/logging';
-import type { PowerShellSession } from '../usb/win32/powershell-session';
-import { POWERSHELL_COMMAND } from '../usb/win32/powershell-session';
-import type { CommandRunner } from '../usb/command-runner';
+import type { PowerShellSession } from '../os/win32/powershell-session';
+import { POWERSHELL_COMMAND } from '../os/win32/powershell-session';
+import type { CommandRunner } from '../os/command-runner';
 import type { ObservedProcess, ProcessListener, ProcessSource } from './process-source';
 
 /**

@@ -2,7 +2,8 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../../shared/errors';
 import type { Logger } from '../../../node-common/logging';
-import { type CommandRunner, createExecFileRunner } from '../command-runner';
+import { type CommandRunner, createExecFileRunner } from '../../os/command-runner';
+import { usbCommands } from '../os-errors';
 import { FileByteSource } from '../file-byte-source';
 import { type ObservedUsbDevice, type StorageDisk, USB_CLASS, type UsbChange, type UsbPlatform, hasInterfaceClass } from '../usb-platform';
 import { type LinuxRoots, SysfsTree, USB_DEVICE_NAME, type WriteAttribute } from './sysfs-tree';
@@ -12,8 +13,9 @@ import { type Uevent, type UeventSource, UdevadmMonitor } from './uevent-source'
 export type RunProgram = (file: string, args: readonly string[]) => Promise<void>;
 
 export function programRunner(runner: CommandRunner = createExecFileRunner({ maxOutputBytes: 64 * 1024, defaultTimeoutMs: 10_000 })): RunProgram {
+  const usb = usbCommands(runner);
   return async (file, args) => {
-    const { code } = await runner.run(file, [...args]);
+    const { code } = await usb.run(file, [...args]);
     if (code !== 0) throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file} ${args.join(' ').slice(0, 200)} exited with ${code}`);
   };
 }

@@ -9,7 +9,7 @@ import { type LocalClock, WEEKDAYS } from '../../../agent/sessions/logoff-decisi
 import { LogoffScheduler } from '../../../agent/sessions/logoff-scheduler';
 import { CommandSessionControl } from '../../../agent/sessions/session-control';
 import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
-import type { CommandRunner } from '../../../agent/usb/command-runner';
+import type { CommandRunner } from '../../../agent/os/command-runner';
 import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
 import type { TrayNotice } from '../../../shared/protocol';

@@ -4,7 +4,7 @@ import { IdCommandGroups, roleFor } from '../../../agent/sessions/roles';
 import { LoginctlLocks, SessionWatcher } from '../../../agent/sessions/session-watcher';
 import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
 import type { EventDraft } from '../../../agent/outbox/outbox';
-import { createExecFileRunner, type CommandRunner } from '../../../agent/usb/command-runner';
+import { createExecFileRunner, type CommandRunner } from '../../../agent/os/command-runner';
 import { preset } from '../../../shared/policy/presets';
 import { tempDir } from '../../support/cli';
 import { silentLogger } from '../../support/harness';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { LogindSessions, SharedSessionRead, parseLogindSession } from '../../../agent/sessions/session-directory';
 import { CommandSessionControl, signOutCommand } from '../../../agent/sessions/session-control';
 import { IdleReports } from '../../../agent/sessions/idle-reports';
-import type { CommandRunner } from '../../../agent/usb/command-runner';
+import type { CommandRunner } from '../../../agent/os/command-runner';
 import type { SessionRef } from '../../../agent/sessions/session-control';
 import { handleTrayMissing } from '../../../agent/sessions/tray-missing';
 import type { EventDraft } from '../../../agent/outbox/outbox';
