@@ -9,12 +9,14 @@ import type { AgentConfig } from './config';
 import { IdentityFile } from './identity';
 import { checkLastRun, markStopped } from './tamper-watch';
 import { DEFAULT_LINK_TUNING, Link } from './link/link';
-import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, EventTooLargeError, Outbox } from './outbox/outbox';
+import type { EventDraft } from './core/events';
+import { DEFAULT_OUTBOX_OPTIONS, EventTooLargeError, Outbox } from './outbox/outbox';
 import { tooLargeStandIn } from './outbox/too-large';
 import { PolicyKeeper } from './policy-keeper';
-import { type AnswerResult, TrayServer, type TrayPeer } from './tray/tray-server';
+import { type AnswerResult, type NoticeSink, type TrayPeer, bothSinks } from './core/notices';
+import { TrayServer } from './tray/tray-server';
 import { ProblemReports, REPORT_RATE, describe as describeReporter } from './tray/problem-reports';
-import { UserTrays, bothSinks } from './tray/user-trays';
+import { UserTrays } from './tray/user-trays';
 import { AgreementKeeper } from './aup/agreement-keeper';
 import type { SessionControl } from './sessions/session-control';
 import { type SessionDirectory, SharedSessionRead, type SignedInUsers } from './sessions/session-directory';
@@ -36,7 +38,7 @@ import type { IdleHintSource } from './sessions/logind-idle-hint';
 import { carryOutLogoff } from './sessions/remote-logoff';
 import { type GroupSource, roleFor } from './sessions/roles';
 import { type LockSource, SessionWatcher } from './sessions/session-watcher';
-import { type NoticeSink, UsbGuard } from './usb/usb-guard';
+import { UsbGuard } from './usb/usb-guard';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
 
 /** A tray restarting (an update, a crash) reconnects within this; one still gone after it was stopped. */

@@ -2,7 +2,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { IdleReports } from '../../../agent/sessions/idle-reports';
 import { LoginctlIdleHint } from '../../../agent/sessions/logind-idle-hint';
 import { type LocalClock, WEEKDAYS } from '../../../agent/sessions/logoff-decision';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { carryOutLogoff } from '../../../agent/sessions/remote-logoff';
 import { CommandSessionControl } from '../../../agent/sessions/session-control';
 import { LogindSessions } from '../../../agent/sessions/session-directory';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import type { CommandRunner } from '../../../agent/os/command-runner';
 import { tempDir } from '../../support/cli';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { IdCommandGroups, roleFor } from '../../../agent/sessions/roles';
 import { LoginctlLocks, SessionWatcher } from '../../../agent/sessions/session-watcher';
 import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { createExecFileRunner, type CommandRunner } from '../../../agent/os/command-runner';
 import { preset } from '../../../shared/policy/presets';
 import { tempDir } from '../../support/cli';

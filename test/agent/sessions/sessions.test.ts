@@ -6,7 +6,7 @@ import { IdleReports } from '../../../agent/sessions/idle-reports';
 import type { CommandRunner } from '../../../agent/os/command-runner';
 import type { SessionRef } from '../../../agent/sessions/session-control';
 import { handleTrayMissing } from '../../../agent/sessions/tray-missing';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
 import { tempDir } from '../../support/cli';

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { taskkillKiller } from '../../../agent/software/process-killer';
 import { publisherOf, signerScript, win32SignerOf } from '../../../agent/software/process-signer-win32';
 import type { ObservedProcess, ProcessChange } from '../../../agent/software/process-source';
