@@ -4,7 +4,7 @@ import type { Policy } from '../../shared/policy/schema';
 import { citeClause } from '../../shared/policy/resolve';
 import { PROTOCOL_VERSION, type TrayNotice, type TrayToAgent } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
-import { JsonStateFile } from '../json-state-file';
+import { JsonStateFile } from '../core/state-file';
 import type { Recorder } from '../core/events';
 import type { SessionControl } from '../sessions/session-control';
 import type { SessionDirectory, UserSession } from '../sessions/session-directory';

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../shared/errors';
 import { SEVERITIES, type Severity } from '../../shared/protocol';
 import type { EventDraft, StoredEvent } from '../core/events';
+import { writeAtomically } from '../core/state-file';
 import { evictionOrder, isUserCaused } from './eviction';
 import { RECORD_HEADER_BYTES, SEGMENT_MAGIC, encodeRecord, scanSegment } from './record-codec';
 
@@ -302,9 +303,7 @@ export class Outbox {
   }
 
   private async writeState(): Promise<void> {
-    const tmp = join(this.options.dir, `${STATE_FILE}.tmp`);
-    await writeFile(tmp, JSON.stringify({ ackedSeq: this.ackedSeq }), { mode: 0o600, flush: this.options.sync });
-    await rename(tmp, join(this.options.dir, STATE_FILE));
+    await writeAtomically(join(this.options.dir, STATE_FILE), JSON.stringify({ ackedSeq: this.ackedSeq }), { flush: this.options.sync });
   }
 
   /**

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { EventData } from '../../shared/protocol/events';
 import type { Logger } from '../../node-common/logging';
-import { JsonStateFile } from '../json-state-file';
+import { JsonStateFile } from '../core/state-file';
 import type { EventDraft, Recorder } from '../core/events';
 import type { CommandRunner } from '../os/command-runner';
 import type { SessionDirectory, UserSession } from './session-directory';

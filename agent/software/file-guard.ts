@@ -9,7 +9,7 @@ import type { Platform } from '../../shared/protocol/primitives';
 import type { Logger } from '../../node-common/logging';
 import type { PersonalNotices } from '../core/notices';
 import { type Outcome, refusal } from '../core/result';
-import { JsonStateFile } from '../json-state-file';
+import { JsonStateFile } from '../core/state-file';
 import type { Recorder } from '../core/events';
 import type { WatchedFolder } from './file-folders';
 import { type FileJudgement, HEAD_BYTES, extensionOf, isPartialDownload, judgeFile } from './file-kind';

@@ -50,7 +50,7 @@ import { z } from 'zod';
 import { type ErrorCode, InvigilatorError } from '../../shared/errors';
 import type { Logger } from '../../node-common/logging';
 import { PROTOCOL_LIMITS } from '../../shared/protocol/primitives';
-import { JsonStateFile } from '../json-state-file';
+import { JsonStateFile } from '../core/state-file';
 import type { EventDraft, Recorder } from '../core/events';
 import type { Outcome } from '../core/result';
 import { INVENTORY_TEXT_MAX, type InstalledProgram, type InventorySource, type UnreadSource, programKey, reasonOf } from './inventory-source';

@@ -8,7 +8,7 @@ import { type Outcome, type Refusal, refusal } from '../core/result';
 import type { Platform } from '../../shared/protocol/primitives';
 import { decodeUntrusted } from '../../shared/schema';
 import type { Logger } from '../../node-common/logging';
-import { JsonStateFile } from '../json-state-file';
+import { JsonStateFile } from '../core/state-file';
 import { failureOf, hashHandle, identityOf, isAllZero, openRegular } from './file-read';
 import { isInside } from './file-folders';
 import { placeRestoredFile } from './quarantine-restore';

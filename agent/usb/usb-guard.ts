@@ -10,7 +10,7 @@ import { PROTOCOL_VERSION, permissionRequest } from '../../shared/protocol';
 import { validate } from '../../shared/schema';
 import type { Logger } from '../../node-common/logging';
 import { OFFLINE_CODE_MAX_MINUTES, checkOfflineCode } from '../../node-common/offline-code';
-import { JsonStateFile } from '../json-state-file';
+import { JsonStateFile } from '../core/state-file';
 import type { EventDraft, Recorder } from '../core/events';
 import type { NoticeSink } from '../core/notices';
 import { type Outcome, refusal } from '../core/result';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { InvigilatorError } from '../../../shared/errors';
 import type { Logger } from '../../../node-common/logging';
 import { type CommandRunner, createExecFileRunner } from '../../os/command-runner';
+import { backoffDelay } from '../../core/backoff';
 import { usbCommands } from '../os-errors';
 import { FileByteSource } from '../file-byte-source';
 import { type ObservedUsbDevice, type StorageDisk, USB_CLASS, type UsbChange, type UsbPlatform, hasInterfaceClass } from '../usb-platform';
@@ -114,7 +115,7 @@ export class LinuxUsbPlatform implements UsbPlatform {
       (e) => void this.onUevent(e),
       (reason) => {
         if (this.stopped) return;
-        const delay = Math.min(60_000, 1000 * 2 ** Math.min(restarts, 6));
+        const delay = backoffDelay(restarts, 1000, 60_000);
         this.options.logger?.warn('USB arrivals cannot be watched; trying again', { reason, retryInMs: delay });
         this.restartTimer = setTimeout(() => {
           this.watch(restarts + 1);
