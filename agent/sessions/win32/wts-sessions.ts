@@ -13,7 +13,7 @@ import type { SessionDirectory, SignedInUsers, UserSession } from '../session-di
  * window-station name, so they cannot say which desktop is whose. `quser`
  * reads the WTS session list directly, is a small native program (a new
  * PowerShell per poll takes up to seconds, see
- * agent/usb/win32/powershell-session.ts), and numbers sessions the way
+ * agent/os/win32/powershell-session.ts), and numbers sessions the way
  * `logoff <n>` takes them.
  *
  * Its output is made for people, and localized: the header, the state
