@@ -29,11 +29,7 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
 /** The ways a program can give no answer, each its own code so a log or an event says which. */
 export type CommandErrorCode =
-  | 'INV_ERR_OS_COMMAND_NOT_STARTED'
-  | 'INV_ERR_OS_COMMAND_TIMEOUT'
-  | 'INV_ERR_OS_COMMAND_OVERFLOW'
-  | 'INV_ERR_OS_COMMAND_KILLED'
-  | 'INV_ERR_OS_COMMAND_FAILED';
+  'INV_ERR_OS_COMMAND_NOT_STARTED' | 'INV_ERR_OS_COMMAND_TIMEOUT' | 'INV_ERR_OS_COMMAND_OVERFLOW' | 'INV_ERR_OS_COMMAND_KILLED' | 'INV_ERR_OS_COMMAND_FAILED';
 
 /**
  * A program (or a PowerShell script) that gave no answer. `detail` names the
@@ -72,7 +68,8 @@ export function createExecFileRunner(options: ExecFileRunnerOptions = {}): Comma
           if (!error) return resolve({ stdout, code: 0 });
           const e = error as NodeJS.ErrnoException & { code?: unknown; killed?: boolean; signal?: NodeJS.Signals | null };
           // Node kills a child that overflows too (killed is then set): the overflow is what happened.
-          if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return reject(commandError('INV_ERR_OS_COMMAND_OVERFLOW', file, `printed more than ${maxBuffer} bytes`));
+          if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER')
+            return reject(commandError('INV_ERR_OS_COMMAND_OVERFLOW', file, `printed more than ${maxBuffer} bytes`));
           if (e.killed) return reject(commandError('INV_ERR_OS_COMMAND_TIMEOUT', file, `did not finish within ${timeoutMs} ms`));
           if (e.signal) return reject(commandError('INV_ERR_OS_COMMAND_KILLED', file, `killed by ${e.signal}`));
           if (typeof e.code === 'number') return resolve({ stdout, code: e.code });

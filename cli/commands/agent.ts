@@ -109,8 +109,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   // Inside the data folder (root only) the socket needs no ACL of its own; Windows has no Unix sockets in its services' folders.
   const trayPath = config.tray.socket ?? (platform === 'win32' ? '\\\\.\\pipe\\invigilator-tray' : join(dataDir, 'tray.sock'));
   // Each signed-in user's tray gets its own socket, which only that user can open (docs/architecture.md).
-  const sessions =
-    config.sessions.control === 'off' ? undefined : sessionAdapters().sessionsFor(platform, os.runner, logger, config.sessions.control);
+  const sessions = config.sessions.control === 'off' ? undefined : sessionAdapters().sessionsFor(platform, os.runner, logger, config.sessions.control);
   // Per-user sockets are built for Linux only; Windows and macOS need their own channel (docs/architecture.md).
   const userTrays =
     sessions && platform === 'linux' && config.tray.userSockets !== 'off' && process.getuid?.() === 0
@@ -119,9 +118,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const starting = startAgent({
     ...(userTrays ? { userTrays } : {}),
     ...(sessions ? { sessions } : {}),
-    ...(config.software.control === 'off'
-      ? {}
-      : { software: softwareAdapters().softwareFor(platform, os, logger, config.software.control) }),
+    ...(config.software.control === 'off' ? {} : { software: softwareAdapters().softwareFor(platform, os, logger, config.software.control) }),
     config: { ...config, dataDir },
     fallbackPolicy: fallback,
     logger,

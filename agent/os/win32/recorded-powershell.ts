@@ -34,8 +34,7 @@ export class RecordedPowerShell implements PowerShellSession {
     const answer = this.recording(script);
     if (answer === undefined) throw new CommandError('INV_ERR_OS_COMMAND_NOT_STARTED', 'no recorded output answers this script');
     if (typeof answer !== 'string') throw new CommandError('INV_ERR_OS_COMMAND_FAILED', answer.error.slice(0, 500));
-    if (answer.length > this.maxOutputChars)
-      throw new CommandError('INV_ERR_OS_COMMAND_OVERFLOW', `more than ${this.maxOutputChars} characters of output`);
+    if (answer.length > this.maxOutputChars) throw new CommandError('INV_ERR_OS_COMMAND_OVERFLOW', `more than ${this.maxOutputChars} characters of output`);
     return answer.trim();
   }
 
