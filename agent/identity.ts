@@ -1,10 +1,11 @@
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { InvigilatorError } from '../shared/errors';
 import { base64url, identifier } from '../shared/protocol';
 import { decodeUntrusted } from '../shared/schema';
+import { writeAtomically } from './core/state-file';
 
 const identitySchema = z.strictObject({ deviceId: identifier, deviceSecret: base64url, collectorUrl: z.string().max(2048) });
 export type Identity = z.infer<typeof identitySchema>;
@@ -47,16 +48,11 @@ export class IdentityFile {
       // Not written yet.
     }
     const id = `inst-${randomBytes(16).toString('base64url')}`;
-    const tmp = `${path}.tmp`;
-    await writeFile(tmp, id, { mode: 0o600, flush: true });
-    await rename(tmp, path);
+    await writeAtomically(path, id);
     return id;
   }
 
   async save(identity: Identity): Promise<void> {
-    const tmp = `${this.path}.tmp`;
-    await writeFile(tmp, JSON.stringify(identity), { mode: 0o600, flush: true });
-    await chmod(tmp, 0o600);
-    await rename(tmp, this.path);
+    await writeAtomically(this.path, JSON.stringify(identity));
   }
 }

@@ -1,8 +1,9 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InputProblem } from '../shared/errors';
 import type { Policy } from '../shared/policy/schema';
 import { decodePolicy, validatePolicy } from '../shared/policy/validate';
+import { writeAtomically } from './core/state-file';
 
 /**
  * The policy in force on this device. A pushed policy is checked completely
@@ -38,9 +39,7 @@ export class PolicyKeeper {
   async replace(candidate: Policy): Promise<{ ok: true } | { ok: false; problems: readonly InputProblem[] }> {
     const checked = validatePolicy(candidate);
     if (!checked.ok) return checked;
-    const tmp = `${this.path}.tmp`;
-    await writeFile(tmp, JSON.stringify(checked.value), { mode: 0o600, flush: true });
-    await rename(tmp, this.path);
+    await writeAtomically(this.path, JSON.stringify(checked.value));
     this.policy = checked.value;
     return { ok: true };
   }

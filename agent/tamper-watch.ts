@@ -1,6 +1,6 @@
 import { rm, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EventDraft } from './outbox/outbox';
+import type { Recorder } from './core/events';
 
 /**
  * The agent marks itself running in `<dataDir>/running` and removes the mark
@@ -10,7 +10,7 @@ import type { EventDraft } from './outbox/outbox';
  * `agent.tamper` (target agent, action killed) with the pid that was
  * running, for the network manager to judge beside `device.silent`.
  */
-export async function checkLastRun(dataDir: string, record: (draft: EventDraft) => Promise<void>, now: () => Date = () => new Date()): Promise<boolean> {
+export async function checkLastRun(dataDir: string, record: Recorder, now: () => Date = () => new Date()): Promise<boolean> {
   const mark = join(dataDir, 'running');
   const before = await readFile(mark, 'utf8').catch(() => undefined);
   await writeFile(mark, `${process.pid}\n`, { mode: 0o600 });

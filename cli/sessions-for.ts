@@ -7,7 +7,7 @@ import { CommandSessionControl, ObservingSessionControl, type SessionControl } f
 import { LogindSessions, type SessionDirectory, type SignedInUsers } from '../agent/sessions/session-directory';
 import { LoginctlLocks } from '../agent/sessions/session-watcher';
 import type * as WtsSessions from '../agent/sessions/win32/wts-sessions';
-import type { CommandRunner } from '../agent/usb/command-runner';
+import type { CommandRunner } from '../agent/os/command-runner';
 
 /**
  * This OS's session adapters, chosen once: logind on Linux (with screen locks,

@@ -6,21 +6,22 @@ import type * as ProcfsSource from '../agent/software/process-source-linux';
 import type * as StartTraceSource from '../agent/software/process-source-win32';
 import type * as Win32Signer from '../agent/software/process-signer-win32';
 import type * as Killer from '../agent/software/process-killer';
-import type { CommandRunner } from '../agent/usb/command-runner';
+import type { OsPlumbing } from '../agent/os/plumbing';
 import type * as LinuxInventory from '../agent/software/inventory-linux';
 import type * as Win32Inventory from '../agent/software/inventory-win32';
 import type * as DarwinInventory from '../agent/software/inventory-darwin';
-import type * as PowerShell from '../agent/usb/win32/powershell-session';
 
 /**
  * This OS's software-control adapters, chosen once: /proc on Linux, one
  * long-lived PowerShell watching Win32_ProcessStartTrace on Windows (with
- * Authenticode signers and taskkill), `ps` on macOS; and where each lists
- * its installed programs. Another OS's adapters are never loaded (issue 14:
+ * Authenticode signers and taskkill, and the re-check before a kill and the
+ * inventory through the agent's one PowerShell session, shared with USB),
+ * `ps` on macOS; and where each lists its installed programs. Another OS's adapters are never loaded (issue 14:
  * the idle agent's memory).
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
-export function softwareFor(platform: Platform, runner: CommandRunner, logger: Logger, control: 'enforce' | 'observe') {
+export function softwareFor(platform: Platform, os: OsPlumbing, logger: Logger, control: 'enforce' | 'observe') {
+  const { runner } = os;
   const homes = new OsHomeFolders(platform, runner, logger);
   switch (platform) {
     case 'linux': {
@@ -29,12 +30,11 @@ export function softwareFor(platform: Platform, runner: CommandRunner, logger: L
       return { control, processes: new ProcfsProcessSource({ logger }), homes, inventory: new LinuxPackageInventory(runner) };
     }
     case 'win32': {
-      const { spawnPowerShellSession } = require('../agent/usb/win32/powershell-session') as typeof PowerShell;
       const { StartTraceProcessSource } = require('../agent/software/process-source-win32') as typeof StartTraceSource;
       const { win32SignerOf } = require('../agent/software/process-signer-win32') as typeof Win32Signer;
       const { taskkillKiller } = require('../agent/software/process-killer') as typeof Killer;
       const { RegistryInventory } = require('../agent/software/inventory-win32') as typeof Win32Inventory;
-      const queries = spawnPowerShellSession();
+      const queries = os.powerShell();
       return {
         control,
         processes: new StartTraceProcessSource({ queries, logger }),

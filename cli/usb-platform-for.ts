@@ -1,9 +1,9 @@
 import type { AgentConfig } from '../agent/config';
-import type * as DarwinUsb from '../agent/usb/darwin';
+import type * as DarwinUsb from '../agent/usb/darwin/darwin-usb-platform';
 import type * as LinuxUsb from '../agent/usb/linux/linux-usb-platform';
 import type * as LinuxEvents from '../agent/usb/linux/uevent-source';
 import type { UsbPlatform } from '../agent/usb/usb-platform';
-import type * as PowerShell from '../agent/usb/win32/powershell-session';
+import type { OsPlumbing } from '../agent/os/plumbing';
 import type * as Win32Usb from '../agent/usb/win32/win32-usb-platform';
 import type { Logger } from '../node-common/logging';
 import type { Platform } from '../shared/protocol';
@@ -11,10 +11,11 @@ import type { Platform } from '../shared/protocol';
 /**
  * The one place that picks the USB adapter for this OS. Only this OS's
  * adapter is loaded: the others' parsers and scripts would be memory the
- * agent holds for nothing (issue 14).
+ * agent holds for nothing (issue 14). Windows and macOS speak through the
+ * agent's shared OS plumbing (its one PowerShell session, its runner).
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
-export function usbPlatformFor(platform: Platform, config: AgentConfig['usb'], logger: Logger): UsbPlatform {
+export function usbPlatformFor(platform: Platform, config: AgentConfig['usb'], logger: Logger, os: OsPlumbing): UsbPlatform {
   switch (platform) {
     case 'linux': {
       const { LinuxUsbPlatform } = require('../agent/usb/linux/linux-usb-platform') as typeof LinuxUsb;
@@ -32,13 +33,12 @@ export function usbPlatformFor(platform: Platform, config: AgentConfig['usb'], l
       });
     }
     case 'win32': {
-      const { spawnPowerShellSession } = require('../agent/usb/win32/powershell-session') as typeof PowerShell;
       const { createWin32UsbPlatform } = require('../agent/usb/win32/win32-usb-platform') as typeof Win32Usb;
-      return createWin32UsbPlatform({ session: spawnPowerShellSession(), logger });
+      return createWin32UsbPlatform({ session: os.powerShell(), logger });
     }
     case 'darwin': {
-      const { createDarwinUsbPlatform, createExecFileRunner } = require('../agent/usb/darwin') as typeof DarwinUsb;
-      return createDarwinUsbPlatform({ runner: createExecFileRunner() });
+      const { createDarwinUsbPlatform } = require('../agent/usb/darwin/darwin-usb-platform') as typeof DarwinUsb;
+      return createDarwinUsbPlatform({ runner: os.runner });
     }
   }
 }

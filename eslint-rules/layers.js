@@ -5,6 +5,9 @@
  * page), so it imports no Node module, no Electron and no other program's code.
  * No program reaches into another program's folder: what two programs share
  * lives in `shared/` (plain TypeScript) or `node-common/` (Node only).
+ * Inside the agent, `agent/os/` (the OS plumbing every capability shares: the
+ * command runner, the PowerShell session, plist) imports no capability, so
+ * any capability may use it. A layer is the longest folder prefix named here.
  */
 const path = require('node:path');
 const { builtinModules } = require('node:module');
@@ -15,20 +18,24 @@ const NODE_BUILTINS = new Set(builtinModules);
 const LAYERS = {
   shared: { may: ['shared'], node: false, electron: false, packages: ['zod'] },
   'node-common': { may: ['shared', 'node-common'], node: true, electron: false },
-  agent: { may: ['shared', 'node-common', 'agent'], node: true, electron: false },
+  agent: { may: ['shared', 'node-common', 'agent', 'agent/os'], node: true, electron: false },
+  'agent/os': { may: ['shared', 'node-common', 'agent/os'], node: true, electron: false },
   collector: { may: ['shared', 'node-common', 'collector'], node: true, electron: false },
-  cli: { may: ['shared', 'node-common', 'agent', 'collector', 'cli'], node: true, electron: false },
+  cli: { may: ['shared', 'node-common', 'agent', 'agent/os', 'collector', 'cli'], node: true, electron: false },
   installer: { may: ['shared', 'node-common', 'installer'], node: true, electron: false },
   'tray-ui/main': { may: ['shared', 'tray-ui/main'], node: true, electron: true },
   'tray-ui/preload': { may: ['shared', 'tray-ui/preload'], node: false, electron: true },
   'tray-ui/renderer': { may: ['shared', 'tray-ui/renderer'], node: false, electron: false },
 };
 
-/** The layer of a repository-relative path, or undefined for code that may import anything (tests, benchmarks, tooling). */
+/** The layer of a repository-relative path (the longest layer folder it is inside), or undefined for code that may import anything (tests, benchmarks, tooling). */
 function layerOf(relPath) {
   const parts = relPath.split(/[\\/]/);
-  if (parts[0] === 'tray-ui') return parts.length > 2 && LAYERS[`tray-ui/${parts[1]}`] ? `tray-ui/${parts[1]}` : undefined;
-  return parts.length > 1 && LAYERS[parts[0]] ? parts[0] : undefined;
+  for (let n = parts.length - 1; n > 0; n--) {
+    const folder = parts.slice(0, n).join('/');
+    if (LAYERS[folder]) return folder;
+  }
+  return undefined;
 }
 
 function packageName(specifier) {

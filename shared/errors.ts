@@ -68,6 +68,17 @@ export const ERRORS = {
   INV_ERR_API_BAD_QUERY: 'a query parameter is not valid',
   INV_ERR_VOLUME_TOO_SMALL: 'the volume is empty or too small to hold any known format',
   INV_ERR_VOLUME_UNREADABLE: 'the volume could not be read within the limits',
+  // Operating-system programs the agent runs (agent/os/command-runner.ts, the PowerShell session). The detail names the program.
+  INV_ERR_OS_COMMAND_NOT_STARTED:
+    'an operating-system program could not be started: check that it is installed where the agent looks and that the account the agent runs as may run it',
+  INV_ERR_OS_COMMAND_TIMEOUT:
+    'an operating-system program did not finish in time and was stopped: if the computer was very busy this passes by itself; if it keeps happening, the program is hanging',
+  INV_ERR_OS_COMMAND_OVERFLOW:
+    'an operating-system program printed more than the agent reads, so its answer was not used: the computer has far more devices, sessions or programs than expected; report it with the program named',
+  INV_ERR_OS_COMMAND_KILLED:
+    'an operating-system program was ended by a signal before it finished: something else on the computer stopped it (security software, a shutdown, an administrator)',
+  INV_ERR_OS_COMMAND_FAILED:
+    "an operating-system program ran and reported a failure: the detail says which program and how it ended; run it by hand as the agent's account to see why",
   // USB control: the OS adapters, permission requests and offline exception codes.
   INV_ERR_USB_OS_COMMAND_FAILED: 'an operating-system command for USB control failed',
   INV_ERR_USB_OS_OUTPUT_INVALID: 'an operating-system command printed something that could not be understood',

@@ -4,19 +4,13 @@ import type { Policy } from '../../shared/policy/schema';
 import { citeClause } from '../../shared/policy/resolve';
 import { PROTOCOL_VERSION, type TrayNotice, type TrayToAgent } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
-import { JsonStateFile } from '../json-state-file';
-import type { EventDraft } from '../outbox/outbox';
+import { JsonStateFile } from '../core/state-file';
+import type { Recorder } from '../core/events';
 import type { SessionControl } from '../sessions/session-control';
 import type { SessionDirectory, UserSession } from '../sessions/session-directory';
-import type { AnswerResult, TrayPeer } from '../tray/tray-server';
+import type { AnswerResult, PersonalNotices, TrayPeer } from '../core/notices';
 
 type TrayAnswer = Extract<TrayToAgent, { type: 'tray.answer' }>;
-
-/** Where a notice for one person goes: their own trays only. */
-export interface PersonalNotices {
-  showTo(uid: number, notice: TrayNotice): void;
-  withdraw(noticeId: string): void;
-}
 
 const agreement = z.strictObject({
   uid: z.number().int().min(0),
@@ -60,7 +54,7 @@ export interface AgreementKeeperOptions {
   dataDir: string;
   policy: () => Policy;
   notices: PersonalNotices;
-  record: (draft: EventDraft) => Promise<void>;
+  record: Recorder;
   sessions: SessionDirectory;
   control: SessionControl;
   logger: Logger;

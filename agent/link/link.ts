@@ -13,9 +13,10 @@ import type { Policy } from '../../shared/policy/schema';
 import { proofFor } from '../../node-common/device-proof';
 import type { Logger } from '../../node-common/logging';
 import type { IdentityFile } from '../identity';
-import type { Outbox, StoredEvent } from '../outbox/outbox';
+import type { StoredEvent } from '../core/events';
+import type { Outbox } from '../outbox/outbox';
 import { tooLargeStandIn } from '../outbox/too-large';
-import { fullJitterDelay } from './backoff';
+import { backoffDelay } from '../core/backoff';
 import { checkCollectorUrl } from './collector-url';
 import { ASSUMED_COLLECTOR_LIMITS, MIN_FRAME_BUDGET_BYTES, Pacer, paceFor } from './pacer';
 
@@ -492,7 +493,7 @@ export class Link {
   private scheduleReconnect(): void {
     if (this.state === 'stopped') return;
     this.state = 'waiting';
-    const jitter = fullJitterDelay(this.attempt++, this.options.backoffBaseMs, this.options.backoffCapMs, this.random);
+    const jitter = backoffDelay(this.attempt++, this.options.backoffBaseMs, this.options.backoffCapMs, this.random);
     const delay = this.retryAfterMs !== undefined ? this.retryAfterMs + Math.floor(this.random() * 1000) : jitter;
     this.retryAfterMs = undefined;
     this.reconnectTimer = setTimeout(() => void this.connect(), delay);

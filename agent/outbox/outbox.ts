@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../shared/errors';
-import { SEVERITIES, type EventEnvelope, type Severity } from '../../shared/protocol';
+import { SEVERITIES, type Severity } from '../../shared/protocol';
+import type { EventDraft, StoredEvent } from '../core/events';
+import { writeAtomically } from '../core/state-file';
 import { evictionOrder, isUserCaused } from './eviction';
 import { RECORD_HEADER_BYTES, SEGMENT_MAGIC, encodeRecord, scanSegment } from './record-codec';
 
-/** An event as the agent makes it: the outbox gives it its id and sequence number; the link adds the device id. */
-export type EventDraft = EventEnvelope extends infer E ? (E extends EventEnvelope ? Omit<E, 'id' | 'seq' | 'deviceId'> : never) : never;
-/** An event as the outbox keeps it. */
-export type StoredEvent = EventEnvelope extends infer E ? (E extends EventEnvelope ? Omit<E, 'deviceId'> : never) : never;
+// The shapes live in the core (every capability names them); kept here too for the outbox's own callers.
+export type { EventDraft, StoredEvent } from '../core/events';
 
 export interface OutboxOptions {
   dir: string;
@@ -303,9 +303,7 @@ export class Outbox {
   }
 
   private async writeState(): Promise<void> {
-    const tmp = join(this.options.dir, `${STATE_FILE}.tmp`);
-    await writeFile(tmp, JSON.stringify({ ackedSeq: this.ackedSeq }), { mode: 0o600, flush: this.options.sync });
-    await rename(tmp, join(this.options.dir, STATE_FILE));
+    await writeAtomically(join(this.options.dir, STATE_FILE), JSON.stringify({ ackedSeq: this.ackedSeq }), { flush: this.options.sync });
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { EventDraft } from './outbox';
+import type { EventDraft } from '../core/events';
 
 /**
  * What an event too large to keep or to send becomes: an `outbox.too-large`

@@ -1,7 +1,7 @@
 import { join, win32 } from 'node:path';
 import type { Platform } from '../../shared/protocol';
 import { readBounded } from '../os/file-read';
-import type { CommandRunner } from '../usb/command-runner';
+import type { CommandRunner } from '../os/command-runner';
 import type { SignedInUser } from '../software/file-folders';
 import { parseXdgUserDirs } from '../software/file-folders';
 import type { UserSession } from './session-directory';

@@ -1,4 +1,4 @@
-import type { TrayPeer } from '../tray/tray-server';
+import type { TrayPeer } from '../core/notices';
 
 export interface IdleReport {
   uid: number | undefined;

@@ -3,9 +3,8 @@ import type { Policy } from '../../shared/policy/schema';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
 import { PROTOCOL_VERSION, type CollectorToAgent, type TrayNotice, type TrayToAgent } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
-import type { PersonalNotices } from '../aup/agreement-keeper';
-import type { EventDraft } from '../outbox/outbox';
-import type { AnswerResult, TrayPeer } from '../tray/tray-server';
+import type { Recorder } from '../core/events';
+import type { AnswerResult, PersonalNotices, TrayPeer } from '../core/notices';
 import type { SessionControl } from './session-control';
 import type { UserSession } from './session-directory';
 
@@ -52,7 +51,7 @@ export interface LoginLimitOptions {
   policy: () => Policy;
   link: LoginLink;
   notices: PersonalNotices;
-  record: (draft: EventDraft) => Promise<void>;
+  record: Recorder;
   control: SessionControl;
   logger: Logger;
   now?: () => number;

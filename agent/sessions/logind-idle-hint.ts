@@ -1,4 +1,4 @@
-import type { CommandRunner } from '../usb/command-runner';
+import type { CommandRunner } from '../os/command-runner';
 import type { UserSession } from './session-directory';
 
 /**

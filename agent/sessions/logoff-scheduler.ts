@@ -50,10 +50,10 @@
  */
 import type { Policy } from '../../shared/policy/schema';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
-import type { NOTICE_ACTIONS, TrayNotice, User } from '../../shared/protocol';
+import type { NOTICE_ACTIONS, User } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
-import type { EventDraft } from '../outbox/outbox';
-import type { AnswerResult, TrayPeer } from '../tray/tray-server';
+import type { Recorder } from '../core/events';
+import type { AnswerResult, PersonalNotices, TrayPeer } from '../core/notices';
 import type { IdleReports } from './idle-reports';
 import type { IdleHintSource } from './logind-idle-hint';
 import { type Countdown, type LocalClock, decideLogoff, processLocalTime } from './logoff-decision';
@@ -65,12 +65,6 @@ import type { SessionDirectory, UserSession } from './session-directory';
 type NoticeAction = (typeof NOTICE_ACTIONS)[number];
 type LogoffReason = Countdown['kind'];
 
-/** Where a countdown goes: the trays of the user it is for, only. */
-export interface LogoffNotices {
-  showTo(uid: number, notice: TrayNotice): void;
-  withdraw(noticeId: string): void;
-}
-
 export interface LogoffSchedulerOptions {
   policy: () => Policy;
   /** Who is signed in; a signed-out session must leave it for the logoff to count as confirmed. */
@@ -80,8 +74,9 @@ export interface LogoffSchedulerOptions {
   /** The OS's view of idle time (logind's idle hint on Linux), taken when it says more than the tray. */
   idleHints?: IdleHintSource;
   control: SessionControl;
-  notices: LogoffNotices;
-  record: (draft: EventDraft) => Promise<void>;
+  /** Where a countdown goes: the trays of the user it is for, only. */
+  notices: PersonalNotices;
+  record: Recorder;
   logger: Logger;
   now?: () => Date;
   /** The session's role in the policy; by default everyone has the policy's default role. */

@@ -1,6 +1,6 @@
 import type { Command } from '../../shared/protocol';
 import type { ErrorCode } from '../../shared/errors';
-import type { EventDraft } from '../outbox/outbox';
+import type { Recorder } from '../core/events';
 import type { SessionControl } from './session-control';
 import type { SessionDirectory, UserSession } from './session-directory';
 
@@ -26,7 +26,7 @@ export function sessionsTargeted(all: readonly UserSession[], target: LogoffComm
  */
 export async function carryOutLogoff(
   command: LogoffCommand,
-  deps: { directory: SessionDirectory; control: SessionControl; record: (draft: EventDraft) => Promise<void>; now?: () => Date },
+  deps: { directory: SessionDirectory; control: SessionControl; record: Recorder; now?: () => Date },
 ): Promise<{ code: ErrorCode; message: string } | undefined> {
   const targeted = sessionsTargeted(await deps.directory.sessions(), command.target);
   if (targeted.length === 0) return { code: 'INV_ERR_SESSION_UNKNOWN', message: 'no such session is signed in on this computer' };

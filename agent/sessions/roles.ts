@@ -1,5 +1,5 @@
 import type { Policy } from '../../shared/policy/schema';
-import type { CommandRunner } from '../usb/command-runner';
+import type { CommandRunner } from '../os/command-runner';
 
 /** The groups a user belongs to, as the OS (and its directory: AD, LDAP) says. */
 export interface GroupSource {

@@ -1,6 +1,6 @@
 import { InvigilatorError } from '../../shared/errors';
 import type { Platform } from '../../shared/protocol';
-import type { CommandRunner } from '../usb/command-runner';
+import type { CommandRunner } from '../os/command-runner';
 
 /** The session to end: the OS's session id and its user. */
 export interface SessionRef {

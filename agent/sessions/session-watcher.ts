@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { EventData } from '../../shared/protocol/events';
 import type { Logger } from '../../node-common/logging';
-import { JsonStateFile } from '../json-state-file';
-import type { EventDraft } from '../outbox/outbox';
-import type { CommandRunner } from '../usb/command-runner';
+import { JsonStateFile } from '../core/state-file';
+import type { EventDraft, Recorder } from '../core/events';
+import type { CommandRunner } from '../os/command-runner';
 import type { SessionDirectory, UserSession } from './session-directory';
 
 /** Whether a session's screen is locked, where the OS says. */
@@ -43,7 +43,7 @@ type Known = z.infer<typeof known>['sessions'][number];
 export interface SessionWatcherOptions {
   directory: SessionDirectory;
   dataDir: string;
-  record: (draft: EventDraft) => Promise<void>;
+  record: Recorder;
   /** The user's role from their groups (roles.ts). */
   roleOf: (session: UserSession) => Promise<string>;
   locks?: LockSource;

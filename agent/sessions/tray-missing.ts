@@ -1,13 +1,13 @@
 import type { Policy } from '../../shared/policy/schema';
 import { settingsFor } from '../../shared/policy/resolve';
 import type { Logger } from '../../node-common/logging';
-import type { EventDraft } from '../outbox/outbox';
+import type { Recorder } from '../core/events';
 import type { SessionControl } from './session-control';
 import type { SessionDirectory, UserSession } from './session-directory';
 
 export interface TrayMissingDeps {
   policy: () => Policy;
-  record: (draft: EventDraft) => Promise<void>;
+  record: Recorder;
   directory?: SessionDirectory;
   control?: SessionControl;
   logger: Logger;

@@ -2,15 +2,15 @@ import { type BigIntStats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { ERRORS, type ErrorCode } from '../../shared/errors';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
 import type { Policy, SoftwareSettings } from '../../shared/policy/schema';
 import { PROTOCOL_VERSION, type NOTICE_ACTIONS, type TrayNotice, type User } from '../../shared/protocol';
 import type { Platform } from '../../shared/protocol/primitives';
 import type { Logger } from '../../node-common/logging';
-import type { PersonalNotices } from '../aup/agreement-keeper';
-import { JsonStateFile } from '../json-state-file';
-import type { EventDraft } from '../outbox/outbox';
+import type { PersonalNotices } from '../core/notices';
+import { type Outcome, refusal } from '../core/result';
+import { JsonStateFile } from '../core/state-file';
+import type { Recorder } from '../core/events';
 import type { WatchedFolder } from './file-folders';
 import { type FileJudgement, HEAD_BYTES, extensionOf, isPartialDownload, judgeFile } from './file-kind';
 import { hashFile, identityOf, readHead } from '../os/file-read';
@@ -62,7 +62,7 @@ type NoticeAction = (typeof NOTICE_ACTIONS)[number];
 export interface FileGuardDeps {
   policy: () => Policy;
   roleOf: (uid: number) => Promise<string | undefined> | string | undefined;
-  record: (draft: EventDraft) => Promise<void>;
+  record: Recorder;
   notices: PersonalNotices;
   dataDir: string;
   folders: () => readonly WatchedFolder[] | Promise<readonly WatchedFolder[]>;
@@ -479,9 +479,9 @@ export class FileGuard {
   }
 
   /** A tray answer to one of this guard's notices: only "dismiss" is offered. */
-  answer(noticeId: string, action: NoticeAction): { ok: true } | { ok: false; code: ErrorCode; message: string } {
-    if (!this.isMine(noticeId)) return { ok: false, code: 'INV_ERR_PERMISSION_NOT_FOUND', message: ERRORS.INV_ERR_PERMISSION_NOT_FOUND };
-    if (action !== 'dismiss') return { ok: false, code: 'INV_ERR_UNEXPECTED_MESSAGE', message: `a software notice has no ${action} action` };
+  answer(noticeId: string, action: NoticeAction): Outcome {
+    if (!this.isMine(noticeId)) return refusal('INV_ERR_PERMISSION_NOT_FOUND');
+    if (action !== 'dismiss') return refusal('INV_ERR_UNEXPECTED_MESSAGE', `a software notice has no ${action} action`);
     for (const [uid, burst] of this.bursts) {
       if (burst.noticeId !== noticeId) continue;
       if (burst.timer) clearTimeout(burst.timer);

@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { CommandRunner } from '../os/command-runner';
+import { parsePlistDict, str } from '../os/darwin/plist';
 import { readBounded } from '../os/file-read';
-import type { CommandRunner } from '../usb/command-runner';
-import { parsePlistDict, str } from '../usb/darwin/plist';
 import {
   type InstalledProgram,
   type InventorySnapshot,

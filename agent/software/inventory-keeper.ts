@@ -50,8 +50,9 @@ import { z } from 'zod';
 import { type ErrorCode, InvigilatorError } from '../../shared/errors';
 import type { Logger } from '../../node-common/logging';
 import { PROTOCOL_LIMITS } from '../../shared/protocol/primitives';
-import { JsonStateFile } from '../json-state-file';
-import type { EventDraft } from '../outbox/outbox';
+import { JsonStateFile } from '../core/state-file';
+import type { EventDraft, Recorder } from '../core/events';
+import type { Outcome } from '../core/result';
 import { INVENTORY_TEXT_MAX, type InstalledProgram, type InventorySource, type UnreadSource, programKey, reasonOf } from './inventory-source';
 
 export const INVENTORY_INTERVAL_MS = 15 * 60_000;
@@ -78,14 +79,13 @@ type State = z.infer<typeof stateSchema>;
 export interface InventoryKeeperOptions {
   source: InventorySource;
   dataDir: string;
-  record: (draft: EventDraft) => Promise<void>;
+  record: Recorder;
   logger: Logger;
   now?: () => Date;
   intervalMs?: number;
 }
 
-export type InventoryRefreshResult =
-  { ok: true; installed: number; removed: number; updated: number; programs: number; unread: UnreadSource[] } | { ok: false; code: ErrorCode; message: string };
+export type InventoryRefreshResult = Outcome<{ installed: number; removed: number; updated: number; programs: number; unread: UnreadSource[] }>;
 
 export class InventoryKeeper {
   private readonly file: JsonStateFile<State>;

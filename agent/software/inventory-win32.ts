@@ -1,6 +1,6 @@
-import { asList } from '../usb/win32/parsers';
-import type { PowerShellSession } from '../usb/win32/powershell-session';
-import { psQuote } from '../usb/win32/ps-text';
+import { asList } from '../os/win32/ps-text';
+import type { PowerShellSession } from '../os/win32/powershell-session';
+import { psQuote } from '../os/win32/ps-text';
 import {
   type InstalledProgram,
   type InventorySnapshot,

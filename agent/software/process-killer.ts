@@ -1,5 +1,5 @@
 import type { Platform } from '../../shared/protocol/primitives';
-import { type CommandRunner, createExecFileRunner } from '../usb/command-runner';
+import { type CommandRunner, createExecFileRunner } from '../os/command-runner';
 import type { ObservedProcess } from './process-source';
 import { taskkill } from './process-source-win32';
 

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
-import type { PowerShellSession } from '../usb/win32/powershell-session';
-import { psQuote } from '../usb/win32/ps-text';
+import type { PowerShellSession } from '../os/win32/powershell-session';
+import { psQuote } from '../os/win32/ps-text';
 
 /**
  * The Authenticode publisher of a Windows executable, for the policy's

@@ -1,5 +1,5 @@
 import type { Logger } from '../../node-common/logging';
-import type { CommandRunner } from '../usb/command-runner';
+import type { CommandRunner } from '../os/command-runner';
 import type { ObservedProcess, ProcessListener, ProcessSource } from './process-source';
 
 /** `ps` as the macOS source runs it: every process, with its start time (`lstart`) and executable (`comm`, the last column, which may hold spaces). */

@@ -1,9 +1,10 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { z } from 'zod';
 import type { Logger } from '../../node-common/logging';
-import type { PowerShellSession } from '../usb/win32/powershell-session';
-import { POWERSHELL_COMMAND } from '../usb/win32/powershell-session';
-import type { CommandRunner } from '../usb/command-runner';
+import type { PowerShellSession } from '../os/win32/powershell-session';
+import { POWERSHELL_COMMAND } from '../os/win32/powershell-session';
+import type { CommandRunner } from '../os/command-runner';
+import { backoffDelay } from '../core/backoff';
 import type { ObservedProcess, ProcessListener, ProcessSource } from './process-source';
 
 /**
@@ -256,7 +257,7 @@ export class StartTraceProcessSource implements ProcessSource {
   private scheduleRestart(): void {
     if (!this.listener) return;
     if (this.silenceTimer) clearTimeout(this.silenceTimer);
-    const delay = Math.min(this.options.maxBackoffMs ?? 60_000, 1000 * 2 ** Math.min(this.restarts, 6));
+    const delay = backoffDelay(this.restarts, 1000, this.options.maxBackoffMs ?? 60_000);
     this.restarts++;
     this.restartTimer = setTimeout(() => this.spawnWatch(), delay);
     this.restartTimer.unref?.();

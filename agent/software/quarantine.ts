@@ -4,10 +4,11 @@ import { type FileHandle, chmod, chown, link, lstat, mkdir, open, readFile, read
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
 import { ERRORS, type ErrorCode } from '../../shared/errors';
+import { type Outcome, type Refusal, refusal } from '../core/result';
 import type { Platform } from '../../shared/protocol/primitives';
 import { decodeUntrusted } from '../../shared/schema';
 import type { Logger } from '../../node-common/logging';
-import { JsonStateFile } from '../json-state-file';
+import { JsonStateFile } from '../core/state-file';
 import { failureOf, hashHandle, identityOf, isAllZero, openRegular } from '../os/file-read';
 import { isInside } from './file-folders';
 import { placeRestoredFile } from './quarantine-restore';
@@ -73,9 +74,9 @@ export type QuarantineRecord = z.infer<typeof quarantineRecord>;
 export type QuarantineOutcome =
   | { ok: true; record: QuarantineRecord }
   /** `gone`: the file was deleted or replaced before it could be moved (nothing to report). */
-  | { ok: false; reason: 'gone' | 'failed'; code: ErrorCode; message: string };
+  | (Refusal & { reason: 'gone' | 'failed' });
 
-export type RestoreOutcome = { ok: true; record: QuarantineRecord } | { ok: false; code: ErrorCode; message: string };
+export type RestoreOutcome = Outcome<{ record: QuarantineRecord }>;
 
 export interface QuarantineOptions {
   dataDir: string;
@@ -101,8 +102,8 @@ function gone(detail: string): QuarantineOutcome {
   return { ...no('INV_ERR_QUARANTINE_FAILED', detail), reason: 'gone' };
 }
 
-function no(code: ErrorCode, detail?: string): { ok: false; code: ErrorCode; message: string } {
-  return { ok: false, code, message: detail ? `${ERRORS[code]}: ${detail}` : ERRORS[code] };
+function no(code: ErrorCode, detail?: string): Refusal {
+  return refusal(code, detail ? `${ERRORS[code]}: ${detail}` : ERRORS[code]);
 }
 
 export class Quarantine {

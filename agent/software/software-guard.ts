@@ -9,7 +9,7 @@
  *   new SoftwareGuard({
  *     policy: () => Policy,                 // the policy in force now
  *     source: ProcessSource,                // ProcfsProcessSource (Linux), StartTraceProcessSource (Windows), PsProcessSource (macOS)
- *     record: (draft: EventDraft) => Promise<void>,   // the outbox
+ *     record: Recorder,   // the outbox
  *     notices: { showTo(uid, notice), withdraw(noticeId) },   // UserTrays: that user's trays only
  *     roleOf: (uid: number) => Promise<string>,       // the role of the process's user (cached here for a minute)
  *     logger: Logger,
@@ -41,19 +41,14 @@ import type { Policy, SoftwareSettings } from '../../shared/policy/schema';
 import { PROTOCOL_VERSION, type TrayNotice } from '../../shared/protocol';
 import type { Platform } from '../../shared/protocol/primitives';
 import type { Logger } from '../../node-common/logging';
-import type { EventDraft } from '../outbox/outbox';
+import type { EventDraft, Recorder } from '../core/events';
+import type { PersonalNotices } from '../core/notices';
 import { CATALOGUE, type CatalogueEntry } from './catalogue';
 import { ExecutableHasher } from './executable-hasher';
 import { type KillResult, type ProcessKiller, defaultKiller } from './process-killer';
 import { normaliseName } from './process-match';
 import type { ObservedProcess, ProcessChange, ProcessSource } from './process-source';
 import { type ProcessFacts, type SoftwareOutcome, decideSoftware, needsHash, needsSigner } from './software-decision';
-
-/** Where a notice for one person goes: their own trays only (as agent/aup/agreement-keeper.ts's PersonalNotices). */
-export interface SoftwareNotices {
-  showTo(uid: number, notice: TrayNotice): void;
-  withdraw(noticeId: string): void;
-}
 
 export interface SoftwareDecided {
   process: ObservedProcess;
@@ -69,8 +64,9 @@ export interface SoftwareDecided {
 export interface SoftwareGuardDeps {
   policy: () => Policy;
   source: ProcessSource;
-  record: (draft: EventDraft) => Promise<void>;
-  notices: SoftwareNotices;
+  record: Recorder;
+  /** Where a notice for one person goes: their own trays only. */
+  notices: PersonalNotices;
   roleOf: (uid: number) => Promise<string>;
   logger: Logger;
   now?: () => number;

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Policy } from '../../shared/policy/schema';
 import type { TrayReport } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
-import type { EventDraft } from '../outbox/outbox';
-import type { NoticeSink } from '../usb/usb-guard';
+import type { Recorder } from '../core/events';
+import type { NoticeSink } from '../core/notices';
 import { tooManyReports, virusWarning } from './report-words';
-import type { ReportResult, TrayPeer } from './tray-server';
+import type { TrayPeer } from '../core/notices';
+import type { ReportResult } from './tray-server';
 
 /**
  * The rate for problem reports, per user (the socket's uid; the root-only
@@ -21,7 +22,7 @@ const MAX_USERS = 1_000;
 const MAX_WORDINGS = 200;
 
 export interface ProblemReportsDeps {
-  record: (draft: EventDraft) => Promise<void>;
+  record: Recorder;
   policy: () => Policy;
   /** Every signed-in user's trays (for the virus warning); undefined before the channel is open. */
   notices: () => NoticeSink | undefined;

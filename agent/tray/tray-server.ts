@@ -13,24 +13,13 @@ import {
   encode,
 } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
-import type { NoticeSink } from '../usb/usb-guard';
+import type { AnswerResult, NoticeSink, TrayPeer } from '../core/notices';
 
 type TrayAnswer = Extract<TrayToAgent, { type: 'tray.answer' }>;
-export type AnswerResult = { ok: true } | { ok: false; code: ErrorCode; message: string };
 /** What became of a report, and words for the tray that sent it alone (a refusal), if any. */
 export interface ReportResult {
   outcome: ReportOutcome;
   notice?: TrayNotice;
-}
-
-/**
- * Who is at the other end of a tray connection, as the OS says: the uid from
- * the socket's owner (only that user can open it), the session checked against
- * the OS's own list. Empty on the root-only socket.
- */
-export interface TrayPeer {
-  uid?: number;
-  sessionId?: string;
 }
 
 export interface TrayServerOptions {

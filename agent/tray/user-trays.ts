@@ -2,9 +2,9 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TrayNotice, TrayStatus } from '../../shared/protocol';
 import type { Logger } from '../../node-common/logging';
-import type { NoticeSink } from '../usb/usb-guard';
+import type { Notices } from '../core/notices';
 import type { SignedInUsers } from '../sessions/session-directory';
-import { type AnswerResult, TrayServer, type TrayServerOptions } from './tray-server';
+import { TrayServer, type TrayServerOptions } from './tray-server';
 
 /**
  * One tray socket per signed-in user: `<dir>/<uid>.sock`, owned by that user,
@@ -14,7 +14,7 @@ import { type AnswerResult, TrayServer, type TrayServerOptions } from './tray-se
  * computer (a blocked stick) go to every signed-in user's tray; notices about
  * one person (their agreement to the policy) go to theirs alone.
  */
-export class UserTrays implements NoticeSink {
+export class UserTrays implements Notices {
   private readonly servers = new Map<number, TrayServer>();
   /** Notices up now, and whose they are (undefined: everyone's), for sockets opened later. */
   private readonly shown = new Map<string, { notice: TrayNotice; uid: number | undefined }>();
@@ -142,14 +142,3 @@ export class UserTrays implements NoticeSink {
     this.servers.clear();
   }
 }
-
-/** Several sinks as one: the root socket for administrators' tools and the users' trays. */
-export function bothSinks(a: NoticeSink, b: NoticeSink): NoticeSink {
-  return {
-    show: (n) => (a.show(n), b.show(n)),
-    withdraw: (id) => (a.withdraw(id), b.withdraw(id)),
-    status: (s) => (a.status?.(s), b.status?.(s)),
-  };
-}
-
-export type { AnswerResult };

@@ -1,31 +1,25 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { InvigilatorError, ERRORS, type ErrorCode } from '../../shared/errors';
+import { InvigilatorError, type ErrorCode } from '../../shared/errors';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
 import { type DeviceUsbAllowlistEntry, type Policy, deviceUsbAllowlistEntry } from '../../shared/policy/schema';
 import { usbAllowDigest, usbAllowKey } from '../../node-common/usb-allow-digest';
-import type { AgentToCollector, NOTICE_ACTIONS, TrayNotice, TrayStatus, User } from '../../shared/protocol';
+import type { AgentToCollector, NOTICE_ACTIONS, User } from '../../shared/protocol';
 import { PROTOCOL_VERSION, permissionRequest } from '../../shared/protocol';
 import { validate } from '../../shared/schema';
 import type { Logger } from '../../node-common/logging';
 import { OFFLINE_CODE_MAX_MINUTES, checkOfflineCode } from '../../node-common/offline-code';
-import { JsonStateFile } from '../json-state-file';
-import type { EventDraft } from '../outbox/outbox';
+import { JsonStateFile } from '../core/state-file';
+import type { EventDraft, Recorder } from '../core/events';
+import type { NoticeSink } from '../core/notices';
+import { type Outcome, refusal } from '../core/result';
 import { type StorageAssessment, assessStorage } from './storage-assessment';
 import { type UsbDecision, decideUsb } from './usb-decision';
 import type { HotplugSignal, ObservedUsbDevice, UsbChange, UsbPlatform } from './usb-platform';
 
 type PermissionRequest = Extract<AgentToCollector, { type: 'permission.request' }>;
 type NoticeAction = (typeof NOTICE_ACTIONS)[number];
-
-/** Where notices go: the tray channel (the tray issue builds it); the agent never waits on a person. */
-export interface NoticeSink {
-  show(notice: TrayNotice): void;
-  withdraw(noticeId: string): void;
-  /** What the tray icon and status window show; the last one is given to every tray that connects later. */
-  status?(status: TrayStatus): void;
-}
 
 export interface UsbGuardDeps {
   platform: UsbPlatform;
@@ -39,7 +33,7 @@ export interface UsbGuardDeps {
   currentUser: () => User | undefined;
   /** A signed-in user by uid, for naming who asked from their own tray; absent: requests name the person at the screen. */
   userOf?: (uid: number) => User | undefined;
-  record: (draft: EventDraft) => Promise<void>;
+  record: Recorder;
   notices: NoticeSink;
   /** Sends a permission request to the collector; false while the link is down (it is sent on reconnect). */
   sendPermissionRequest: (request: PermissionRequest) => boolean;
@@ -357,16 +351,10 @@ export class UsbGuard {
   }
 
   /** A tray answer to one of this guard's notices. Returns a coded error for the tray to show, or undefined when done. */
-  async answer(
-    noticeId: string,
-    action: NoticeAction,
-    text?: string,
-    target?: string,
-    from?: Asker,
-  ): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+  async answer(noticeId: string, action: NoticeAction, text?: string, target?: string, from?: Asker): Promise<Outcome> {
     const key = this.noticeDevices.get(noticeId);
     const entry = key ? this.attached.get(key) : undefined;
-    if (!entry) return { ok: false, code: 'INV_ERR_USB_DEVICE_GONE', message: ERRORS.INV_ERR_USB_DEVICE_GONE };
+    if (!entry) return refusal('INV_ERR_USB_DEVICE_GONE');
     if (action === 'dismiss') {
       this.withdraw(noticeId);
       entry.noticeId = undefined;
@@ -374,15 +362,15 @@ export class UsbGuard {
     }
     if (action === 'ask-permission') return this.askPermission(entry, text ?? '', from);
     if (action === 'enter-code') return this.enterCode(entry, target ?? text ?? '', askerKey(from));
-    return { ok: false, code: 'INV_ERR_UNEXPECTED_MESSAGE', message: `a USB notice has no ${action} action` };
+    return refusal('INV_ERR_UNEXPECTED_MESSAGE', `a USB notice has no ${action} action`);
   }
 
-  private async askPermission(entry: Attached, reason: string, from: Asker): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+  private async askPermission(entry: Attached, reason: string, from: Asker): Promise<Outcome> {
     const asker = askerKey(from);
     const mine = this.pendingRequests.filter((p) => p.asker === asker).length;
     if (mine >= PERMISSION_REQUEST_LIMITS.perUser || this.pendingRequests.length >= PERMISSION_REQUEST_LIMITS.total) {
       this.log.warn('a permission request was refused: too many are waiting for an answer', { asker, mine, all: this.pendingRequests.length });
-      return { ok: false, code: 'INV_ERR_PERMISSION_REQUESTS_FULL', message: ERRORS.INV_ERR_PERMISSION_REQUESTS_FULL };
+      return refusal('INV_ERR_PERMISSION_REQUESTS_FULL');
     }
     const { device } = entry;
     const user = this.requester(from);
@@ -499,13 +487,13 @@ export class UsbGuard {
     await Promise.all(chosen.map((a) => this.enqueue(a, () => this.decideAndEnforce(a, performance.now(), false))));
   }
 
-  private async enterCode(entry: Attached, typed: string, asker: string): Promise<{ ok: true } | { ok: false; code: ErrorCode; message: string }> {
+  private async enterCode(entry: Attached, typed: string, asker: string): Promise<Outcome> {
     const now = this.now();
     const failures = (this.codeFailures[asker] ?? []).filter((t) => now - t < CODE_WINDOW_MS);
     const reject = async (code: ErrorCode) => {
       if (code !== 'INV_ERR_OFFLINE_CODE_THROTTLED') await this.rememberCodeFailure(asker, [...failures, now].slice(-CODE_ATTEMPTS), now);
       await this.report('usb.offline-code.rejected', 'warning', { device: publicDevice(entry.device), code });
-      return { ok: false as const, code, message: ERRORS[code] };
+      return refusal(code);
     };
     // Counted from the last wrong code: the wait is 15 minutes after it.
     if (failures.length >= CODE_ATTEMPTS) return reject('INV_ERR_OFFLINE_CODE_THROTTLED');

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
-import { createExecFileRunner } from '../../agent/usb/command-runner';
+import { type OsPlumbing, createOsPlumbing } from '../../agent/os/plumbing';
 import type * as SessionsFor from '../sessions-for';
 import type * as SoftwareFor from '../software-for';
 import type * as NodeUsbHotplug from '../../agent/usb/node-usb-hotplug';
@@ -103,12 +103,13 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const configFile = values.config;
   const forgetToken = configFile ? () => void forgetEnrollmentToken(configFile, logger) : undefined;
   if (forgetToken && (await new IdentityFile(dataDir).load().catch(() => undefined))) forgetToken();
-  const usb = config.usb.control === 'off' ? undefined : usbFor(platform, { ...config.usb, control: config.usb.control }, logger);
+  // One runner, and on Windows one PowerShell session, for every capability's adapters; closed after the agent stops.
+  const os = createOsPlumbing();
+  const usb = config.usb.control === 'off' ? undefined : usbFor(platform, { ...config.usb, control: config.usb.control }, logger, os);
   // Inside the data folder (root only) the socket needs no ACL of its own; Windows has no Unix sockets in its services' folders.
   const trayPath = config.tray.socket ?? (platform === 'win32' ? '\\\\.\\pipe\\invigilator-tray' : join(dataDir, 'tray.sock'));
   // Each signed-in user's tray gets its own socket, which only that user can open (docs/architecture.md).
-  const sessions =
-    config.sessions.control === 'off' ? undefined : sessionAdapters().sessionsFor(platform, createExecFileRunner(), logger, config.sessions.control);
+  const sessions = config.sessions.control === 'off' ? undefined : sessionAdapters().sessionsFor(platform, os.runner, logger, config.sessions.control);
   // Per-user sockets are built for Linux only; Windows and macOS need their own channel (docs/architecture.md).
   const userTrays =
     sessions && platform === 'linux' && config.tray.userSockets !== 'off' && process.getuid?.() === 0
@@ -117,9 +118,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   const starting = startAgent({
     ...(userTrays ? { userTrays } : {}),
     ...(sessions ? { sessions } : {}),
-    ...(config.software.control === 'off'
-      ? {}
-      : { software: softwareAdapters().softwareFor(platform, createExecFileRunner(), logger, config.software.control) }),
+    ...(config.software.control === 'off' ? {} : { software: softwareAdapters().softwareFor(platform, os, logger, config.software.control) }),
     config: { ...config, dataDir },
     fallbackPolicy: fallback,
     logger,
@@ -136,6 +135,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
     async (signal) => {
       const agent = await starting.catch(() => undefined);
       await agent?.stop(signal);
+      await os.close();
       await closeLogger(logger);
     },
     { exitWithinMs: AGENT_EXIT_WITHIN_MS },
@@ -148,7 +148,7 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
   return stopped;
 }
 
-function usbFor(platform: Platform, config: AgentConfig['usb'] & { control: 'enforce' | 'observe' }, logger: Logger) {
+function usbFor(platform: Platform, config: AgentConfig['usb'] & { control: 'enforce' | 'observe' }, logger: Logger, os: OsPlumbing) {
   const { usbPlatformFor, NodeUsbHotplug: Hotplug } = usbAdapters();
-  return { platform: usbPlatformFor(platform, config, logger), control: config.control, hotplug: new Hotplug(logger) };
+  return { platform: usbPlatformFor(platform, config, logger, os), control: config.control, hotplug: new Hotplug(logger) };
 }

@@ -1,5 +1,5 @@
 import { WebSocket, WebSocketServer } from 'ws';
-import type { EventDraft } from '../../agent/outbox/outbox';
+import type { EventDraft } from '../../agent/core/events';
 import { eventually } from '../support/cli';
 import { allEvents } from '../support/delivery-checks';
 import { type TestCollector, startTestAgent, startTestCollector } from '../support/harness';

@@ -1,5 +1,5 @@
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { EventDraft } from '../../agent/outbox/outbox';
+import type { EventDraft } from '../../agent/core/events';
 import { TokenBucket } from '../../collector/rate-limiter';
 import { type AgentToCollector, type ConnectionLimits, PROTOCOL_VERSION, decodeAgentToCollector, encode } from '../../shared/protocol';
 import { eventually } from '../support/cli';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkLastRun, markStopped } from '../../agent/tamper-watch';
-import type { EventDraft } from '../../agent/outbox/outbox';
+import type { EventDraft } from '../../agent/core/events';
 import { tempDir } from '../support/cli';
 
 describe('an agent that was killed is reported when it starts again', () => {

@@ -4,7 +4,7 @@ import { hashToken, newToken } from '../../collector/device-auth';
 import { InventoryKeeper } from '../../agent/software/inventory-keeper';
 import { LinuxPackageInventory } from '../../agent/software/inventory-linux';
 import type { InventorySnapshot, InventorySource } from '../../agent/software/inventory-source';
-import { createExecFileRunner } from '../../agent/usb/command-runner';
+import { createExecFileRunner } from '../../agent/os/command-runner';
 import type { EventEnvelope } from '../../shared/protocol';
 import { eventually } from '../support/cli';
 import { RawClient, type TestCollector, silentLogger, startTestAgent, startTestCollector } from '../support/harness';

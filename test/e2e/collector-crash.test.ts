@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PostgresStore } from '../../collector/store/postgres/postgres-store';
 import { SqliteStore } from '../../collector/store/sqlite/sqlite-store';
 import type { CollectorStore } from '../../collector/store/store';
-import type { EventDraft } from '../../agent/outbox/outbox';
+import type { EventDraft } from '../../agent/core/events';
 import { eventually, startCli, tempDir } from '../support/cli';
 import { allEvents, checkExactlyOnce } from '../support/delivery-checks';
 import { buildCollector } from '../../collector/collector';

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDraft } from '../../agent/outbox/outbox';
+import type { EventDraft } from '../../agent/core/events';
 import { eventually } from '../support/cli';
 import { startTestAgent, startTestCollector } from '../support/harness';
 

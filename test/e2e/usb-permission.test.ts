@@ -1,5 +1,5 @@
 import type { RunningAgent } from '../../agent/agent';
-import type { NoticeSink } from '../../agent/usb/usb-guard';
+import type { NoticeSink } from '../../agent/core/notices';
 import type { TrayNotice } from '../../shared/protocol';
 import { eventually, tempDir } from '../support/cli';
 import { allEvents } from '../support/delivery-checks';

@@ -28,12 +28,23 @@ describe('the layer rule', () => {
     ['agent-imports-collector.ts', 'agent/violation.ts', /invigilator\/layers: agent\/ must not import from collector\//],
     ['renderer-requires-child-process.ts', 'tray-ui/renderer/notice/violation.ts', /invigilator\/layers: tray-ui\/renderer\/ .* "child_process"/],
     ['shared-uses-document.ts', 'shared/violation.ts', /no-restricted-globals: .*document/],
+    ['os-imports-capability.ts', 'agent/os/violation.ts', /invigilator\/layers: agent\/os\/ must not import from agent\/ \("..\/usb\/usb-guard"\)/],
+    [
+      'os-win32-imports-capability.ts',
+      'agent/os/win32/violation.ts',
+      /invigilator\/layers: agent\/os\/ must not import from agent\/ \("..\/..\/software\/software-guard"\)/,
+    ],
   ])('fires on %s placed at %s', (name, asPath, expected) => {
     expect(layerMessages(name, asPath)).toEqual([expect.stringMatching(expected)]);
   });
 
   it('stays quiet on a file that keeps to its layer', () => {
     expect(layerMessages('shared-clean.ts', 'shared/clean.ts')).toEqual([]);
+  });
+
+  it('lets a capability import the OS plumbing, and the composition root too', () => {
+    expect(layerMessages('capability-imports-os.ts', 'agent/usb/clean.ts')).toEqual([]);
+    expect(layerMessages('capability-imports-os.ts', 'agent/clean.ts')).toEqual([]);
   });
 
   it('lets tests import anything', () => {

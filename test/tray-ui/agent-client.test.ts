@@ -1,6 +1,7 @@
 import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
-import { type AnswerResult, TrayServer } from '../../agent/tray/tray-server';
+import type { AnswerResult } from '../../agent/core/notices';
+import { TrayServer } from '../../agent/tray/tray-server';
 import type { AgentToTray, TrayNotice, TrayToAgent } from '../../shared/protocol';
 import { AgentClient, type ConnectionStatus } from '../../tray-ui/main/agent-client';
 import { UnsentReports } from '../../tray-ui/main/unsent-reports';

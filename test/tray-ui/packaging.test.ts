@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { TOOLTIPS } from '../../tray-ui/main/tray-app';
-import { parsePlist } from '../../agent/usb/darwin/plist';
+import { parsePlist } from '../../agent/os/darwin/plist';
 
 const root = join(__dirname, '..', '..');
 // electron-builder's own configuration check: the schema it refuses to package without.

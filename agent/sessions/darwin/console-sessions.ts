@@ -1,5 +1,6 @@
 import { descriptorText } from '../../../shared/usb/descriptor-text';
-import type { CommandRunner } from '../../usb/command-runner';
+import type { CommandRunner } from '../../os/command-runner';
+import { boundedLines } from '../../os/bounded-lines';
 import type { SessionDirectory, SignedInUsers, UserSession } from '../session-directory';
 
 /**
@@ -52,18 +53,6 @@ const LOOKUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,254}$/;
 /** console, ttys000, ttyp1: what loginwindow, sshd and login write as the line. */
 const TTY = /^(?:console|tty[A-Za-z0-9]{1,8})$/;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** The lines of `text` up to `maxLines`, with any line longer than `maxChars` skipped unread (never copied). */
-function* boundedLines(text: string, maxLines: number, maxChars: number): Generator<string> {
-  let start = 0;
-  for (let n = 0; n < maxLines && start <= text.length; n++) {
-    const nl = text.indexOf('\n', start);
-    const end = nl < 0 ? text.length : nl;
-    if (end - start <= maxChars) yield text.slice(start, end);
-    if (nl < 0) return;
-    start = nl + 1;
-  }
-}
 
 /** The user at the screen, from stat's `<name> <uid>`. */
 export interface ConsoleOwner {

@@ -1,5 +1,6 @@
 import { descriptorText } from '../../../shared/usb/descriptor-text';
-import type { CommandRunner } from '../../usb/command-runner';
+import type { CommandRunner } from '../../os/command-runner';
+import { boundedLines } from '../../os/bounded-lines';
 import type { SessionDirectory, SignedInUsers, UserSession } from '../session-directory';
 
 /**
@@ -12,7 +13,7 @@ import type { SessionDirectory, SignedInUsers, UserSession } from '../session-di
  * window-station name, so they cannot say which desktop is whose. `quser`
  * reads the WTS session list directly, is a small native program (a new
  * PowerShell per poll takes up to seconds, see
- * agent/usb/win32/powershell-session.ts), and numbers sessions the way
+ * agent/os/win32/powershell-session.ts), and numbers sessions the way
  * `logoff <n>` takes them.
  *
  * Its output is made for people, and localized: the header, the state
@@ -64,18 +65,6 @@ export interface QuserRow {
   station: string;
   /** The logon time as printed, in the system's format. */
   logon: string | undefined;
-}
-
-/** The lines of `text` up to `maxLines`, with any line longer than `maxChars` skipped unread (never copied). */
-function* boundedLines(text: string, maxLines: number, maxChars: number): Generator<string> {
-  let start = 0;
-  for (let n = 0; n < maxLines && start <= text.length; n++) {
-    const nl = text.indexOf('\n', start);
-    const end = nl < 0 ? text.length : nl;
-    if (end - start <= maxChars) yield text.slice(start, end);
-    if (nl < 0) return;
-    start = nl + 1;
-  }
 }
 
 /** Splits one quser line into its fields; undefined for the header, blank lines and anything else that is not a session. */

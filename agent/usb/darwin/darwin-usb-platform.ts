@@ -1,6 +1,7 @@
 import { InvigilatorError } from '../../../shared/errors';
 import { type ObservedUsbDevice, type OsVolumeView, type StorageDisk, type UsbChange, type UsbPlatform, USB_CLASS, hasInterfaceClass } from '../usb-platform';
-import type { CommandRunner } from '../command-runner';
+import type { CommandRunner } from '../../os/command-runner';
+import { usbCommands } from '../os-errors';
 import {
   type ApfsContainer,
   DISKUTIL_FILE,
@@ -55,7 +56,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * notifications would need native code.
  */
 export function createDarwinUsbPlatform(options: DarwinUsbPlatformOptions): DarwinUsbPlatform {
-  const { runner } = options;
+  const runner = usbCommands(options.runner);
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
   const diskWaitMs = options.diskWaitMs ?? 10_000;
   const diskWaitStepMs = options.diskWaitStepMs ?? 500;

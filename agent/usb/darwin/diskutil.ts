@@ -1,6 +1,6 @@
 import type { OsVolumeView } from '../usb-platform';
 import { DISK_OR_SLICE } from './ioreg';
-import { type PlistDict, bool, dicts, int, parsePlistDict, str } from './plist';
+import { type PlistDict, bool, dicts, int, parsePlistDict, str } from '../../os/darwin/plist';
 
 /**
  * Readers for `diskutil list -plist diskN`, `diskutil info -plist diskNsM`

@@ -1,6 +1,6 @@
 import { descriptorText, hex4 } from '../../../shared/usb/descriptor-text';
 import type { ObservedUsbDevice } from '../usb-platform';
-import { type PlistDict, type PlistValue, isDict, parsePlist, str } from './plist';
+import { type PlistDict, type PlistValue, isDict, parsePlist, str } from '../../os/darwin/plist';
 
 /**
  * `ioreg -r -c IOUSBHostDevice -l -a`: every USB device as the root of its

@@ -2,7 +2,9 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../../shared/errors';
 import type { Logger } from '../../../node-common/logging';
-import { type CommandRunner, createExecFileRunner } from '../command-runner';
+import { type CommandRunner, createExecFileRunner } from '../../os/command-runner';
+import { backoffDelay } from '../../core/backoff';
+import { usbCommands } from '../os-errors';
 import { FileByteSource } from '../file-byte-source';
 import { type ObservedUsbDevice, type StorageDisk, USB_CLASS, type UsbChange, type UsbPlatform, hasInterfaceClass } from '../usb-platform';
 import { type LinuxRoots, SysfsTree, USB_DEVICE_NAME, type WriteAttribute } from './sysfs-tree';
@@ -12,8 +14,9 @@ import { type Uevent, type UeventSource, UdevadmMonitor } from './uevent-source'
 export type RunProgram = (file: string, args: readonly string[]) => Promise<void>;
 
 export function programRunner(runner: CommandRunner = createExecFileRunner({ maxOutputBytes: 64 * 1024, defaultTimeoutMs: 10_000 })): RunProgram {
+  const usb = usbCommands(runner);
   return async (file, args) => {
-    const { code } = await runner.run(file, [...args]);
+    const { code } = await usb.run(file, [...args]);
     if (code !== 0) throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file} ${args.join(' ').slice(0, 200)} exited with ${code}`);
   };
 }
@@ -112,7 +115,7 @@ export class LinuxUsbPlatform implements UsbPlatform {
       (e) => void this.onUevent(e),
       (reason) => {
         if (this.stopped) return;
-        const delay = Math.min(60_000, 1000 * 2 ** Math.min(restarts, 6));
+        const delay = backoffDelay(restarts, 1000, 60_000);
         this.options.logger?.warn('USB arrivals cannot be watched; trying again', { reason, retryInMs: delay });
         this.restartTimer = setTimeout(() => {
           this.watch(restarts + 1);

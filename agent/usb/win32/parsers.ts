@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { InvigilatorError } from '../../../shared/errors';
 import { descriptorText, hex4 } from '../../../shared/usb/descriptor-text';
 import type { ObservedUsbDevice, OsVolumeView, StorageDisk } from '../usb-platform';
-import { isUsbInstanceId } from './ps-text';
+import { asList } from '../../os/win32/ps-text';
+import { isUsbInstanceId } from './instance-id';
 
 /**
  * Parsers for what the scripts in scripts.ts print. Everything printed is
@@ -26,21 +27,6 @@ export function parseJsonOutput(text: string): unknown {
   } catch {
     throw invalid('not JSON');
   }
-}
-
-/**
- * ConvertTo-Json's shapes for "a list": nothing (null), one object on its own
- * (a pipeline of one is not wrapped), an array, or, in Windows PowerShell 5.1
- * when an array object is piped whole, `{ "value": [...], "Count": n }`.
- */
-export function asList(value: unknown): unknown[] {
-  if (value === null || value === undefined) return [];
-  if (Array.isArray(value)) return value;
-  if (typeof value === 'object') {
-    const wrapped = value as { value?: unknown; Count?: unknown };
-    if (Array.isArray(wrapped.value) && typeof wrapped.Count === 'number') return wrapped.value as unknown[];
-  }
-  return [value];
 }
 
 const listOf = <T extends z.ZodType>(item: T) => z.preprocess((v) => asList(v), z.array(item).max(MAX_ROWS));

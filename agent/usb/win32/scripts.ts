@@ -1,5 +1,6 @@
 import { InvigilatorError } from '../../../shared/errors';
-import { isUsbInstanceId, psQuote } from './ps-text';
+import { psQuote } from '../../os/win32/ps-text';
+import { isUsbInstanceId } from './instance-id';
 
 /**
  * The PowerShell the adapter runs. Each script starts with a tag line so that

@@ -1,7 +1,8 @@
 import { InvigilatorError } from '../../../shared/errors';
 import type { ObservedUsbDevice, StorageDisk, UsbChange, UsbPlatform } from '../usb-platform';
 import { parseActionResult, parseDeviceList, parseStorage } from './parsers';
-import type { PowerShellSession } from './powershell-session';
+import type { PowerShellSession } from '../../os/win32/powershell-session';
+import { usbSession } from '../os-errors';
 import { LIST_USB, allowScript, blockScript, readOnlyScript, storageScript } from './scripts';
 
 /** What the adapter logs with; a winston Logger from node-common/logging fits. */
@@ -10,6 +11,7 @@ export interface Win32UsbLogger {
 }
 
 export interface Win32UsbPlatformOptions {
+  /** The agent's one PowerShell session, shared with software control; the composition root owns (and closes) it. */
   session: PowerShellSession;
   /** How often the device list is read; Windows offers Node no cheap arrival event. */
   pollMs?: number;
@@ -31,7 +33,7 @@ const STORAGE_RETRY_MS = 250;
 export class Win32UsbPlatform implements UsbPlatform {
   readonly platform = 'win32' as const;
   readonly canReadOnly = true;
-  private readonly session: PowerShellSession;
+  private readonly session: Pick<PowerShellSession, 'run'>;
   private readonly pollMs: number;
   private readonly storageWaitMs: number;
   private readonly logger: Win32UsbLogger | undefined;
@@ -41,7 +43,7 @@ export class Win32UsbPlatform implements UsbPlatform {
   private polling: Promise<void> | undefined;
 
   constructor(options: Win32UsbPlatformOptions) {
-    this.session = options.session;
+    this.session = usbSession(options.session);
     this.pollMs = options.pollMs ?? DEFAULT_POLL_MS;
     this.storageWaitMs = options.storageWaitMs ?? DEFAULT_STORAGE_WAIT_MS;
     this.logger = options.logger;

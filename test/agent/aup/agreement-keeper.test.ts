@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgreementKeeper, agreementNoticeId } from '../../../agent/aup/agreement-keeper';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import type { SessionControl, SessionRef } from '../../../agent/sessions/session-control';
 import { LogindSessions } from '../../../agent/sessions/session-directory';
 import type { Policy } from '../../../shared/policy/schema';

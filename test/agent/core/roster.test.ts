@@ -6,7 +6,7 @@ import { ConsoleSessions, ID_FILE, STAT_ARGS, STAT_FILE, WHO_ARGS, WHO_FILE } fr
 import { type GroupSource, IdCommandGroups } from '../../../agent/sessions/roles';
 import { LogindSessions, type SessionDirectory, type SignedInUsers, type UserSession } from '../../../agent/sessions/session-directory';
 import { QUSER_ARGS, QUSER_FILE, WtsSessions } from '../../../agent/sessions/win32/wts-sessions';
-import { RecordedCommands } from '../../../agent/usb/darwin/recorded-commands';
+import { RecordedCommands } from '../../../agent/os/recorded-commands';
 import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
 import { validatePolicy } from '../../../shared/policy/validate';

@@ -1,7 +1,7 @@
 import { LoginLimit, type LoginLink } from '../../../agent/sessions/login-limit';
 import type { SessionRef } from '../../../agent/sessions/session-control';
 import type { UserSession } from '../../../agent/sessions/session-directory';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
 import type { TrayNotice } from '../../../shared/protocol';

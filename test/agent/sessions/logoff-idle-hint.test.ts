@@ -1,6 +1,6 @@
 import { LoginctlIdleHint, idleSecondsFromLoginctl } from '../../../agent/sessions/logind-idle-hint';
 import type { UserSession } from '../../../agent/sessions/session-directory';
-import type { CommandRunner } from '../../../agent/usb/command-runner';
+import type { CommandRunner } from '../../../agent/os/command-runner';
 
 const NOW = Date.parse('2026-11-23T09:15:00.000Z');
 /** logind's timestamps: microseconds since the epoch, as `loginctl show-session` prints them. */

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { carryOutLogoff } from '../../../agent/sessions/remote-logoff';
 import { CommandSessionControl } from '../../../agent/sessions/session-control';
 import { LogindSessions } from '../../../agent/sessions/session-directory';
-import type { EventDraft } from '../../../agent/outbox/outbox';
-import type { CommandRunner } from '../../../agent/usb/command-runner';
+import type { EventDraft } from '../../../agent/core/events';
+import type { CommandRunner } from '../../../agent/os/command-runner';
 import { tempDir } from '../../support/cli';
 
 /** A lab PC where Amy has her desktop (3) and an ssh login (8), and Ben a desktop (5). */

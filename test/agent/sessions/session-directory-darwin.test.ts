@@ -10,7 +10,7 @@ import {
   parseWhoTime,
 } from '../../../agent/sessions/darwin/console-sessions';
 import type { UserSession } from '../../../agent/sessions/session-directory';
-import { type RecordedAnswer, RecordedCommands } from '../../../agent/usb/darwin/recorded-commands';
+import { type RecordedAnswer, RecordedCommands } from '../../../agent/os/recorded-commands';
 import { answerOf, readRecording } from './session-directory-recordings';
 
 /** who prints local time without a year; the adapter reads it in this machine's zone against its clock. */

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { RecordedAnswer } from '../../../agent/usb/darwin/recorded-commands';
+import type { RecordedAnswer } from '../../../agent/os/recorded-commands';
 
 /**
  * Recorded outputs for the session directories, in test/fixtures/sessions:

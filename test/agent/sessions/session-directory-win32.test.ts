@@ -1,6 +1,6 @@
 import type { UserSession } from '../../../agent/sessions/session-directory';
 import { QUSER_ARGS, QUSER_FILE, WtsSessions, parseLogonTime, parseQuser, parseQuserLine } from '../../../agent/sessions/win32/wts-sessions';
-import { RecordedCommands } from '../../../agent/usb/darwin/recorded-commands';
+import { RecordedCommands } from '../../../agent/os/recorded-commands';
 import { answerOf, readRecording } from './session-directory-recordings';
 
 /** quser prints local time; the adapter reads it in this machine's zone, as the agent does on the PC. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ConsoleSessions, ID_FILE, STAT_ARGS, STAT_FILE, WHO_ARGS, WHO_FILE } from '../../../agent/sessions/darwin/console-sessions';
 import { LogindSessions } from '../../../agent/sessions/session-directory';
 import { QUSER_ARGS, QUSER_FILE, WtsSessions } from '../../../agent/sessions/win32/wts-sessions';
-import { RecordedCommands } from '../../../agent/usb/darwin/recorded-commands';
+import { RecordedCommands } from '../../../agent/os/recorded-commands';
 import { tempDir } from '../../support/cli';
 import { HOSTILE_NAME, OVER_LONG_LINE, type SessionRig, type SessionScenario, garbage, sessionDirectoryContract } from './session-directory-contract';
 import { allRecordings, answerOf, readRecording } from './session-directory-recordings';

@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { FileGuard, displayName } from '../../../agent/software/file-guard';
 import type { WatchedFolder } from '../../../agent/software/file-folders';
 import { preset } from '../../../shared/policy/presets';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { InvigilatorError } from '../../../shared/errors';
 import { EVENT_DATA } from '../../../shared/protocol/events';
 import { BundleInventory, MAX_INFO_PLIST_BYTES, bundleInfo, bundleSource } from '../../../agent/software/inventory-darwin';
-import { RecordedCommands } from '../../../agent/usb/darwin/recorded-commands';
+import { RecordedCommands } from '../../../agent/os/recorded-commands';
 import { INVENTORY_BUNDLES } from './inventory-recording';
 
 let root: string;

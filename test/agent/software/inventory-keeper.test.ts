@@ -8,7 +8,7 @@ import { INVENTORY_STATE_FILE, InventoryKeeper } from '../../../agent/software/i
 import { LinuxPackageInventory } from '../../../agent/software/inventory-linux';
 import type { InstalledProgram, InventorySnapshot, InventorySource } from '../../../agent/software/inventory-source';
 import { DEFAULT_OUTBOX_OPTIONS, type EventDraft, Outbox } from '../../../agent/outbox/outbox';
-import { createExecFileRunner } from '../../../agent/usb/command-runner';
+import { createExecFileRunner } from '../../../agent/os/command-runner';
 import { eventually, tempDir } from '../../support/cli';
 import { silentLogger } from '../../support/harness';
 

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { InvigilatorError } from '../../../shared/errors';
 import { EVENT_DATA } from '../../../shared/protocol/events';
 import { DPKG_QUERY, DPKG_QUERY_ARGS, LinuxPackageInventory, RPM, RPM_ARGS, parseDpkgQuery, parseRpmQuery } from '../../../agent/software/inventory-linux';
-import { createExecFileRunner } from '../../../agent/usb/command-runner';
-import { RecordedCommands } from '../../../agent/usb/darwin/recorded-commands';
+import { createExecFileRunner } from '../../../agent/os/command-runner';
+import { RecordedCommands } from '../../../agent/os/recorded-commands';
 import { inventoryRecording } from './inventory-recording';
 
 const DEBIAN12 = inventoryRecording('dpkg-query-debian12.txt');

@@ -11,8 +11,8 @@ import {
   readKeyScript,
   userKey,
 } from '../../../agent/software/inventory-win32';
-import { frameScript, newMarker, readFramed } from '../../../agent/usb/win32/powershell-session';
-import { RecordedPowerShell, type RecordedAnswer } from '../../../agent/usb/win32/recorded-powershell';
+import { frameScript, newMarker, readFramed } from '../../../agent/os/win32/powershell-session';
+import { RecordedPowerShell, type RecordedAnswer } from '../../../agent/os/win32/recorded-powershell';
 import { inventoryRecording } from './inventory-recording';
 
 const AMY = 'S-1-5-21-3623811015-3361044348-30300820-1013';

@@ -2,7 +2,7 @@ import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { ExecutableHasher } from '../../../agent/software/executable-hasher';
 import { ProcfsProcessSource } from '../../../agent/software/process-source-linux';
 import type { ObservedProcess, ProcessSource } from '../../../agent/software/process-source';

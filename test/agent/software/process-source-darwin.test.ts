@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PS_ARGS, PsProcessSource, parsePsOutput } from '../../../agent/software/process-source-darwin';
 import type { ObservedProcess, ProcessChange } from '../../../agent/software/process-source';
 import { decideSoftware } from '../../../agent/software/software-decision';
-import { RecordedCommands } from '../../../agent/usb/darwin/recorded-commands';
+import { RecordedCommands } from '../../../agent/os/recorded-commands';
 import { settingsFor } from '../../../shared/policy/resolve';
 import { preset } from '../../../shared/policy/presets';
 

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { taskkillKiller } from '../../../agent/software/process-killer';
 import { publisherOf, signerScript, win32SignerOf } from '../../../agent/software/process-signer-win32';
 import type { ObservedProcess, ProcessChange } from '../../../agent/software/process-source';
@@ -12,8 +12,8 @@ import {
   processWatchArgs,
 } from '../../../agent/software/process-source-win32';
 import { SoftwareGuard } from '../../../agent/software/software-guard';
-import { RecordedCommands } from '../../../agent/usb/darwin/recorded-commands';
-import { RecordedPowerShell } from '../../../agent/usb/win32/recorded-powershell';
+import { RecordedCommands } from '../../../agent/os/recorded-commands';
+import { RecordedPowerShell } from '../../../agent/os/win32/recorded-powershell';
 import { preset } from '../../../shared/policy/presets';
 import type { TrayNotice } from '../../../shared/protocol';
 import { eventually, tempDir } from '../../support/cli';

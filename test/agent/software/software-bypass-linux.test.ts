@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { preset } from '../../../shared/policy/presets';
 import type { Policy, SoftwareSettings } from '../../../shared/policy/schema';
 import { validatePolicy } from '../../../shared/policy/validate';

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { preset } from '../../../shared/policy/presets';
 import { eventEnvelope } from '../../../shared/protocol';
 import { validate } from '../../../shared/schema';

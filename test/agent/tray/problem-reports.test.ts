@@ -1,6 +1,6 @@
-import type { EventDraft } from '../../../agent/outbox/outbox';
+import type { EventDraft } from '../../../agent/core/events';
 import { ProblemReports, REPORT_RATE } from '../../../agent/tray/problem-reports';
-import type { NoticeSink } from '../../../agent/usb/usb-guard';
+import type { NoticeSink } from '../../../agent/core/notices';
 import { preset } from '../../../shared/policy/presets';
 import { type TrayNotice, eventEnvelope } from '../../../shared/protocol';
 import { validate } from '../../../shared/schema';

@@ -1,7 +1,8 @@
 import { statSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
-import { type AnswerResult, TrayServer } from '../../../agent/tray/tray-server';
+import type { AnswerResult } from '../../../agent/core/notices';
+import { TrayServer } from '../../../agent/tray/tray-server';
 import type { TrayNotice } from '../../../shared/protocol';
 import { tempDir } from '../../support/cli';
 import { silentLogger } from '../../support/harness';

@@ -1,7 +1,8 @@
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventDraft } from '../../../agent/outbox/outbox';
-import { PERMISSION_REQUEST_LIMITS, type NoticeSink, UsbGuard } from '../../../agent/usb/usb-guard';
+import type { EventDraft } from '../../../agent/core/events';
+import type { NoticeSink } from '../../../agent/core/notices';
+import { PERMISSION_REQUEST_LIMITS, UsbGuard } from '../../../agent/usb/usb-guard';
 import { issueOfflineCode } from '../../../node-common/offline-code';
 import { keyedEntryFor } from '../../../collector/usb-allow-for-all';
 import { preset } from '../../../shared/policy/presets';

@@ -4,10 +4,11 @@ import { InvigilatorError } from '../../../shared/errors';
 import type { Logger } from '../../../node-common/logging';
 import { assessStorage } from '../../../agent/usb/storage-assessment';
 import type { ObservedUsbDevice, UsbChange } from '../../../agent/usb/usb-platform';
-import { asList, classesFrom, parseActionResult, parseDeviceList, parseStorage, parseUsbInstanceId, volumeEncryption } from '../../../agent/usb/win32/parsers';
-import { ProcessPowerShellSession, frameScript, newMarker, readFramed, type PowerShellSession } from '../../../agent/usb/win32/powershell-session';
-import { isUsbInstanceId, psQuote } from '../../../agent/usb/win32/ps-text';
-import { RecordedPowerShell, type RecordedAnswer } from '../../../agent/usb/win32/recorded-powershell';
+import { classesFrom, parseActionResult, parseDeviceList, parseStorage, parseUsbInstanceId, volumeEncryption } from '../../../agent/usb/win32/parsers';
+import { ProcessPowerShellSession, frameScript, newMarker, readFramed, type PowerShellSession } from '../../../agent/os/win32/powershell-session';
+import { asList, psQuote } from '../../../agent/os/win32/ps-text';
+import { isUsbInstanceId } from '../../../agent/usb/win32/instance-id';
+import { RecordedPowerShell, type RecordedAnswer } from '../../../agent/os/win32/recorded-powershell';
 import { LIST_USB, allowScript, blockScript, readOnlyScript, scriptInstanceId, scriptName, storageScript } from '../../../agent/usb/win32/scripts';
 import { createWin32UsbPlatform, type Win32UsbLogger, type Win32UsbPlatform } from '../../../agent/usb/win32/win32-usb-platform';
 import { usbPlatformContract, type RigDevice, type RigEffect, type UsbPlatformRig } from './platform-contract';
@@ -404,13 +405,13 @@ function sessionContract(name: string, make: () => PowerShellSession): void {
     });
 
     it('turns a script error into a coded error and carries on', async () => {
-      await expect(session.run("throw 'Disable-PnpDevice: access denied'")).rejects.toMatchObject({ code: 'INV_ERR_USB_OS_COMMAND_FAILED' });
+      await expect(session.run("throw 'Disable-PnpDevice: access denied'")).rejects.toMatchObject({ code: 'INV_ERR_OS_COMMAND_FAILED' });
       expect(await session.run("Write-Output 'still here'")).toBe('still here');
     });
 
     it('refuses calls once closed', async () => {
       await session.close();
-      await expect(session.run("Write-Output 'late'")).rejects.toMatchObject({ code: 'INV_ERR_USB_OS_COMMAND_FAILED' });
+      await expect(session.run("Write-Output 'late'")).rejects.toMatchObject({ code: 'INV_ERR_OS_COMMAND_NOT_STARTED' });
     });
   });
 }
@@ -436,7 +437,7 @@ describe('the process session against a stand-in process', () => {
   it('restarts the process on the next call after it died', async () => {
     session = standIn();
     const first = await session.run('$PID');
-    await expect(session.run('exit')).rejects.toMatchObject({ code: 'INV_ERR_USB_OS_COMMAND_FAILED' });
+    await expect(session.run('exit')).rejects.toMatchObject({ code: 'INV_ERR_OS_COMMAND_FAILED' });
     const second = await session.run('$PID');
     expect(second).not.toBe(first);
   });
@@ -444,13 +445,13 @@ describe('the process session against a stand-in process', () => {
   it('times out a call that never answers, and the next call gets a fresh process', async () => {
     session = standIn({ timeoutMs: 300 });
     const first = await session.run('$PID');
-    await expect(session.run('Start-Sleep 3600')).rejects.toMatchObject({ code: 'INV_ERR_USB_OS_COMMAND_FAILED' });
+    await expect(session.run('Start-Sleep 3600')).rejects.toMatchObject({ code: 'INV_ERR_OS_COMMAND_TIMEOUT' });
     expect(await session.run('$PID')).not.toBe(first);
   });
 
   it('bounds the output it will collect', async () => {
     session = standIn({ maxOutputChars: 1024 * 1024 });
-    await expect(session.run('flood')).rejects.toMatchObject({ code: 'INV_ERR_USB_OS_OUTPUT_INVALID' });
+    await expect(session.run('flood')).rejects.toMatchObject({ code: 'INV_ERR_OS_COMMAND_OVERFLOW' });
     expect(await session.run("Write-Output 'recovered'")).toBe('recovered');
   });
 
@@ -461,6 +462,6 @@ describe('the process session against a stand-in process', () => {
 
   it('reports a command that cannot start with a coded error', async () => {
     session = new ProcessPowerShellSession({ command: join(FIXTURES, 'no-such-powershell.exe') });
-    await expect(session.run("Write-Output 'x'")).rejects.toMatchObject({ code: 'INV_ERR_USB_OS_COMMAND_FAILED' });
+    await expect(session.run("Write-Output 'x'")).rejects.toMatchObject({ code: 'INV_ERR_OS_COMMAND_NOT_STARTED' });
   });
 });

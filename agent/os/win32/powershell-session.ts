@@ -1,15 +1,19 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { InvigilatorError } from '../../../shared/errors';
+import { CommandError } from '../command-runner';
 
 /**
  * One PowerShell kept running for the agent's life. Starting powershell.exe
  * costs from half a second to several seconds (systeminformation issues #650
  * and #788), far too slow for a poll every two seconds, so every query and
- * action goes through one process, one script at a time.
+ * action goes through one process, one script at a time. The composition root
+ * builds one (agent/os/plumbing.ts) and hands it to every adapter that asks
+ * Windows something: USB, the check before a kill, signers, the inventory.
+ * (The process watch is a second, streaming PowerShell of its own: a script
+ * that never ends would hold this one.)
  */
 export interface PowerShellSession {
-  /** Runs `script` and resolves with what it printed, trimmed; rejects with an INV_ERR_USB_OS_* code. */
+  /** Runs `script` and resolves with what it printed, trimmed; rejects with a CommandError (INV_ERR_OS_COMMAND_*). */
   run(script: string, timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
 }
@@ -127,21 +131,21 @@ export class ProcessPowerShellSession implements PowerShellSession {
   }
 
   private runNow(script: string, timeoutMs: number): Promise<string> {
-    if (this.closed) return Promise.reject(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', 'the PowerShell session is closed'));
-    if (script.length > MAX_SCRIPT_CHARS) return Promise.reject(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', 'script too long'));
+    if (this.closed) return Promise.reject(new CommandError('INV_ERR_OS_COMMAND_NOT_STARTED', 'the PowerShell session is closed'));
+    if (script.length > MAX_SCRIPT_CHARS) return Promise.reject(new CommandError('INV_ERR_OS_COMMAND_NOT_STARTED', 'script too long'));
     let child: ChildProcessWithoutNullStreams;
     try {
       child = this.ensureChild();
     } catch (e) {
-      return Promise.reject(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `cannot start PowerShell: ${(e as Error).message}`));
+      return Promise.reject(new CommandError('INV_ERR_OS_COMMAND_NOT_STARTED', `cannot start PowerShell: ${(e as Error).message}`));
     }
     const marker = newMarker();
     this.buffer = '';
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => this.settle(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `no answer within ${timeoutMs} ms`), true), timeoutMs);
+      const timer = setTimeout(() => this.settle(new CommandError('INV_ERR_OS_COMMAND_TIMEOUT', `no answer within ${timeoutMs} ms`), true), timeoutMs);
       this.pending = { marker, resolve, reject, timer };
       child.stdin.write(`${frameScript(script, marker)}\n`, (err) => {
-        if (err) this.settle(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `cannot write to PowerShell: ${err.message}`), true);
+        if (err) this.settle(new CommandError('INV_ERR_OS_COMMAND_FAILED', `cannot write to PowerShell: ${err.message}`), true);
       });
     });
   }
@@ -164,13 +168,14 @@ export class ProcessPowerShellSession implements PowerShellSession {
     child.on('error', (err) => {
       if (child !== this.child) return;
       this.child = undefined;
-      this.settle(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `PowerShell failed: ${err.message}`), false);
+      this.settle(new CommandError('INV_ERR_OS_COMMAND_NOT_STARTED', `PowerShell failed: ${err.message}`), false);
     });
     child.on('exit', (code, signal) => {
       if (child !== this.child) return;
       this.child = undefined;
       const tail = cleanMessage(this.stderrTail.trim());
-      this.settle(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `PowerShell exited (${signal ?? code})${tail ? `: ${tail}` : ''}`), false);
+      const detail = `PowerShell exited (${signal ?? code})${tail ? `: ${tail}` : ''}`;
+      this.settle(new CommandError(signal ? 'INV_ERR_OS_COMMAND_KILLED' : 'INV_ERR_OS_COMMAND_FAILED', detail), false);
     });
     child.stdin.write(`${SESSION_PRELUDE}\n`);
     return child;
@@ -182,14 +187,14 @@ export class ProcessPowerShellSession implements PowerShellSession {
     if (!pending) return;
     this.buffer += chunk;
     if (this.buffer.length > this.maxOutputChars) {
-      this.settle(new InvigilatorError('INV_ERR_USB_OS_OUTPUT_INVALID', `more than ${this.maxOutputChars} characters of output`), true);
+      this.settle(new CommandError('INV_ERR_OS_COMMAND_OVERFLOW', `more than ${this.maxOutputChars} characters of output`), true);
       return;
     }
     const framed = readFramed(this.buffer, pending.marker);
     if (framed.kind === 'pending') return;
     this.buffer = '';
     if (framed.kind === 'ok') this.settle(framed.output, false);
-    else this.settle(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', framed.message), false);
+    else this.settle(new CommandError('INV_ERR_OS_COMMAND_FAILED', framed.message), false);
   }
 
   /** Ends the current call; `kill` when the process is in an unknown state (timed out, flooding) and must not serve the next one. */
@@ -210,7 +215,7 @@ export class ProcessPowerShellSession implements PowerShellSession {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.settle(new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', 'the PowerShell session was closed'), false);
+    this.settle(new CommandError('INV_ERR_OS_COMMAND_KILLED', 'the PowerShell session was closed'), false);
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -1,8 +1,7 @@
-import { InvigilatorError } from '../../../shared/errors';
-import { type CommandResult, type CommandRunner, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES } from '../command-runner';
+import { type CommandResult, type CommandRunner, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, commandError } from './command-runner';
 
-/** One recorded answer: what the program printed and its exit code, or that it never finished. */
-export type RecordedAnswer = { stdout?: string; code?: number } | { hangs: true } | { missing: true };
+/** One recorded answer: what the program printed and its exit code, or that it never finished, was not there, or was killed. */
+export type RecordedAnswer = { stdout?: string; code?: number } | { hangs: true } | { missing: true } | { signal: NodeJS.Signals };
 
 export type Responder = (file: string, args: readonly string[]) => RecordedAnswer | undefined;
 
@@ -14,9 +13,10 @@ export interface RecordedCall {
 /**
  * A CommandRunner that answers from recorded outputs instead of running
  * anything, and remembers every call, so a test can check both what the
- * adapter concluded and exactly which commands it would have run on a Mac.
- * It fails the way the real runner does (same codes) for a command it has no
- * recording for, one that hangs past its timeout, and one that prints too much.
+ * adapter concluded and exactly which commands it would have run. It fails
+ * the way the real runner does (same codes) for a program that is missing (or
+ * has no recording: it would not have run on that machine either), one that
+ * hangs past its timeout, one killed by a signal, and one that prints too much.
  */
 export class RecordedCommands implements CommandRunner {
   readonly calls: RecordedCall[] = [];
@@ -41,12 +41,13 @@ export class RecordedCommands implements CommandRunner {
     this.calls.push({ file, args: [...args] });
     const answer = this.fixed.get(RecordedCommands.line(file, args)) ?? this.responders.map((r) => r(file, args)).find((a) => a !== undefined);
     await Promise.resolve();
-    if (answer === undefined) throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file}: no recording for this command line`);
-    if ('missing' in answer) throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file}: ENOENT`);
-    if ('hangs' in answer) throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file}: did not finish within ${timeoutMs} ms`);
+    if (answer === undefined) throw commandError('INV_ERR_OS_COMMAND_NOT_STARTED', file, 'no recording for this command line');
+    if ('missing' in answer) throw commandError('INV_ERR_OS_COMMAND_NOT_STARTED', file, 'ENOENT');
+    if ('hangs' in answer) throw commandError('INV_ERR_OS_COMMAND_TIMEOUT', file, `did not finish within ${timeoutMs} ms`);
+    if ('signal' in answer) throw commandError('INV_ERR_OS_COMMAND_KILLED', file, `killed by ${answer.signal}`);
     const stdout = answer.stdout ?? '';
     if (Buffer.byteLength(stdout, 'utf8') > this.maxOutputBytes) {
-      throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', `${file}: printed more than ${this.maxOutputBytes} bytes`);
+      throw commandError('INV_ERR_OS_COMMAND_OVERFLOW', file, `printed more than ${this.maxOutputBytes} bytes`);
     }
     return { stdout, code: answer.code ?? 0 };
   }

@@ -1,4 +1,4 @@
-import { InvigilatorError } from '../../../shared/errors';
+import { CommandError } from '../command-runner';
 import { DEFAULT_MAX_OUTPUT_CHARS, type PowerShellSession } from './powershell-session';
 
 /** What a recording answers: the text PowerShell printed, or the message of the error it threw. */
@@ -29,13 +29,12 @@ export class RecordedPowerShell implements PowerShellSession {
   }
 
   private answer(script: string): string {
-    if (this.closed) throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', 'the PowerShell session is closed');
+    if (this.closed) throw new CommandError('INV_ERR_OS_COMMAND_NOT_STARTED', 'the PowerShell session is closed');
     this.scripts.push(script);
     const answer = this.recording(script);
-    if (answer === undefined) throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', 'no recorded output answers this script');
-    if (typeof answer !== 'string') throw new InvigilatorError('INV_ERR_USB_OS_COMMAND_FAILED', answer.error.slice(0, 500));
-    if (answer.length > this.maxOutputChars)
-      throw new InvigilatorError('INV_ERR_USB_OS_OUTPUT_INVALID', `more than ${this.maxOutputChars} characters of output`);
+    if (answer === undefined) throw new CommandError('INV_ERR_OS_COMMAND_NOT_STARTED', 'no recorded output answers this script');
+    if (typeof answer !== 'string') throw new CommandError('INV_ERR_OS_COMMAND_FAILED', answer.error.slice(0, 500));
+    if (answer.length > this.maxOutputChars) throw new CommandError('INV_ERR_OS_COMMAND_OVERFLOW', `more than ${this.maxOutputChars} characters of output`);
     return answer.trim();
   }
 
