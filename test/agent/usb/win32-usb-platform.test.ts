@@ -188,15 +188,32 @@ describe('the win32 adapter beyond the contract', () => {
     await platform.stop();
   });
 
-  it('waits a bounded time for a disk, then reports none', async () => {
-    const session = new RecordedPowerShell((s) => (scriptName(s) === 'list-usb' ? fixture('pnp/plain-stick.json') : fixture('storage/no-disks.json')));
-    const platform = createWin32UsbPlatform({ session, storageWaitMs: 300 });
-    const [stick] = await platform.start(() => undefined);
-    const started = Date.now();
-    expect(await platform.storage(stick!)).toEqual([]);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-    expect(session.scripts.filter((s) => scriptName(s) === 'storage').length).toBeGreaterThan(1);
-    await platform.stop();
+  describe('with a fake clock', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+
+    it('waits a bounded time for a disk, asking again every 250 ms, then reports none', async () => {
+      const session = new RecordedPowerShell((s) => (scriptName(s) === 'list-usb' ? fixture('pnp/plain-stick.json') : fixture('storage/no-disks.json')));
+      const platform = createWin32UsbPlatform({ session, storageWaitMs: 600 });
+      const [stick] = await platform.start(() => undefined);
+      const asked = () => session.scripts.filter((s) => scriptName(s) === 'storage').length;
+      const started = Date.now();
+      let answer: unknown;
+      const storage = platform.storage(stick!).then((disks) => (answer = disks));
+      await jest.advanceTimersByTimeAsync(0);
+      expect(asked()).toBe(1);
+      await jest.advanceTimersByTimeAsync(599);
+      // Asked at 0, 250 and 500 ms; still waiting, since the bound is not yet reached.
+      expect(asked()).toBe(3);
+      expect(answer).toBeUndefined();
+      await jest.advanceTimersByTimeAsync(151);
+      await storage;
+      // The ask at 750 ms is past the bound, so its empty answer is the answer.
+      expect(answer).toEqual([]);
+      expect(asked()).toBe(4);
+      expect(Date.now() - started).toBe(750);
+      await platform.stop();
+    });
   });
 });
 
@@ -443,9 +460,15 @@ describe('the process session against a stand-in process', () => {
   });
 
   it('times out a call that never answers, and the next call gets a fresh process', async () => {
-    session = standIn({ timeoutMs: 300 });
+    // The session's own bound stays the default, so the two start-ups of node (slow on a busy machine) are not
+    // what is timed; only the call that hangs, sent once the first answer shows the process is up, gets 300 ms.
+    session = standIn();
     const first = await session.run('$PID');
-    await expect(session.run('Start-Sleep 3600')).rejects.toMatchObject({ code: 'INV_ERR_OS_COMMAND_TIMEOUT' });
+    await expect(session.run('Start-Sleep 3600', 300)).rejects.toMatchObject({
+      code: 'INV_ERR_OS_COMMAND_TIMEOUT',
+      message: expect.stringContaining('no answer within 300 ms'),
+    });
+    expect(session.pid).toBeUndefined();
     expect(await session.run('$PID')).not.toBe(first);
   });
 
