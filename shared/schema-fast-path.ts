@@ -113,18 +113,26 @@ function build(schema: Node): Compiled | undefined {
   const { def, traits } = schema._zod;
   if (def.coerce) return undefined;
   // zod parses, then runs the checks in order (a format such as uuid is a check on itself, first).
-  const checks: Fast[] = [];
-  let cleans = false;
+  const checks: Check[] = [];
   for (const ch of traits.has('$ZodCheck') ? [schema, ...(def.checks ?? [])] : (def.checks ?? [])) {
     const c = checkFor(ch);
     if (!c) return undefined;
-    checks.push(c.fn);
-    cleans ||= !c.identity;
+    checks.push(c);
   }
   const base = baseFor(schema);
   if (!base) return undefined;
-  return { fn: withChecks(base.fn, checks), identity: base.identity && !cleans };
+  const cleans = checks.some((c) => c.kind === 'overwrite');
+  return { fn: fused(def.type, checks) ?? withChecks(base.fn, checks.map(asFast)), identity: base.identity && !cleans };
 }
+
+/** A check as zod's definition says it: tests that leave the value as it is, and `overwrite`, which replaces it. */
+type Check =
+  | { kind: 'min_length'; n: number }
+  | { kind: 'max_length'; n: number }
+  | { kind: 'pattern'; re: RegExp }
+  | { kind: 'safeint' }
+  | { kind: 'bound'; above: boolean; inclusive: boolean; value: number }
+  | { kind: 'overwrite'; tx: (value: unknown) => unknown };
 
 function withChecks(base: Fast, checks: readonly Fast[]): Fast {
   if (checks.length === 0) return base;
@@ -135,26 +143,65 @@ function withChecks(base: Fast, checks: readonly Fast[]): Fast {
   };
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/**
+ * The usual string or number: its type and every test in one function, then at most one `overwrite`
+ * (a cleaner), last. Tests that all see the same value may run in any order; a test after an
+ * overwrite would see the cleaned value, so that case is left to withChecks.
+ */
+function fused(type: string, checks: readonly Check[]): Fast | undefined {
+  const last = checks[checks.length - 1];
+  const tx = last?.kind === 'overwrite' ? last.tx : undefined;
+  const tests = tx ? checks.slice(0, -1) : checks;
+  let test: ((v: unknown) => boolean) | undefined;
+  if (type === 'string' && tests.every((c) => c.kind === 'min_length' || c.kind === 'max_length' || c.kind === 'pattern')) {
+    let min = 0;
+    let max = Infinity;
+    const patterns: RegExp[] = [];
+    for (const c of tests) {
+      if (c.kind === 'min_length') min = Math.max(min, c.n);
+      else if (c.kind === 'max_length') max = Math.min(max, c.n);
+      else if (c.kind === 'pattern') patterns.push(c.re);
+    }
+    test = (v) => {
+      if (typeof v !== 'string') return false;
+      const n = v.length;
+      // zod counts a string's code points, not its UTF-16 units: only a length in doubt is counted.
+      if (n > max && codePoints(v) > max) return false;
+      if (n < 2 * min && (n < min || codePoints(v) < min)) return false;
+      for (let i = 0; i < patterns.length; i++) {
+        const re = patterns[i]!;
+        re.lastIndex = 0;
+        if (!re.test(v)) return false;
+      }
+      return true;
+    };
+  } else if (type === 'number' && tests.every((c) => c.kind === 'safeint' || c.kind === 'bound')) {
+    const int = tests.some((c) => c.kind === 'safeint');
+    const bounds = tests.filter((c): c is Extract<Check, { kind: 'bound' }> => c.kind === 'bound');
+    test = (v) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || (int && !Number.isSafeInteger(v))) return false;
+      for (let i = 0; i < bounds.length; i++) {
+        const { above, inclusive, value } = bounds[i]!;
+        if (!(above ? (inclusive ? v >= value : v > value) : inclusive ? v <= value : v < value)) return false;
+      }
+      return true;
+    };
+  }
+  if (!test) return undefined;
+  const pass = test;
+  return tx ? (v) => (pass(v) ? tx(v) : UNSURE) : (v) => (pass(v) ? v : UNSURE);
+}
 
-/** Formats whose check is their pattern alone (zod's $ZodCheckStringFormat); others (url, email's kin with code) go to zod. */
-const PATTERN_FORMATS = ['$ZodCheckRegex', '$ZodUUID', '$ZodGUID', '$ZodISODateTime', '$ZodISODate'];
-
-function checkFor(ch: Node): Compiled | undefined {
-  const { def, traits } = ch._zod;
-  switch (def.check) {
+/** One check alone, for whatever fused() does not take (an array's length, a test after a cleaner). */
+function asFast(c: Check): Fast {
+  switch (c.kind) {
     case 'max_length': {
-      const max = def.maximum;
-      if (!traits.has('$ZodCheckMaxLength') || typeof max !== 'number') return undefined;
-      // zod counts a string's code points, not its UTF-16 units: only a string longer in units needs counting.
-      const fn: Fast = (v) =>
-        typeof v === 'string' ? (v.length <= max || codePoints(v) <= max ? v : UNSURE) : Array.isArray(v) && v.length <= max ? v : UNSURE;
-      return { fn, identity: true };
+      const max = c.n;
+      return (v) => (typeof v === 'string' ? (v.length <= max || codePoints(v) <= max ? v : UNSURE) : Array.isArray(v) && v.length <= max ? v : UNSURE);
     }
     case 'min_length': {
-      const min = def.minimum;
-      if (!traits.has('$ZodCheckMinLength') || typeof min !== 'number') return undefined;
-      const fn: Fast = (v) =>
+      const min = c.n;
+      return (v) =>
         typeof v === 'string'
           ? v.length >= 2 * min || (v.length >= min && codePoints(v) >= min)
             ? v
@@ -162,41 +209,52 @@ function checkFor(ch: Node): Compiled | undefined {
           : Array.isArray(v) && v.length >= min
             ? v
             : UNSURE;
-      return { fn, identity: true };
     }
-    case 'string_format': {
-      const pattern = def.pattern;
-      if (!(pattern instanceof RegExp) || !PATTERN_FORMATS.some((t) => traits.has(t))) return undefined;
-      const fn: Fast = (v) => {
+    case 'pattern': {
+      const re = c.re;
+      return (v) => {
         if (typeof v !== 'string') return UNSURE;
-        pattern.lastIndex = 0;
-        return pattern.test(v) ? v : UNSURE;
+        re.lastIndex = 0;
+        return re.test(v) ? v : UNSURE;
       };
-      return { fn, identity: true };
     }
+    case 'safeint':
+      return (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : UNSURE);
+    case 'bound': {
+      const { above, inclusive, value } = c;
+      return (v) => (typeof v === 'number' && (above ? (inclusive ? v >= value : v > value) : inclusive ? v <= value : v < value) ? v : UNSURE);
+    }
+    case 'overwrite':
+      return c.tx;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Formats whose check is their pattern alone (zod's $ZodCheckStringFormat); others (url, email's kin with code) go to zod. */
+const PATTERN_FORMATS = ['$ZodCheckRegex', '$ZodUUID', '$ZodGUID', '$ZodISODateTime', '$ZodISODate'];
+
+/** What zod's check does, if it is one this knows; a check of any other kind, or an unfamiliar variant, leaves the schema to zod. */
+function checkFor(ch: Node): Check | undefined {
+  const { def, traits } = ch._zod;
+  switch (def.check) {
+    case 'max_length':
+      return traits.has('$ZodCheckMaxLength') && typeof def.maximum === 'number' ? { kind: 'max_length', n: def.maximum } : undefined;
+    case 'min_length':
+      return traits.has('$ZodCheckMinLength') && typeof def.minimum === 'number' ? { kind: 'min_length', n: def.minimum } : undefined;
+    case 'string_format':
+      return def.pattern instanceof RegExp && PATTERN_FORMATS.some((t) => traits.has(t)) ? { kind: 'pattern', re: def.pattern } : undefined;
     case 'number_format':
       // `.int()`: a safe integer. Other formats (int32, float32, …) go to zod.
-      if (!traits.has('$ZodCheckNumberFormat') || def.format !== 'safeint') return undefined;
-      return { fn: (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : UNSURE), identity: true };
+      return traits.has('$ZodCheckNumberFormat') && def.format === 'safeint' ? { kind: 'safeint' } : undefined;
     case 'greater_than':
     case 'less_than': {
-      const bound = def.value;
-      const trait = def.check === 'greater_than' ? '$ZodCheckGreaterThan' : '$ZodCheckLessThan';
-      if (!traits.has(trait) || typeof bound !== 'number') return undefined;
       const above = def.check === 'greater_than';
-      const inclusive = def.inclusive === true;
-      const fn: Fast = (v) => {
-        if (typeof v !== 'number') return UNSURE;
-        const ok = above ? (inclusive ? v >= bound : v > bound) : inclusive ? v <= bound : v < bound;
-        return ok ? v : UNSURE;
-      };
-      return { fn, identity: true };
+      if (!traits.has(above ? '$ZodCheckGreaterThan' : '$ZodCheckLessThan') || typeof def.value !== 'number') return undefined;
+      return { kind: 'bound', above, inclusive: def.inclusive === true, value: def.value };
     }
-    case 'overwrite': {
-      const tx = def.tx;
-      if (!traits.has('$ZodCheckOverwrite') || typeof tx !== 'function') return undefined;
-      return { fn: tx, identity: false };
-    }
+    case 'overwrite':
+      return traits.has('$ZodCheckOverwrite') && typeof def.tx === 'function' ? { kind: 'overwrite', tx: def.tx } : undefined;
     case undefined:
     default:
       return undefined;
@@ -288,7 +346,6 @@ function objectOf(def: Def): Compiled | undefined {
     else return undefined;
   }
   const fns = keys.map((k) => compile(shape[k]!).fn);
-  const known = new Set(keys);
   const n = keys.length;
   return {
     fn: (v) => {
@@ -296,16 +353,17 @@ function objectOf(def: Def): Compiled | undefined {
       // The input's keys in the shape's order, none unknown: the output has these keys in this order, so if nothing
       // below changes it can be the input itself. Else a new object in the shape's order, as zod makes.
       let inOrder = true;
+      let given = 0;
       let j = 0;
       for (const key in v) {
-        while (j < n && keys[j] !== key) j++;
-        if (j === n) {
-          inOrder = false;
-          break;
+        given++;
+        if (inOrder) {
+          while (j < n && keys[j] !== key) j++;
+          if (j === n) inOrder = false;
+          else j++;
         }
-        j++;
       }
-      if (!inOrder && strict) for (const key in v) if (!known.has(key)) return UNSURE;
+      let found = 0;
       let out: Record<string, unknown> | undefined = inOrder ? undefined : {};
       for (let i = 0; i < n; i++) {
         const k = keys[i]!;
@@ -315,6 +373,7 @@ function objectOf(def: Def): Compiled | undefined {
           if (required[i] || k in v) return UNSURE;
           continue;
         }
+        found++;
         const y = fns[i]!(x);
         if (y === UNSURE) return UNSURE;
         if (out === undefined) {
@@ -325,6 +384,8 @@ function objectOf(def: Def): Compiled | undefined {
         }
         out[k] = y;
       }
+      // A JSON object's keys are its own, each with a value: more of them than the shape found is an unknown key.
+      if (strict && given !== found) return UNSURE;
       return out ?? v;
     },
     identity: false,

@@ -1,3 +1,4 @@
+import { z as zod } from 'zod';
 import type { z } from 'zod';
 import { AGENT_TO_COLLECTOR, EVENT_TYPES, type EventEnvelope, agentToCollector, collectorToAgent, decodeAgentToCollector } from '../../shared/protocol';
 import { agentToTray, trayToAgent } from '../../shared/protocol/agent-tray';
@@ -244,6 +245,92 @@ describe('the schema fast path', () => {
     expect(accepted).toBeGreaterThan(1000);
     expect(acceptedMutated).toBeGreaterThan(300);
     expect(acceptedChanged).toBeGreaterThan(100);
+  });
+
+  /**
+   * The protocol's schemas use only some of what the compiler takes (inclusive bounds on integers,
+   * a minimum length beside a pattern), so each kind of schema and check it compiles is also held
+   * to zod alone here, by itself, at and around its edges.
+   */
+  it('agrees with zod on each kind of schema and check it compiles, at and around their edges', () => {
+    const trim = (s: string) => s.trim();
+    const compiled: Array<[string, z.ZodType]> = [
+      ['min', zod.string().min(3)],
+      ['max', zod.string().max(3)],
+      ['min max regex', zod.string().min(2).max(4).regex(/^a/)],
+      ['two regexes', zod.string().regex(/b/).regex(/^a/)],
+      ['max then cleaned', zod.string().max(4).overwrite(trim)],
+      ['cleaned then max', zod.string().overwrite(trim).max(3)],
+      // A test after a cleaner sees the cleaned value: one that lengthens it shows whether the order was kept.
+      [
+        'doubled then max',
+        zod
+          .string()
+          .overwrite((s) => s + s)
+          .max(3),
+      ],
+      ['uuid', zod.uuid()],
+      ['datetime', zod.iso.datetime({ offset: true })],
+      ['date', zod.iso.date()],
+      ['number', zod.number()],
+      ['int', zod.number().int()],
+      ['int in range', zod.number().int().min(0).max(10)],
+      ['exclusive bounds', zod.number().gt(0).lt(1)],
+      ['inclusive bounds', zod.number().gte(-1.5).lte(1.5)],
+      ['positive', zod.number().positive()],
+      ['boolean', zod.boolean()],
+      ['literal', zod.literal('a')],
+      ['literals', zod.literal([1, 'b'])],
+      ['enum', zod.enum(['a', 'b'])],
+      ['union', zod.union([zod.boolean(), zod.literal('x')])],
+      ['array', zod.array(zod.number().int()).min(1).max(2)],
+      ['optional', zod.string().max(3).optional()],
+      ['strict object', zod.strictObject({ a: zod.string(), b: zod.number().optional() })],
+      ['stripping object', zod.object({ a: zod.string().overwrite(trim), b: zod.number().optional() })],
+      [
+        'discriminated union',
+        zod.discriminatedUnion('k', [zod.strictObject({ k: zod.literal('a'), n: zod.number() }), zod.strictObject({ k: zod.literal('b') })]),
+      ],
+    ];
+    const toZod: Array<[string, z.ZodType]> = [
+      ['length', zod.string().length(3)],
+      ['email', zod.email()],
+      ['int32', zod.int32()],
+      ['multiple of', zod.number().multipleOf(2)],
+      ['nullable', zod.string().nullable()],
+      ['default', zod.string().default('d')],
+      ['loose object', zod.looseObject({ a: zod.string() })],
+      ['record', zod.record(zod.string(), zod.number())],
+      ['refined', zod.string().refine((s) => s !== 'abc')],
+      ['transformed', zod.string().transform((s) => s.length)],
+      ['union of cleaners', zod.union([zod.string().overwrite(trim), zod.number()])],
+    ];
+    const values: Json[] = [
+      ...['', 'a', 'ab', 'abc', 'abcd', 'abcde', ' ab ', ' abc  ', 'b', 'ba', 'x', '😀', '😀😀', '😀😀😀', '😀😀😀😀', 'a😀😀'],
+      ...['0b6f3c1e-8f2a-4c3d-9e4f-000000000001', '0b6f3c1e-8f2a-0c3d-9e4f-000000000001', 'a@b.cd', '2026-11-23', '2026-02-30'],
+      ...['2026-11-23T09:15:00.000Z', '2026-11-23T09:15:00+01:00', '2026-11-23T09:15:00'],
+      ...[-2, -1.5, -1.25, -1, -0.5, 0, 0.5, 1, 1.5, 1.75, 2, 3, 10, 10.5, 11, 2 ** 31, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, 1e308],
+      ...[true, false, null, [], [1], [1, 2], [1, 2, 3], [1.5], ['a'], {}],
+      ...[{ a: 'x' }, { a: ' x ' }, { a: 'x', b: 1 }, { b: 1, a: 'x' }, { a: 'x', c: 1 }, { a: 1 }, { b: 1 }, { a: 'x', b: 'y' }],
+      ...[{ k: 'a', n: 1 }, { n: 1, k: 'a' }, { k: 'a' }, { k: 'b' }, { k: 'b', n: 1 }, { k: 'c' }, { k: 1 }],
+    ];
+    for (const [name, schema] of [...compiled, ...toZod]) {
+      const check = fastValidator(schema);
+      let vouched = 0;
+      for (const value of values) {
+        const context = `${name}: ${JSON.stringify(value)}`;
+        const got = check(clone(value));
+        const want = validate(schema, clone(value));
+        expect([context, got]).toStrictEqual([context, want]);
+        if (got.ok && want.ok) expect([context, JSON.stringify(got.value)]).toEqual([context, JSON.stringify(want.value)]);
+      }
+      // A compiled kind is judged by the fast path itself, zod never asked; any other is handed to zod whole.
+      const asked = jest.spyOn(schema, 'safeParse');
+      for (const value of values) if (fastParser(schema)(clone(value)) !== UNSURE) vouched++;
+      const isCompiled = compiled.some(([n]) => n === name);
+      expect([name, asked.mock.calls.length === 0, vouched > 0]).toEqual([name, isCompiled, true]);
+      asked.mockRestore();
+    }
   });
 
   it("counts a string's length in code points, as zod does: 400 UTF-16 units are 200 characters, within a cap of 256", () => {
