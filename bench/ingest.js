@@ -3,7 +3,7 @@
  * 1,000 simulated agents on loopback sending durably acknowledged batches to
  * one collector process: its sustained events/s against a bare baseline server
  * under the same load, and p99 acknowledgement latency at an offered 50,000
- * events/s. Also on PostgreSQL. Goals: ≥ 50,000 events/s, ≥ 0.6× baseline,
+ * events/s. Also on PostgreSQL. Goals: ≥ 50,000 events/s, ≥ 0.7× baseline (issue 12 item 8),
  * p99 ≤ 250 ms; PostgreSQL ≥ 20,000 events/s.
  */
 const { spawn } = require('node:child_process');
@@ -122,7 +122,7 @@ async function main() {
     p50AckMs: sqlite.p50AckMs,
     offeredEventsPerSecondForLatency: AGENTS * BATCH,
     postgres: { store: 'postgres', eventsPerSecond: postgres.eventsPerSecond, ...(postgres.error ? { error: postgres.error } : {}) },
-    goals: { eventsPerSecond: 50_000, ratio: 0.6, p99AckMs: 250, postgresEventsPerSecond: 20_000 },
+    goals: { eventsPerSecond: 50_000, ratio: 0.7, p99AckMs: 250, postgresEventsPerSecond: 20_000 },
   });
 }
 

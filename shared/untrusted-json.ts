@@ -70,17 +70,28 @@ export function parseUntrustedJson(input: string | Uint8Array, limits: JsonLimit
  */
 function inspect(root: unknown, maxDepth: number): 'ok' | 'too-deep' | 'forbidden-key' {
   if (root === null || typeof root !== 'object') return 'ok';
-  const stack: Array<[object, number]> = [[root, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
+  // Two stacks side by side rather than one of [node, depth] pairs: a pair per node was most of this pass's garbage.
+  const nodes: object[] = [root];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    const depth = depths.pop()!;
     if (depth > maxDepth) return 'too-deep';
     if (Array.isArray(node)) {
-      for (const child of node) if (child !== null && typeof child === 'object') stack.push([child as object, depth + 1]);
+      for (const child of node) {
+        if (child !== null && typeof child === 'object') {
+          nodes.push(child as object);
+          depths.push(depth + 1);
+        }
+      }
     } else {
-      for (const key of Object.keys(node)) {
+      for (const key in node) {
         if (FORBIDDEN_KEYS.has(key)) return 'forbidden-key';
         const child = (node as Record<string, unknown>)[key];
-        if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+        if (child !== null && typeof child === 'object') {
+          nodes.push(child);
+          depths.push(depth + 1);
+        }
       }
     }
   }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { type Decoded, failure, problem } from '../errors';
-import { validate } from '../schema';
+import { fastValidator } from '../schema-fast-path';
 import { DEFAULT_JSON_LIMITS, type JsonLimits, parseUntrustedJson } from '../untrusted-json';
 import { agentToCollector, collectorToAgent } from './agent-collector';
 import { agentToTray, trayToAgent } from './agent-tray';
@@ -8,9 +8,19 @@ import { PROTOCOL_VERSION } from './primitives';
 
 type Union = typeof agentToCollector | typeof collectorToAgent | typeof trayToAgent | typeof agentToTray;
 
+/** Each union's validator with its fast path (shared/schema-fast-path.ts), built the first time a message of that direction is decoded. */
+const validators = new Map<Union, (value: unknown) => Decoded<unknown>>();
+function validatorOf<U extends Union>(union: U): (value: unknown) => Decoded<z.output<U>> {
+  let v = validators.get(union);
+  if (!v) validators.set(union, (v = fastValidator(union)));
+  return v as (value: unknown) => Decoded<z.output<U>>;
+}
+
 /**
  * Decodes one message from a peer. Checks the version and type first, so an
  * old or new peer gets a precise code instead of a wall of schema errors.
+ * A message the fast path vouches for is zod's output without zod's cost;
+ * any other goes through zod, so every refusal is zod's own.
  */
 function decodeWith<U extends Union>(union: U, input: string | Uint8Array, limits: JsonLimits): Decoded<z.output<U>> {
   const parsed = parseUntrustedJson(input, limits);
@@ -23,7 +33,7 @@ function decodeWith<U extends Union>(union: U, input: string | Uint8Array, limit
   if (typeof type !== 'string' || !union.options.some((o) => o.shape.type.value === type)) {
     return failure(problem('INV_ERR_UNKNOWN_MESSAGE', '$.type', `unknown message type ${JSON.stringify(type)?.slice(0, 80) ?? 'nothing'}`));
   }
-  return validate(union, value) as Decoded<z.output<U>>;
+  return validatorOf(union)(value);
 }
 
 export const decodeAgentToCollector = (input: string | Uint8Array, limits = DEFAULT_JSON_LIMITS) => decodeWith(agentToCollector, input, limits);
