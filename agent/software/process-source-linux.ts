@@ -1,7 +1,8 @@
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../node-common/logging';
 import { LinuxProcessImages } from './process-image-linux';
+import { readProcText } from './proc-text';
 import { LINUX_DEFAULT_INTERVAL_MS, type ObservedProcess, type ProcessListener, type ProcessSource } from './process-source';
 
 export interface ProcfsSourceOptions {
@@ -235,7 +236,7 @@ export class ProcfsProcessSource implements ProcessSource {
   private readStat(pid: number): { comm: string; ppid: number; startKey: string; kernelThread: boolean } | undefined {
     let text: string;
     try {
-      text = readFileSync(join(this.procRoot, String(pid), 'stat'), 'latin1');
+      text = readProcText(join(this.procRoot, String(pid), 'stat'), 'latin1');
     } catch {
       return undefined;
     }
@@ -256,7 +257,7 @@ export class ProcfsProcessSource implements ProcessSource {
   private newestPid(): string | undefined {
     if (!this.newestPidKnown) return undefined;
     try {
-      const text = readFileSync(join(this.procRoot, 'loadavg'), 'latin1').trim();
+      const text = readProcText(join(this.procRoot, 'loadavg'), 'latin1').trim();
       const last = text.slice(text.lastIndexOf(' ') + 1);
       return /^\d{1,10}$/.test(last) ? last : undefined;
     } catch {
@@ -296,7 +297,7 @@ export class ProcfsProcessSource implements ProcessSource {
 
   private readUid(pid: number): number | undefined {
     try {
-      const status = readFileSync(join(this.procRoot, String(pid), 'status'), 'latin1');
+      const status = readProcText(join(this.procRoot, String(pid), 'status'), 'latin1');
       const m = /\nUid:\s+(\d+)/.exec(status);
       return m ? Number(m[1]) : undefined;
     } catch {
@@ -306,7 +307,7 @@ export class ProcfsProcessSource implements ProcessSource {
 
   private readBootTime(): number | undefined {
     try {
-      const m = /\nbtime (\d+)/.exec(readFileSync(join(this.procRoot, 'stat'), 'latin1'));
+      const m = /\nbtime (\d+)/.exec(readProcText(join(this.procRoot, 'stat'), 'latin1'));
       return m ? Number(m[1]) * 1000 : undefined;
     } catch {
       return undefined;
