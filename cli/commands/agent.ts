@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { startAgent } from '../../agent/agent';
-import { createExecFileRunner } from '../../agent/usb/command-runner';
+import type * as CommandRunner from '../../agent/usb/command-runner';
 import type * as SessionsFor from '../sessions-for';
 import type * as SoftwareFor from '../software-for';
 import type * as NodeUsbHotplug from '../../agent/usb/node-usb-hotplug';
@@ -28,6 +28,7 @@ import { VERSION } from '../version';
 const usbAdapters = () => require('../usb-platform-for') as typeof UsbPlatformFor;
 const nodeUsbHotplug = () => require('../../agent/usb/node-usb-hotplug') as typeof NodeUsbHotplug;
 const sessionAdapters = () => require('../sessions-for') as typeof SessionsFor;
+const createExecFileRunner = () => (require('../../agent/usb/command-runner') as typeof CommandRunner).createExecFileRunner();
 const softwareAdapters = () => require('../software-for') as typeof SoftwareFor;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
