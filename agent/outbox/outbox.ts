@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../shared/errors';
-import { SEVERITIES, type EventEnvelope, type Severity } from '../../shared/protocol';
+import type { EventEnvelope } from '../../shared/protocol';
+import { SEVERITIES, type Severity } from '../../shared/protocol/primitives';
 import { evictionOrder, isUserCaused } from './eviction';
 import { RECORD_HEADER_BYTES, SEGMENT_MAGIC, encodeRecord, scanSegment } from './record-codec';
 
