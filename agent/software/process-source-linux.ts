@@ -1,4 +1,4 @@
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../node-common/logging';
 import { LinuxProcessImages } from './process-image-linux';
@@ -73,7 +73,11 @@ export class ProcfsProcessSource implements ProcessSource {
   /** /proc/loadavg's last pid when the last listing began, and the one known to have no process unlisted. */
   private listedAt: string | undefined;
   private settledAt: string | undefined;
-  /** Whether /proc/loadavg speaks of the pids under procRoot (the same pid namespace): otherwise every poll lists. */
+  /**
+   * Whether /proc/loadavg speaks of the pids under procRoot: the same pid
+   * namespace, and the kernel's own file, not one laid over it (LXCFS gives
+   * a container a loadavg of its own making). Otherwise every poll lists.
+   */
   private newestPidKnown = false;
   private unlistedSince = false;
   /** Polls done and skipped as nothing new, and processes read in full, for the benchmark. */
@@ -92,7 +96,7 @@ export class ProcfsProcessSource implements ProcessSource {
     if (this.listener) return;
     this.listener = listener;
     this.bootTimeMs = this.readBootTime();
-    this.newestPidKnown = this.readSelf() === String(process.pid);
+    this.newestPidKnown = this.readSelf() === String(process.pid) && this.sameDevice(this.procRoot, join(this.procRoot, 'loadavg'));
     this.poll(true);
     this.schedule();
   }
@@ -276,6 +280,14 @@ export class ProcfsProcessSource implements ProcessSource {
     const present = new Set(entries);
     for (const pid of [...this.tracked.keys()]) if (!present.has(String(pid))) this.tracked.delete(pid);
     this.unlistedSince = false;
+  }
+
+  private sameDevice(a: string, b: string): boolean {
+    try {
+      return statSync(a).dev === statSync(b).dev;
+    } catch {
+      return false;
+    }
   }
 
   private readSelf(): string | undefined {

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ProcfsProcessSource } from '../../../agent/software/process-source-linux';
 import type { ObservedProcess, ProcessChange } from '../../../agent/software/process-source';
 import { eventually, tempDir } from '../../support/cli';
@@ -263,6 +263,24 @@ describe('the Linux process source (/proc)', () => {
       s.pollNow();
       expect(s.stats.unlisted).toBe(1);
       expect(s.running().map((p) => p.pid)).toEqual([800]);
+    });
+
+    it("lists every time when loadavg is not the one of the /proc it lists (LXCFS lays its own over a container's)", async () => {
+      const { fake, s } = namespaced(900);
+      // A file on another file system, as a FUSE mount over /proc/loadavg is.
+      const elsewhere = join(mkdtempSync('/dev/shm/invigilator-loadavg-'), 'loadavg');
+      writeFileSync(elsewhere, '0.00 0.01 0.05 1/123 900\n');
+      rmSync(join(fake.root, 'loadavg'));
+      symlinkSync(elsewhere, join(fake.root, 'loadavg'));
+      const { seen, listener } = collect();
+      await s.start(listener);
+      s.pollNow();
+      s.pollNow();
+      fake.add(850, { comm: 'tshark', start: 100 });
+      s.pollNow();
+      expect(s.stats.unlisted).toBe(0);
+      expect(seen.map((x) => x.p.name)).toEqual(['tshark']);
+      rmSync(dirname(elsewhere), { recursive: true, force: true });
     });
 
     it('lists every time when /proc is not of its own pid namespace, whose loadavg would not tell', async () => {
