@@ -2,7 +2,8 @@ import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import type { Policy } from '../shared/policy/schema';
 import { settingsFor } from '../shared/policy/resolve';
-import { type Command, PROTOCOL_VERSION, type Platform, type TrayNotice, type TrayReport, type TrayToAgent } from '../shared/protocol';
+import type { Command, Platform, TrayNotice, TrayReport, TrayToAgent } from '../shared/protocol';
+import { PROTOCOL_VERSION } from '../shared/protocol/primitives';
 import type { ErrorCode } from '../shared/errors';
 import { type Logger, recentWarnings } from '../node-common/logging';
 import type { AgentConfig } from './config';
@@ -16,31 +17,75 @@ import { PolicyKeeper } from './policy-keeper';
 import { type AnswerResult, type NoticeSink, type TrayPeer, bothSinks } from './core/notices';
 import { TrayServer } from './tray/tray-server';
 import { ProblemReports, REPORT_RATE, describe as describeReporter } from './tray/problem-reports';
-import { UserTrays } from './tray/user-trays';
-import { AgreementKeeper } from './aup/agreement-keeper';
+import type { UserTrays } from './tray/user-trays';
+import type { AgreementKeeper } from './aup/agreement-keeper';
 import type { SessionControl } from './sessions/session-control';
-import { type SessionDirectory, SharedSessionRead, type SignedInUsers } from './sessions/session-directory';
+import type { SessionDirectory, SignedInUsers } from './sessions/session-directory';
 import { IdleReports } from './sessions/idle-reports';
-import { handleTrayMissing } from './sessions/tray-missing';
-import { LoginLimit } from './sessions/login-limit';
-import { ConfirmedSignOut } from './sessions/confirmed-sign-out';
+import type { LoginLimit } from './sessions/login-limit';
 import type { HomeFolders } from './sessions/home-folders';
 import type { ProcessSource } from './software/process-source';
 import type { ProcessKiller } from './software/process-killer';
-import { SoftwareGuard } from './software/software-guard';
-import { FileGuard } from './software/file-guard';
-import { type SignedInUser, type WatchedFolder, watchedFolders } from './software/file-folders';
-import { auditOnly } from './software/audit-only';
-import { InventoryKeeper } from './software/inventory-keeper';
+import type { SoftwareGuard } from './software/software-guard';
+import type { FileGuard } from './software/file-guard';
+import type { SignedInUser, WatchedFolder } from './software/file-folders';
+import type { InventoryKeeper } from './software/inventory-keeper';
 import type { InventorySource } from './software/inventory-source';
-import { LogoffScheduler } from './sessions/logoff-scheduler';
+import type { LogoffScheduler } from './sessions/logoff-scheduler';
 import type { IdleHintSource } from './sessions/logind-idle-hint';
-import { carryOutLogoff } from './sessions/remote-logoff';
 import type { GroupSource } from './sessions/roles';
-import { type LockSource, SessionWatcher } from './sessions/session-watcher';
-import { UsbGuard } from './usb/usb-guard';
-import { Roster } from './core/roster';
+import type { LockSource } from './sessions/session-watcher';
+import type { UsbGuard } from './usb/usb-guard';
+import type * as RosterModule from './core/roster';
 import type { HotplugSignal, UsbPlatform } from './usb/usb-platform';
+import type * as AgreementKeeperModule from './aup/agreement-keeper';
+import type * as ConfirmedSignOutModule from './sessions/confirmed-sign-out';
+import type * as LoginLimitModule from './sessions/login-limit';
+import type * as LogoffSchedulerModule from './sessions/logoff-scheduler';
+import type * as RemoteLogoffModule from './sessions/remote-logoff';
+import type * as RolesModule from './sessions/roles';
+import type * as SessionDirectoryModule from './sessions/session-directory';
+import type * as SessionWatcherModule from './sessions/session-watcher';
+import type * as TrayMissingModule from './sessions/tray-missing';
+import type * as AuditOnlyModule from './software/audit-only';
+import type * as FileFoldersModule from './software/file-folders';
+import type * as FileGuardModule from './software/file-guard';
+import type * as InventoryKeeperModule from './software/inventory-keeper';
+import type * as SoftwareGuardModule from './software/software-guard';
+import type * as UserTraysModule from './tray/user-trays';
+import type * as UsbGuardModule from './usb/usb-guard';
+
+/*
+ * A capability the configuration leaves off is never loaded: its rules, the
+ * schemas of its state files and its dependencies (chokidar) would only hold
+ * memory in an agent that runs for months (issue 14: 2 MiB of the agent with
+ * USB, sessions and software off, `ratioMinimal` in `npm run bench --
+ * agent-idle`). Each is required where it is first built.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const sessionsCode = () => ({
+  ...(require('./aup/agreement-keeper') as typeof AgreementKeeperModule),
+  ...(require('./sessions/confirmed-sign-out') as typeof ConfirmedSignOutModule),
+  ...(require('./sessions/login-limit') as typeof LoginLimitModule),
+  ...(require('./sessions/logoff-scheduler') as typeof LogoffSchedulerModule),
+  ...(require('./sessions/remote-logoff') as typeof RemoteLogoffModule),
+  ...(require('./sessions/roles') as typeof RolesModule),
+  ...(require('./sessions/session-directory') as typeof SessionDirectoryModule),
+  ...(require('./sessions/session-watcher') as typeof SessionWatcherModule),
+  ...(require('./sessions/tray-missing') as typeof TrayMissingModule),
+});
+const userTraysCode = () => require('./tray/user-trays') as typeof UserTraysModule;
+const softwareCode = () => ({
+  ...(require('./software/audit-only') as typeof AuditOnlyModule),
+  ...(require('./software/file-folders') as typeof FileFoldersModule),
+  ...(require('./software/file-guard') as typeof FileGuardModule),
+  ...(require('./software/inventory-keeper') as typeof InventoryKeeperModule),
+  ...(require('./software/software-guard') as typeof SoftwareGuardModule),
+});
+const usbCode = () => require('./usb/usb-guard') as typeof UsbGuardModule;
+// The roster asks the sessions capability who is signed in: without it there is nobody, and nothing to load.
+const rosterCode = () => require('./core/roster') as typeof RosterModule;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** A tray restarting (an update, a crash) reconnects within this; one still gone after it was stopped. */
 const TRAY_GONE_GRACE_MS = 3_000;
@@ -135,9 +180,9 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   let homes: SignedInUser[] = [];
   // Sign-outs for the login limit, the agreement, a missing tray and the network manager count once the session has gone;
   // the logoff scheduler confirms its own.
-  const confirmedSignOut = deps.sessions && new ConfirmedSignOut(deps.sessions.control, deps.sessions.directory);
+  const confirmedSignOut = deps.sessions && new (sessionsCode().ConfirmedSignOut)(deps.sessions.control, deps.sessions.directory);
   // The rules that look at sessions every tick share one read of them; the sign-out confirmation above reads afresh.
-  const sharedSessions = deps.sessions && new SharedSessionRead(deps.sessions.directory);
+  const sharedSessions = deps.sessions && new (sessionsCode().SharedSessionRead)(deps.sessions.directory);
   /**
    * Who is signed in with which role, and who is at the screen: what the
    * login limit, logoff, software and USB rules all ask (agent/core/roster.ts).
@@ -145,7 +190,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
    */
   const roster =
     deps.sessions &&
-    new Roster({
+    new (rosterCode().Roster)({
       directory: sharedSessions ?? deps.sessions.directory,
       policy: () => policy.current,
       ...(deps.sessions.groups ? { groups: deps.sessions.groups } : {}),
@@ -294,7 +339,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
           : { code: 'INV_ERR_API_NOT_FOUND', message: `no allowlist entry ${command.entryId} on this device` };
       case 'logoff':
         if (!deps.sessions) break;
-        return carryOutLogoff(command, { directory: deps.sessions.directory, control: confirmedSignOut ?? deps.sessions.control, record });
+        return sessionsCode().carryOutLogoff(command, { directory: deps.sessions.directory, control: confirmedSignOut ?? deps.sessions.control, record });
       case 'restore-file': {
         const files = fileGuards[0];
         if (!files) break;
@@ -324,7 +369,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   const idle = new IdleReports();
   const personal: UserTrays[] = [];
   const agreements = deps.sessions
-    ? new AgreementKeeper({
+    ? new (sessionsCode().AgreementKeeper)({
         dataDir: config.dataDir,
         policy: () => policy.current,
         notices: {
@@ -394,6 +439,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   }
   if (deps.userTrays) {
     const directory = sharedSessions;
+    const { UserTrays } = userTraysCode();
+    const { handleTrayMissing } = sessionsCode();
     const userTrays = new UserTrays({
       ...deps.userTrays,
       logger,
@@ -440,6 +487,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     notices = notices ? bothSinks(notices, userTrays) : userTrays;
   }
   if (deps.sessions) {
+    const { LoginLimit, LogoffScheduler, SessionWatcher } = sessionsCode();
     const { control } = deps.sessions;
     const directory = sharedSessions ?? deps.sessions.directory;
     const confirmed = confirmedSignOut ?? control;
@@ -514,6 +562,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     timers.push(setInterval(() => void watch(), deps.sessionPollMs ?? 5_000));
   }
   if (deps.software) {
+    const { FileGuard, InventoryKeeper, SoftwareGuard, auditOnly, watchedFolders } = softwareCode();
     const sw = deps.software;
     // A developer's own machine (`invigilator start`): every decision is made and reported as audit, nothing is
     // stopped or quarantined. The process guard has its own observe mode; the file guard is given an audit policy.
@@ -564,6 +613,7 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     }
   }
   if (deps.usb) {
+    const { UsbGuard } = usbCode();
     const identity = new IdentityFile(config.dataDir);
     const usb = new UsbGuard({
       platform: deps.usb.platform,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type EnvBinding, asBoolean } from '../node-common/config-loader';
-import { LOG_LEVELS, type LogLevel } from '../node-common/logging';
+import { LOG_LEVELS, type LogLevel } from '../node-common/log-levels';
 
 export const agentConfigSchema = z.strictObject({
   collector: z.strictObject({

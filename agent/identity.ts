@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { InvigilatorError } from '../shared/errors';
-import { base64url, identifier } from '../shared/protocol';
+import { base64url, identifier } from '../shared/protocol/primitives';
 import { decodeUntrusted } from '../shared/schema';
 import { writeAtomically } from './core/state-file';
 

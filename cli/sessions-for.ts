@@ -1,11 +1,10 @@
 import type { Platform } from '../shared/protocol';
 import type { Logger } from '../node-common/logging';
 import type * as ConsoleSessions from '../agent/sessions/darwin/console-sessions';
-import type * as LogindIdleHint from '../agent/sessions/logind-idle-hint';
+import type * as LoginctlHints from '../agent/sessions/loginctl-hints';
 import { IdCommandGroups } from '../agent/sessions/roles';
 import { CommandSessionControl, ObservingSessionControl, type SessionControl } from '../agent/sessions/session-control';
 import { LogindSessions, type SessionDirectory, type SignedInUsers } from '../agent/sessions/session-directory';
-import { LoginctlLocks } from '../agent/sessions/session-watcher';
 import type * as WtsSessions from '../agent/sessions/win32/wts-sessions';
 import type { CommandRunner } from '../agent/os/command-runner';
 
@@ -20,15 +19,17 @@ export function sessionsFor(platform: Platform, runner: CommandRunner, logger: L
   const control: SessionControl = mode === 'enforce' ? new CommandSessionControl(platform, runner) : new ObservingSessionControl(logger);
   switch (platform) {
     case 'linux': {
-      const { LoginctlIdleHint } = require('../agent/sessions/logind-idle-hint') as typeof LogindIdleHint;
+      const { LoginctlHints: Hints } = require('../agent/sessions/loginctl-hints') as typeof LoginctlHints;
       const logind = new LogindSessions();
+      // One loginctl per tick answers both, for every session.
+      const hints = new Hints(runner, logind);
       return {
         directory: logind as SessionDirectory,
         users: logind as SignedInUsers,
         control,
         groups: new IdCommandGroups(runner),
-        locks: new LoginctlLocks(runner),
-        idleHints: new LoginctlIdleHint(runner),
+        locks: hints,
+        idleHints: hints,
       };
     }
     case 'win32': {

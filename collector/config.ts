@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type EnvBinding, asInteger } from '../node-common/config-loader';
-import { LOG_LEVELS, type LogLevel } from '../node-common/logging';
+import { LOG_LEVELS, type LogLevel } from '../node-common/log-levels';
 
 export const DEFAULT_COLLECTOR_PORT = 8470;
 

@@ -2,9 +2,9 @@ import { Writable } from 'node:stream';
 import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import winston from 'winston';
+import { LOG_LEVELS, type LogLevel } from './log-levels';
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+export { LOG_LEVELS, type LogLevel };
 
 export interface LoggerOptions {
   /** The program: `agent`, `collector`, `cli`. Names the log file. */

@@ -1,14 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
-import {
-  type CollectorToAgent,
-  type Command,
-  PROTOCOL_VERSION,
-  type Platform,
-  decodeCollectorToAgent,
-  encode,
-  type EventEnvelope,
-} from '../../shared/protocol';
+import type { CollectorToAgent, Command, EventEnvelope, Platform } from '../../shared/protocol';
+import { decodeCollectorToAgent, encode } from '../../shared/protocol/agent-codec';
+import { PROTOCOL_VERSION } from '../../shared/protocol/primitives';
 import type { Policy } from '../../shared/policy/schema';
 import { proofFor } from '../../node-common/device-proof';
 import type { Logger } from '../../node-common/logging';

@@ -1,4 +1,4 @@
-import { SEVERITIES, type Severity } from '../../shared/protocol';
+import { SEVERITIES, type Severity } from '../../shared/protocol/primitives';
 
 /** What the overflow rule knows of each unsent event. */
 export interface EvictionCandidate {

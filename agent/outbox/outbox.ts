@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvigilatorError } from '../../shared/errors';
-import { SEVERITIES, type Severity } from '../../shared/protocol';
+import { SEVERITIES, type Severity } from '../../shared/protocol/primitives';
 import type { EventDraft, StoredEvent } from '../core/events';
 import { writeAtomically } from '../core/state-file';
 import { evictionOrder, isUserCaused } from './eviction';

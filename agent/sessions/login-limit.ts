@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Policy } from '../../shared/policy/schema';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
-import { PROTOCOL_VERSION, type CollectorToAgent, type TrayNotice, type TrayToAgent } from '../../shared/protocol';
+import type { CollectorToAgent, TrayNotice, TrayToAgent } from '../../shared/protocol';
+import { PROTOCOL_VERSION } from '../../shared/protocol/primitives';
 import type { Logger } from '../../node-common/logging';
 import type { Recorder } from '../core/events';
 import type { AnswerResult, PersonalNotices, TrayPeer } from '../core/notices';

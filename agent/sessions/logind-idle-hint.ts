@@ -1,4 +1,3 @@
-import type { CommandRunner } from '../os/command-runner';
 import type { UserSession } from './session-directory';
 
 /**
@@ -9,12 +8,12 @@ export interface IdleHintSource {
   idleSecondsOf(session: UserSession): Promise<number | undefined>;
 }
 
-const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const USEC = /^\d{1,20}$/;
 
 /**
- * What `loginctl show-session ID -p IdleHint -p IdleSinceHint` printed, as
- * idle seconds at `now` (ms since the epoch).
+ * What `loginctl show-session ID -p IdleHint -p IdleSinceHint` printed for one
+ * session (`LoginctlHints` asks for every session at once), as idle seconds at
+ * `now` (ms since the epoch).
  *
  * logind's meaning differs by session type (`session_get_idle_hint()` in
  * systemd's src/login/logind-session.c):
@@ -48,27 +47,4 @@ export function idleSecondsFromLoginctl(stdout: string, kind: UserSession['kind'
   if (hint === 'yes') return idle;
   if (hint === 'no') return 0;
   return undefined;
-}
-
-/**
- * Linux: logind's idle hint. Its session files in /run/systemd/sessions hold
- * no idle field (`session_save()` writes none: the hint lives only in logind's
- * memory and on D-Bus), so it is asked for with `loginctl show-session`, run
- * without a shell.
- */
-export class LoginctlIdleHint implements IdleHintSource {
-  constructor(
-    private readonly runner: CommandRunner,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  async idleSecondsOf(session: UserSession): Promise<number | undefined> {
-    // The id goes on loginctl's command line: nothing that could be read as an option.
-    if (!SESSION_ID.test(session.sessionId)) return undefined;
-    const result = await this.runner
-      .run('loginctl', ['show-session', session.sessionId, '-p', 'IdleHint', '-p', 'IdleSinceHint'], 5_000)
-      .catch(() => undefined);
-    if (!result || result.code !== 0) return undefined;
-    return idleSecondsFromLoginctl(result.stdout, session.kind, this.now());
-  }
 }

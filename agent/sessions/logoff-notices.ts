@@ -1,6 +1,7 @@
 import type { Policy } from '../../shared/policy/schema';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
-import { PROTOCOL_VERSION, type TrayNotice } from '../../shared/protocol';
+import type { TrayNotice } from '../../shared/protocol';
+import { PROTOCOL_VERSION } from '../../shared/protocol/primitives';
 import type { Countdown } from './logoff-decision';
 import type { UserSession } from './session-directory';
 

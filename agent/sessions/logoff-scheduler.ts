@@ -13,7 +13,7 @@
  *       policy: () => policy.current,
  *       sessions: deps.sessions.directory,
  *       idle,                                              // the agent's IdleReports
- *       idleHints: new LoginctlIdleHint(execFileRunner),   // Linux only; omit elsewhere
+ *       idleHints: new LoginctlHints(runner, logind),      // Linux only; omit elsewhere
  *       control: deps.sessions.control,
  *       notices: { showTo: (uid, n) => personal[0]?.showTo(uid, n), withdraw: (id) => personal[0]?.withdraw(id) },
  *       record,

@@ -4,25 +4,11 @@ import type { EventData } from '../../shared/protocol/events';
 import type { Logger } from '../../node-common/logging';
 import { JsonStateFile } from '../core/state-file';
 import type { EventDraft, Recorder } from '../core/events';
-import type { CommandRunner } from '../os/command-runner';
 import type { SessionDirectory, UserSession } from './session-directory';
 
 /** Whether a session's screen is locked, where the OS says. */
 export interface LockSource {
   isLocked(session: UserSession): Promise<boolean | undefined>;
-}
-
-/** Linux: logind's `LockedHint`, which desktops set when their screen locker runs. */
-export class LoginctlLocks implements LockSource {
-  constructor(private readonly runner: CommandRunner) {}
-
-  async isLocked(session: UserSession): Promise<boolean | undefined> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(session.sessionId)) return undefined;
-    const result = await this.runner.run('loginctl', ['show-session', session.sessionId, '--property=LockedHint', '--value'], 10_000).catch(() => undefined);
-    if (!result || result.code !== 0) return undefined;
-    const value = result.stdout.trim();
-    return value === 'yes' ? true : value === 'no' ? false : undefined;
-  }
 }
 
 const known = z.strictObject({

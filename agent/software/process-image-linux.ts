@@ -1,6 +1,7 @@
 import { type BigIntStats, closeSync, constants, openSync, readSync, readlinkSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { elfLooksLikeLoader, interpreterOf, isLoaderName, loaderProgramIndex, scriptArgument } from './process-launchers';
+import { readProcText } from './proc-text';
 import { isOsPath } from './software-decision';
 import type { ObservedProcess } from './process-source';
 
@@ -218,23 +219,10 @@ export class LinuxProcessImages {
 
   /** A /proc text file, at most `max` bytes (its size is 0 to stat, so it is read until the end or the cap). */
   private read(path: string, max: number): string | undefined {
-    let fd: number | undefined;
     try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-      const chunks: Buffer[] = [];
-      let total = 0;
-      for (let i = 0; i < 1024 && total < max; i++) {
-        const buffer = Buffer.alloc(Math.min(64 * 1024, max - total));
-        const n = readSync(fd, buffer, 0, buffer.length, null);
-        if (n === 0) break;
-        chunks.push(buffer.subarray(0, n));
-        total += n;
-      }
-      return Buffer.concat(chunks).toString('utf8');
+      return readProcText(path, 'utf8', max);
     } catch {
       return undefined;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
     }
   }
 

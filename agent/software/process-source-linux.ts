@@ -1,7 +1,8 @@
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../node-common/logging';
 import { LinuxProcessImages } from './process-image-linux';
+import { readProcText } from './proc-text';
 import { LINUX_DEFAULT_INTERVAL_MS, type ObservedProcess, type ProcessListener, type ProcessSource } from './process-source';
 
 export interface ProcfsSourceOptions {
@@ -37,6 +38,16 @@ interface Tracked {
  * uid). A pid that reappears with another start time is a new process. A
  * process that exits while it is being read is skipped without a word.
  *
+ * No new process, no listing: the last field of /proc/loadavg is the pid the
+ * kernel handed out last (to a process or a thread), and while it stays the
+ * same nothing has been forked, so listing /proc again could find nothing
+ * new (issue 14: the listing was most of the idle agent's CPU). It is
+ * compared for change, not order, since pids wrap. A pid handed out just
+ * before a listing may belong to a process not yet in /proc (fork attaches
+ * it a moment later), so a pid counts as settled only once a whole listing
+ * has been made after it was first seen: one listing more after each fork.
+ * Exec checks go on between listings, as do the young processes' second look.
+ *
  * Polling, not the proc connector or eBPF: both need CAP_NET_ADMIN or
  * CAP_BPF and a kernel feature, and a one-second poll of a few hundred
  * entries costs a fraction of a percent of a core (bench/process-watch.js).
@@ -59,8 +70,18 @@ export class ProcfsProcessSource implements ProcessSource {
   private sweepCursor = 0;
   /** Pids first read in the last poll: looked at once more, since a process read between its fork and its exec shows its parent's program. */
   private young: number[] = [];
-  /** Polls done and processes read in full, for the benchmark. */
-  readonly stats = { polls: 0, read: 0 };
+  /** /proc/loadavg's last pid when the last listing began, and the one known to have no process unlisted. */
+  private listedAt: string | undefined;
+  private settledAt: string | undefined;
+  /**
+   * Whether /proc/loadavg speaks of the pids under procRoot: the same pid
+   * namespace, and the kernel's own file, not one laid over it (LXCFS gives
+   * a container a loadavg of its own making). Otherwise every poll lists.
+   */
+  private newestPidKnown = false;
+  private unlistedSince = false;
+  /** Polls done and skipped as nothing new, and processes read in full, for the benchmark. */
+  readonly stats = { polls: 0, unlisted: 0, read: 0 };
 
   constructor(options: ProcfsSourceOptions = {}) {
     this.procRoot = options.procRoot ?? '/proc';
@@ -75,6 +96,7 @@ export class ProcfsProcessSource implements ProcessSource {
     if (this.listener) return;
     this.listener = listener;
     this.bootTimeMs = this.readBootTime();
+    this.newestPidKnown = this.readSelf() === String(process.pid) && this.sameDevice(this.procRoot, join(this.procRoot, 'loadavg'));
     this.poll(true);
     this.schedule();
   }
@@ -86,6 +108,8 @@ export class ProcfsProcessSource implements ProcessSource {
   }
 
   running(): ObservedProcess[] {
+    // A poll that did not list /proc knows no process has started, but not which have ended.
+    if (this.unlistedSince) this.forgetEnded();
     return [...this.tracked.values()].map((t) => t.process);
   }
 
@@ -117,6 +141,15 @@ export class ProcfsProcessSource implements ProcessSource {
     if (!listener) return;
     this.polls++;
     this.stats.polls++;
+    const newest = this.newestPid();
+    if (!initial && newest !== undefined && newest === this.settledAt) {
+      this.stats.unlisted++;
+      this.unlistedSince = true;
+      const execed = [...this.recheck(this.young), ...this.sweepForExec()];
+      this.young = [];
+      for (const t of execed) listener(t.process, 'exec');
+      return;
+    }
     let entries: string[];
     try {
       entries = readdirSync(this.procRoot);
@@ -124,6 +157,10 @@ export class ProcfsProcessSource implements ProcessSource {
       this.log?.warn('cannot list /proc', { error: String(e) });
       return;
     }
+    // Settled when the listing before this one began at the same pid: whatever was forked before that is in /proc by now.
+    this.settledAt = newest !== undefined && newest === this.listedAt ? newest : undefined;
+    this.listedAt = newest;
+    this.unlistedSince = false;
     const next = new Map<number, Tracked>();
     const fresh: Tracked[] = [];
     for (const entry of entries) {
@@ -203,7 +240,7 @@ export class ProcfsProcessSource implements ProcessSource {
   private readStat(pid: number): { comm: string; ppid: number; startKey: string; kernelThread: boolean } | undefined {
     let text: string;
     try {
-      text = readFileSync(join(this.procRoot, String(pid), 'stat'), 'latin1');
+      text = readProcText(join(this.procRoot, String(pid), 'stat'), 'latin1');
     } catch {
       return undefined;
     }
@@ -220,6 +257,47 @@ export class ProcfsProcessSource implements ProcessSource {
     return { comm, ppid, startKey: starttime, kernelThread: (flags & PF_KTHREAD) !== 0 };
   }
 
+  /** The pid handed out last in this pid namespace (the last field of /proc/loadavg), as text; undefined when it cannot be read. */
+  private newestPid(): string | undefined {
+    if (!this.newestPidKnown) return undefined;
+    try {
+      const text = readProcText(join(this.procRoot, 'loadavg'), 'latin1').trim();
+      const last = text.slice(text.lastIndexOf(' ') + 1);
+      return /^\d{1,10}$/.test(last) ? last : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Drops the processes no longer in /proc. */
+  private forgetEnded(): void {
+    let entries: string[];
+    try {
+      entries = readdirSync(this.procRoot);
+    } catch {
+      return;
+    }
+    const present = new Set(entries);
+    for (const pid of [...this.tracked.keys()]) if (!present.has(String(pid))) this.tracked.delete(pid);
+    this.unlistedSince = false;
+  }
+
+  private sameDevice(a: string, b: string): boolean {
+    try {
+      return statSync(a).dev === statSync(b).dev;
+    } catch {
+      return false;
+    }
+  }
+
+  private readSelf(): string | undefined {
+    try {
+      return readlinkSync(join(this.procRoot, 'self'));
+    } catch {
+      return undefined;
+    }
+  }
+
   private readLink(pid: number): string | undefined {
     try {
       return readlinkSync(join(this.procRoot, String(pid), 'exe'));
@@ -231,7 +309,7 @@ export class ProcfsProcessSource implements ProcessSource {
 
   private readUid(pid: number): number | undefined {
     try {
-      const status = readFileSync(join(this.procRoot, String(pid), 'status'), 'latin1');
+      const status = readProcText(join(this.procRoot, String(pid), 'status'), 'latin1');
       const m = /\nUid:\s+(\d+)/.exec(status);
       return m ? Number(m[1]) : undefined;
     } catch {
@@ -241,7 +319,7 @@ export class ProcfsProcessSource implements ProcessSource {
 
   private readBootTime(): number | undefined {
     try {
-      const m = /\nbtime (\d+)/.exec(readFileSync(join(this.procRoot, 'stat'), 'latin1'));
+      const m = /\nbtime (\d+)/.exec(readProcText(join(this.procRoot, 'stat'), 'latin1'));
       return m ? Number(m[1]) * 1000 : undefined;
     } catch {
       return undefined;

@@ -38,7 +38,8 @@
 import { createHash } from 'node:crypto';
 import { citeClause, settingsFor } from '../../shared/policy/resolve';
 import type { Policy, SoftwareSettings } from '../../shared/policy/schema';
-import { PROTOCOL_VERSION, type TrayNotice } from '../../shared/protocol';
+import type { TrayNotice } from '../../shared/protocol';
+import { PROTOCOL_VERSION } from '../../shared/protocol/primitives';
 import type { Platform } from '../../shared/protocol/primitives';
 import type { Logger } from '../../node-common/logging';
 import type { EventDraft, Recorder } from '../core/events';

@@ -1,4 +1,5 @@
-import { PROTOCOL_VERSION, type TrayNotice } from '../../shared/protocol';
+import type { TrayNotice } from '../../shared/protocol';
+import { PROTOCOL_VERSION } from '../../shared/protocol/primitives';
 import { citeClause } from '../../shared/policy/resolve';
 import type { Policy } from '../../shared/policy/schema';
 

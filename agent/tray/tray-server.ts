@@ -2,16 +2,9 @@ import { chmod, chown, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { type Server, type Socket, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ERRORS, type ErrorCode } from '../../shared/errors';
-import {
-  PROTOCOL_VERSION,
-  type ReportOutcome,
-  type TrayNotice,
-  type TrayReport,
-  type TrayStatus,
-  type TrayToAgent,
-  decodeTrayToAgent,
-  encode,
-} from '../../shared/protocol';
+import type { ReportOutcome, TrayNotice, TrayReport, TrayStatus, TrayToAgent } from '../../shared/protocol';
+import { decodeTrayToAgent, encode } from '../../shared/protocol/agent-codec';
+import { PROTOCOL_VERSION } from '../../shared/protocol/primitives';
 import type { Logger } from '../../node-common/logging';
 import type { AnswerResult, NoticeSink, TrayPeer } from '../core/notices';
 

@@ -25,10 +25,8 @@ import { VERSION } from '../version';
  * (issue 14, `ratioMinimal` in `npm run bench -- agent-idle`).
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
-const usbAdapters = () => ({
-  ...(require('../usb-platform-for') as typeof UsbPlatformFor),
-  ...(require('../../agent/usb/node-usb-hotplug') as typeof NodeUsbHotplug),
-});
+const usbAdapters = () => require('../usb-platform-for') as typeof UsbPlatformFor;
+const nodeUsbHotplug = () => require('../../agent/usb/node-usb-hotplug') as typeof NodeUsbHotplug;
 const sessionAdapters = () => require('../sessions-for') as typeof SessionsFor;
 const softwareAdapters = () => require('../software-for') as typeof SoftwareFor;
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -149,6 +147,9 @@ export async function agentCommand(argv: string[], io: Io, platform: Platform): 
 }
 
 function usbFor(platform: Platform, config: AgentConfig['usb'] & { control: 'enforce' | 'observe' }, logger: Logger, os: OsPlumbing) {
-  const { usbPlatformFor, NodeUsbHotplug: Hotplug } = usbAdapters();
-  return { platform: usbPlatformFor(platform, config, logger, os), control: config.control, hotplug: new Hotplug(logger) };
+  const { usbPlatformFor } = usbAdapters();
+  // Linux's arrivals come from udevadm monitor, restarted with a look at sysfs when it dies: node-usb's signal there
+  // would repeat them, for a native module and libusb's thread (issue 14). Windows and macOS poll, so it is their signal.
+  const hotplug = platform === 'linux' ? undefined : new (nodeUsbHotplug().NodeUsbHotplug)(logger);
+  return { platform: usbPlatformFor(platform, config, logger, os), control: config.control, ...(hotplug ? { hotplug } : {}) };
 }

@@ -1,50 +1,9 @@
-import type { z } from 'zod';
-import { type Decoded, failure, problem } from '../errors';
-import { fastValidator } from '../schema-fast-path';
-import { DEFAULT_JSON_LIMITS, type JsonLimits, parseUntrustedJson } from '../untrusted-json';
-import { agentToCollector, collectorToAgent } from './agent-collector';
-import { agentToTray, trayToAgent } from './agent-tray';
-import { PROTOCOL_VERSION } from './primitives';
+import { DEFAULT_JSON_LIMITS } from '../untrusted-json';
+import { agentToCollector } from './agent-collector';
+import { decodeWith } from './agent-codec';
+import { agentToTray } from './agent-tray';
 
-type Union = typeof agentToCollector | typeof collectorToAgent | typeof trayToAgent | typeof agentToTray;
-
-/** Each union's validator with its fast path (shared/schema-fast-path.ts), built the first time a message of that direction is decoded. */
-const validators = new Map<Union, (value: unknown) => Decoded<unknown>>();
-function validatorOf<U extends Union>(union: U): (value: unknown) => Decoded<z.output<U>> {
-  let v = validators.get(union);
-  if (!v) validators.set(union, (v = fastValidator(union)));
-  return v as (value: unknown) => Decoded<z.output<U>>;
-}
-
-/**
- * Decodes one message from a peer. Checks the version and type first, so an
- * old or new peer gets a precise code instead of a wall of schema errors.
- * A message the fast path vouches for is zod's output without zod's cost;
- * any other goes through zod, so every refusal is zod's own.
- */
-function decodeWith<U extends Union>(union: U, input: string | Uint8Array, limits: JsonLimits): Decoded<z.output<U>> {
-  const parsed = parseUntrustedJson(input, limits);
-  if (!parsed.ok) return parsed;
-  const value = parsed.value;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return failure(problem('INV_ERR_SCHEMA_TYPE', '$', 'a message is a JSON object'));
-  const { v, type } = value as { v?: unknown; type?: unknown };
-  if (v !== PROTOCOL_VERSION)
-    return failure(problem('INV_ERR_PROTOCOL_VERSION', '$.v', `expected v ${PROTOCOL_VERSION}, got ${JSON.stringify(v) ?? 'nothing'}`));
-  if (typeof type !== 'string' || !union.options.some((o) => o.shape.type.value === type)) {
-    return failure(problem('INV_ERR_UNKNOWN_MESSAGE', '$.type', `unknown message type ${JSON.stringify(type)?.slice(0, 80) ?? 'nothing'}`));
-  }
-  return validatorOf(union)(value);
-}
+export { decodeCollectorToAgent, decodeTrayToAgent, encode } from './agent-codec';
 
 export const decodeAgentToCollector = (input: string | Uint8Array, limits = DEFAULT_JSON_LIMITS) => decodeWith(agentToCollector, input, limits);
-export const decodeCollectorToAgent = (input: string | Uint8Array, limits = DEFAULT_JSON_LIMITS) => decodeWith(collectorToAgent, input, limits);
-export const decodeTrayToAgent = (input: string | Uint8Array, limits = DEFAULT_JSON_LIMITS) => decodeWith(trayToAgent, input, limits);
 export const decodeAgentToTray = (input: string | Uint8Array, limits = DEFAULT_JSON_LIMITS) => decodeWith(agentToTray, input, limits);
-
-/**
- * Serialises a message we are about to send. Our own messages are typed, so
- * this does not validate again on the hot path; tests round-trip every type.
- */
-export function encode(message: z.input<Union>): string {
-  return JSON.stringify(message);
-}

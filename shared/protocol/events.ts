@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   PROTOCOL_LIMITS,
+  SEVERITIES,
   clauseCitation,
   codedError,
   hex4,
@@ -17,13 +18,7 @@ import {
   uuid,
 } from './primitives';
 
-/**
- * Severity orders events for the outbox's overflow rule: the lowest go first,
- * `alert` (blocks, tamper) last. It also colours the dashboard.
- */
-export const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'alert'] as const;
 export const severity = z.enum(SEVERITIES);
-export type Severity = z.infer<typeof severity>;
 
 /** A USB device as observed. Strings come from the device and are sanitised before they get here. */
 export const usbDevice = z.strictObject({

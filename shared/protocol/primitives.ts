@@ -73,3 +73,12 @@ export const codedError = z.strictObject({
   path: text(PROTOCOL_LIMITS.maxNameLength).optional(),
 });
 export type CodedError = z.infer<typeof codedError>;
+
+/**
+ * Severity orders events for the outbox's overflow rule: the lowest go first,
+ * `alert` (blocks, tamper) last. It also colours the dashboard. Here, apart
+ * from the event schemas, so that the agent, which only writes events, need
+ * not build them (issue 14).
+ */
+export const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'alert'] as const;
+export type Severity = (typeof SEVERITIES)[number];

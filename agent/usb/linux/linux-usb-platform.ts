@@ -138,8 +138,8 @@ export class LinuxUsbPlatform implements UsbPlatform {
 
   /**
    * Compares sysfs with what is known. udev reports every change; this catches
-   * what it cannot (its monitor died, or started before udevd) when node-usb's
-   * hotplug signal says something changed.
+   * what it could not while its monitor was down (run when the monitor is
+   * started again) and whatever a caller asks to be looked at again.
    */
   async pollNow(): Promise<void> {
     if (this.stopped || !this.listener) return;

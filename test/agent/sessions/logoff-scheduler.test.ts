@@ -4,8 +4,8 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { EventDraft } from '../../../agent/core/events';
 import { IdleReports } from '../../../agent/sessions/idle-reports';
-import { LoginctlIdleHint } from '../../../agent/sessions/logind-idle-hint';
 import { type LocalClock, WEEKDAYS } from '../../../agent/sessions/logoff-decision';
+import { LoginctlHints } from '../../../agent/sessions/loginctl-hints';
 import { LogoffScheduler } from '../../../agent/sessions/logoff-scheduler';
 import { CommandSessionControl } from '../../../agent/sessions/session-control';
 import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
@@ -14,7 +14,7 @@ import { preset } from '../../../shared/policy/presets';
 import type { Policy } from '../../../shared/policy/schema';
 import type { TrayNotice } from '../../../shared/protocol';
 import { tempDir } from '../../support/cli';
-import { AMY_DESKTOP } from '../../support/logind';
+import { AMY_DESKTOP, type LoginctlHintValues, loginctlShowSession } from '../../support/logind';
 
 const AMY = 1000;
 const BEN = 1001;
@@ -67,7 +67,7 @@ interface LabOptions {
   amy?: boolean;
   /** Other sessions, by id, in logind's file format. */
   others?: Record<string, string>;
-  /** What `loginctl show-session ID -p IdleHint -p IdleSinceHint` prints, by session id; others fail. */
+  /** What `loginctl show-session ID -p IdleHint -p IdleSinceHint` prints, by session id; loginctl knows no others. */
   idleHints?: Record<string, string>;
   /** Whether logind ends a session it is asked to terminate. */
   logindEndsSessions?: boolean;
@@ -89,6 +89,15 @@ function lab(o: LabOptions) {
   if (o.amy !== false) writeFileSync(join(dir, '3'), AMY_DESKTOP);
   for (const [id, text] of Object.entries(o.others ?? {})) writeFileSync(join(dir, id), text);
 
+  // What logind knows of each session's idleness, in loginctl's words.
+  const hints: Record<string, LoginctlHintValues> = {};
+  for (const [id, text] of Object.entries(o.idleHints ?? {}))
+    hints[id] = Object.fromEntries(
+      text
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=') as [string, string]),
+    );
   const commands: Array<{ file: string; args: string[] }> = [];
   const runner: CommandRunner = {
     run: async (file, args) => {
@@ -97,8 +106,7 @@ function lab(o: LabOptions) {
         if (o.logindEndsSessions !== false) rmSync(join(dir, args[1]!), { force: true });
         return { stdout: '', code: o.terminateExitCode ?? 0 };
       }
-      const hint = file === 'loginctl' && args[0] === 'show-session' ? o.idleHints?.[args[1]!] : undefined;
-      return hint === undefined ? { stdout: '', code: 1 } : { stdout: hint, code: 0 };
+      return file === 'loginctl' ? loginctlShowSession(args, hints) : { stdout: '', code: 1 };
     },
   };
 
@@ -118,7 +126,7 @@ function lab(o: LabOptions) {
     policy: () => o.policy ?? basildon,
     sessions: new LogindSessions(dir),
     idle,
-    idleHints: new LoginctlIdleHint(runner, () => clock),
+    idleHints: new LoginctlHints(runner, new LogindSessions(dir), { now: () => clock }),
     control: new CommandSessionControl('linux', runner),
     notices: { showTo: (uid, notice) => shown.push({ uid, notice }), withdraw: (id) => withdrawn.push(id) },
     record: async (e) => void events.push(e),
@@ -342,7 +350,10 @@ describe('idle time without a tray', () => {
     await t.passes(900);
 
     // Assert
-    expect(t.commands).toContainEqual({ file: 'loginctl', args: ['show-session', '4', '-p', 'IdleHint', '-p', 'IdleSinceHint'] });
+    expect(t.commands).toContainEqual({
+      file: 'loginctl',
+      args: ['show-session', '4', '-p', 'Id', '-p', 'LockedHint', '-p', 'IdleHint', '-p', 'IdleSinceHint'],
+    });
     expect(t.shown).toEqual([
       { uid: BEN, notice: expect.objectContaining({ deadline: '2026-11-23T09:15:00.000Z', subject: expect.stringContaining('session 4') }) },
     ]);

@@ -1,10 +1,10 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdCommandGroups, roleFor } from '../../../agent/sessions/roles';
-import { LoginctlLocks, SessionWatcher } from '../../../agent/sessions/session-watcher';
-import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
+import { SessionWatcher } from '../../../agent/sessions/session-watcher';
+import { LogindSessions } from '../../../agent/sessions/session-directory';
 import type { EventDraft } from '../../../agent/core/events';
-import { createExecFileRunner, type CommandRunner } from '../../../agent/os/command-runner';
+import { createExecFileRunner } from '../../../agent/os/command-runner';
 import { preset } from '../../../shared/policy/presets';
 import { tempDir } from '../../support/cli';
 import { silentLogger } from '../../support/harness';
@@ -27,18 +27,6 @@ describe('which role a user has', () => {
     expect(await groups.groupsOf('no-such-user-here')).toEqual([]);
     expect(await groups.groupsOf('-a')).toEqual([]);
     expect(await groups.groupsOf('amy; rm -rf /')).toEqual([]);
-  });
-});
-
-describe("the screen lock, from logind's LockedHint", () => {
-  it('runs loginctl for the session and reads yes or no', async () => {
-    const calls: string[][] = [];
-    const answers = ['yes\n', 'no\n', 'maybe\n'];
-    const runner: CommandRunner = { run: async (file, args) => (calls.push([file, ...args]), { stdout: answers.shift()!, code: 0 }) };
-    const locks = new LoginctlLocks(runner);
-    const amy: UserSession = { sessionId: '3', uid: 1000, user: 'amy', active: true, remote: false, kind: 'graphical' };
-    expect([await locks.isLocked(amy), await locks.isLocked(amy), await locks.isLocked(amy)]).toEqual([true, false, undefined]);
-    expect(calls[0]).toEqual(['loginctl', 'show-session', '3', '--property=LockedHint', '--value']);
   });
 });
 

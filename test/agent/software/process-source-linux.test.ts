@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ProcfsProcessSource } from '../../../agent/software/process-source-linux';
 import type { ObservedProcess, ProcessChange } from '../../../agent/software/process-source';
 import { eventually, tempDir } from '../../support/cli';
@@ -158,6 +158,143 @@ describe('the Linux process source (/proc)', () => {
       rmSync(fake.root, { recursive: true, force: true });
       expect(() => s.pollNow()).not.toThrow();
       expect(seen).toEqual([]);
+    });
+  });
+
+  describe('when no process has been forked since the last listing', () => {
+    /** A /proc whose pids are this process's own pid namespace's, with the pid the kernel handed out last in loadavg. */
+    function namespaced(newest: number, execSweepPolls = 1) {
+      const fake = new FakeProc();
+      rmSync(join(fake.root, 'self'), { recursive: true });
+      symlinkSync(String(process.pid), join(fake.root, 'self'));
+      const forked = (pid: number) => writeFileSync(join(fake.root, 'loadavg'), `0.00 0.01 0.05 1/123 ${pid}\n`);
+      forked(newest);
+      const s = new ProcfsProcessSource({ procRoot: fake.root, intervalMs: 3_600_000, execSweepPolls });
+      sources.push(s);
+      return { fake, s, forked };
+    }
+
+    it('lists /proc again only once the last pid handed out changes, and then finds the new process', async () => {
+      const { fake, s, forked } = namespaced(300);
+      fake.add(300, { comm: 'bash', start: 5000 });
+      const { seen, listener } = collect();
+      await s.start(listener);
+      s.pollNow(); // a second listing at the same pid: pid 300's fork is over by now
+      s.pollNow();
+      s.pollNow();
+      expect(s.stats).toMatchObject({ polls: 4, unlisted: 2 });
+      // A process in /proc that no fork made cannot happen; here it shows that the unlisted polls did not look.
+      fake.add(299, { comm: 'ghost', start: 4000 });
+      s.pollNow();
+      expect(seen.map((x) => x.p.name)).toEqual(['bash']);
+
+      fake.add(301, { comm: 'tshark', ppid: 300, start: 6000 });
+      forked(301);
+      s.pollNow();
+      expect(seen.map((x) => [x.p.pid, x.change])).toEqual([
+        [300, 'present'],
+        [299, 'started'],
+        [301, 'started'],
+      ]);
+    });
+
+    it('finds a process that reached /proc only after the listing that began at its pid (fork attaches it a moment later)', async () => {
+      const { fake, s } = namespaced(400);
+      const { seen, listener } = collect();
+      await s.start(listener); // pid 400 handed out, its process not yet in /proc
+      fake.add(400, { comm: 'wireshark', start: 9000 });
+      s.pollNow();
+      expect(seen.map((x) => [x.p.pid, x.change])).toEqual([[400, 'started']]);
+      expect(s.stats.unlisted).toBe(0);
+    });
+
+    it('counts a pid that wrapped round to a lower one as new', async () => {
+      const { fake, s, forked } = namespaced(4_194_303);
+      const { seen, listener } = collect();
+      await s.start(listener);
+      s.pollNow();
+      s.pollNow();
+      fake.add(300, { comm: 'tshark', start: 9000 });
+      forked(300);
+      s.pollNow();
+      expect(seen.map((x) => [x.p.pid, x.change])).toEqual([[300, 'started']]);
+    });
+
+    it('still notices an exec between listings', async () => {
+      const { fake, s } = namespaced(700);
+      fake.add(700, { comm: 'sh', start: 100, exe: '/usr/bin/dash' });
+      const { seen, listener } = collect();
+      await s.start(listener);
+      s.pollNow();
+      fake.exec(700, '/home/amy/wireshark');
+      s.pollNow();
+      expect(s.stats.unlisted).toBe(1);
+      expect(seen.map((x) => [x.p.pid, x.p.name, x.change])).toEqual([
+        [700, 'dash', 'present'],
+        [700, 'wireshark', 'exec'],
+      ]);
+    });
+
+    it('gives a process read between its fork and its exec its second look, with no listing after it', async () => {
+      // A hundred others, and a sweep of one a poll: only the second look can see this exec within two polls
+      const { fake, s } = namespaced(701, 1000);
+      for (let pid = 500; pid < 600; pid++) fake.add(pid, { comm: 'bash', start: 100 });
+      const { seen, listener } = collect();
+      await s.start(listener);
+      fake.add(701, { comm: 'sh', start: 200, exe: '/usr/bin/dash' });
+      s.pollNow(); // the second listing at 701 finds it, still the shell it was forked from
+      fake.exec(701, '/home/amy/nmap');
+      s.pollNow();
+      expect(s.stats.unlisted).toBe(1);
+      expect(seen.filter((x) => x.p.pid === 701).map((x) => [x.p.pid, x.p.name, x.change])).toEqual([
+        [701, 'dash', 'started'],
+        [701, 'nmap', 'exec'],
+      ]);
+    });
+
+    it('leaves out of what is running the processes that ended since it last listed', async () => {
+      const { fake, s } = namespaced(800);
+      fake.add(800, { comm: 'sleep', start: 100 });
+      fake.add(801, { comm: 'cat', start: 100 });
+      const { listener } = collect();
+      await s.start(listener);
+      s.pollNow();
+      fake.remove(801);
+      s.pollNow();
+      expect(s.stats.unlisted).toBe(1);
+      expect(s.running().map((p) => p.pid)).toEqual([800]);
+    });
+
+    it("lists every time when loadavg is not the one of the /proc it lists (LXCFS lays its own over a container's)", async () => {
+      const { fake, s } = namespaced(900);
+      // A file on another file system, as a FUSE mount over /proc/loadavg is.
+      const elsewhere = join(mkdtempSync('/dev/shm/invigilator-loadavg-'), 'loadavg');
+      writeFileSync(elsewhere, '0.00 0.01 0.05 1/123 900\n');
+      rmSync(join(fake.root, 'loadavg'));
+      symlinkSync(elsewhere, join(fake.root, 'loadavg'));
+      const { seen, listener } = collect();
+      await s.start(listener);
+      s.pollNow();
+      s.pollNow();
+      fake.add(850, { comm: 'tshark', start: 100 });
+      s.pollNow();
+      expect(s.stats.unlisted).toBe(0);
+      expect(seen.map((x) => x.p.name)).toEqual(['tshark']);
+      rmSync(dirname(elsewhere), { recursive: true, force: true });
+    });
+
+    it('lists every time when /proc is not of its own pid namespace, whose loadavg would not tell', async () => {
+      const { fake, s } = namespaced(900);
+      rmSync(join(fake.root, 'self'));
+      symlinkSync('1', join(fake.root, 'self'));
+      const { seen, listener } = collect();
+      await s.start(listener);
+      s.pollNow();
+      s.pollNow();
+      fake.add(850, { comm: 'tshark', start: 100 });
+      s.pollNow();
+      expect(s.stats.unlisted).toBe(0);
+      expect(seen.map((x) => x.p.name)).toEqual(['tshark']);
     });
   });
 
