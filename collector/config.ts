@@ -45,6 +45,11 @@ export const collectorConfigSchema = z.strictObject({
       maxUsersPerDevice: z.number().int().min(1).max(10_000).optional(),
       newUsersPerDevicePerHour: z.number().int().min(1).max(100_000).optional(),
       evictionsPerDevicePerHour: z.number().int().min(0).max(10_000).optional(),
+      /**
+       * PostgreSQL only: how many transactions at once may decide one burst of claims (docs/architecture.md,
+       * "A burst in parts"). 1 unless the database server has cores to spare beyond the collectors'.
+       */
+      claimTransactions: z.number().int().min(1).max(8).optional(),
     })
     .default({}),
 });

@@ -96,7 +96,7 @@ export async function collectorCommand(argv: string[], io: Io, posix: boolean): 
   const secretKey = loadSecretKey(secretKeyPath);
   // Never the key itself: only where it is, and that it must be kept with the database's backups.
   if (secretKey.created) logger.info('device secret key created; back it up (without it the devices must enroll again)', { path: secretKeyPath });
-  const store = await openStore(config.db, { secretKey: secretKey.key, posix });
+  const store = await openStore(config.db, { secretKey: secretKey.key, posix, claimTransactions: config.loginLimit.claimTransactions });
   // Several collector processes share PostgreSQL, so commands are announced through it; one SQLite process needs no bus.
   const bus = store instanceof PostgresStore ? await PostgresCommandBus.start(config.db, store.pool, logger) : undefined;
   const collector = buildCollector({

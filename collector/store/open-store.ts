@@ -10,6 +10,8 @@ export interface OpenStoreOptions {
   secretKey: Buffer;
   /** POSIX modes apply to the SQLite files (not on Windows). */
   posix?: boolean;
+  /** PostgreSQL: transactions at once for one burst of login claims (PostgresStore's `claimParts`). */
+  claimTransactions?: number;
 }
 
 /**
@@ -30,7 +32,7 @@ export async function openStore(db: string, options: OpenStoreOptions): Promise<
       throw sqliteOpenError(sqlitePath, e) ?? new InvigilatorError('INV_ERR_STORE_FAILED', e instanceof Error ? e.message : String(e));
     }
   } else {
-    store = new PostgresStore(db, options);
+    store = new PostgresStore(db, { secretKey: options.secretKey, claimParts: options.claimTransactions });
   }
   try {
     await store.migrate();

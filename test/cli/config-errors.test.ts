@@ -42,6 +42,16 @@ describe('configuration errors', () => {
     noStackTrace(result.stderr);
   });
 
+  it('bounds how many transactions may decide one burst of sign-ins', () => {
+    const dir = tempDir('config');
+    for (const claimTransactions of [0, 9, 2.5]) {
+      writeFileSync(join(dir, 'collector.json'), JSON.stringify({ db: 'sqlite::memory:', loginLimit: { claimTransactions } }));
+      const result = runCli(['collector', '--config', join(dir, 'collector.json')]);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/INV_ERR_CONFIG_INVALID at \$\.loginLimit\.claimTransactions: /);
+    }
+  });
+
   it('refuses a database URL it does not know', () => {
     expect(runCli(['collector', '--db', 'mysql://x']).stderr).toMatch(/INV_ERR_CONFIG_INVALID at \$\.db: /);
   });

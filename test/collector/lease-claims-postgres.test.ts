@@ -1,6 +1,7 @@
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { PostgresStore } from '../../collector/store/postgres/postgres-store';
-import { textArray } from '../../collector/store/postgres/text-array';
+import { StatementChain } from '../../collector/store/postgres/statement-chain';
+import { sqlIntArray, sqlText, sqlTextArray, textArray } from '../../collector/store/postgres/text-array';
 import type { LeaseClaim, LeaseVerdict } from '../../collector/store/store';
 import { describePostgres, freshSchema, POSTGRES_URL } from '../support/postgres';
 import { TEST_SECRET_KEY } from '../support/secret-key';
@@ -35,6 +36,55 @@ describePostgres('login claims on PostgreSQL', () => {
     const hostile = ['plain', 'a,b', '{braces}', 'sp ace', '"quoted"', 'back\\slash', '\\"', 'NULL', 'null', '', 'é漢😀', 'tab\there', 'new\nline'];
     const { rows } = await client.query<{ a: Array<string | null> }>('SELECT $1::text[] AS a', [textArray([...hostile, null, undefined])]);
     expect(rows[0]!.a).toEqual([...hostile, null, null]);
+  });
+
+  it('writes every text, however hostile, into a chained statement as the same text', async () => {
+    // Dollar quotes, the tag itself and a tag split across the end are what could close the constant early.
+    const hostile = ["o'brien", "'; DROP TABLE leases; --", '$inv$', 'x$inv', '$inv0$', '$$', 'back\\slash', '"quoted"', '{a,b}', 'NULL', '', 'é漢😀'];
+    for (const h of hostile) {
+      const { rows } = await client.query<{ t: string }>(`SELECT ${sqlText(h)} AS t`);
+      expect(rows[0]!.t).toBe(h);
+    }
+    const { rows } = await client.query<{ a: Array<string | null>; n: Array<number | null> }>(
+      `SELECT ${sqlTextArray([...hostile, null])} AS a, ${sqlIntArray([0, -7, null, 2_147_483_647])} AS n`,
+    );
+    expect(rows[0]!.a).toEqual([...hostile, null]);
+    expect(rows[0]!.n).toEqual([0, -7, null, 2_147_483_647]);
+  });
+
+  it('refuses, before anything is sent, a NUL in text and anything but an integer', () => {
+    expect(() => sqlText('ab\0cd')).toThrow(RangeError);
+    expect(() => sqlTextArray(['fine', 'a\0'])).toThrow(RangeError);
+    for (const bad of [1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60]) expect(() => sqlIntArray([bad])).toThrow(RangeError);
+  });
+
+  it('sends the statements waiting in a chain in order with the next query, in one round trip, and stops at the first that fails', async () => {
+    const pooled = new Pool({ connectionString: POSTGRES_URL, max: 1 });
+    const c = await pooled.connect();
+    let sent = 0;
+    const query = c.query.bind(c);
+    c.query = ((...args: unknown[]) => {
+      sent++;
+      return (query as (...a: unknown[]) => unknown)(...args);
+    }) as typeof c.query;
+    try {
+      const chain = new StatementChain(c);
+      chain.add('BEGIN');
+      chain.add('CREATE TEMP TABLE chained (n int) ON COMMIT DROP');
+      chain.add('INSERT INTO chained VALUES (1), (2)');
+      const { rows } = await chain.query<{ total: number }>('SELECT sum(n)::int AS total FROM chained');
+      expect(rows).toEqual([{ total: 3 }]);
+      expect(sent).toBe(1);
+      chain.add('INSERT INTO chained VALUES (1 / 0)');
+      chain.add('INSERT INTO chained VALUES (40)');
+      await expect(chain.query('SELECT 1')).rejects.toMatchObject({ code: '22012' });
+      await query('ROLLBACK');
+      await chain.send(); // nothing waits: nothing is sent
+      expect(sent).toBe(2);
+    } finally {
+      c.release();
+      await pooled.end();
+    }
   });
 
   describe('with a store of its own', () => {

@@ -18,3 +18,37 @@ export function textArray(values: ReadonlyArray<string | null | undefined>): str
   }
   return `${out}}`;
 }
+
+/**
+ * Text as an SQL constant written into a statement, for statements sent
+ * several to a round trip (statement-chain.ts), which cannot carry
+ * parameters. Dollar-quoted: nothing inside is an escape, whatever
+ * `standard_conforming_strings` says, and the tag is one the text does not
+ * contain. A NUL cannot be text in PostgreSQL and would end the statement
+ * early on the wire, so it is refused here as PostgreSQL refuses it in a
+ * parameter.
+ */
+export function sqlText(text: string): string {
+  if (text.includes('\0')) throw new RangeError('text for PostgreSQL holds a NUL character');
+  let tag = '$inv$';
+  for (let n = 0; text.includes(tag) || text.endsWith(tag.slice(0, -1)); n++) tag = `$inv${n}$`;
+  return `${tag}${text}${tag}`;
+}
+
+/** A text[] constant for a chained statement: textArray's literal, dollar-quoted and cast. */
+export function sqlTextArray(values: ReadonlyArray<string | null | undefined>): string {
+  return `${sqlText(textArray(values))}::text[]`;
+}
+
+/** An int[] constant for a chained statement; anything but a safe integer is refused, so only digits reach the text. */
+export function sqlIntArray(values: ReadonlyArray<number | null | undefined>): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ',';
+    if (v === null || v === undefined) out += 'NULL';
+    else if (Number.isSafeInteger(v)) out += String(v);
+    else throw new RangeError(`not an integer for PostgreSQL: ${v}`);
+  }
+  return `'${out}}'::int[]`;
+}
