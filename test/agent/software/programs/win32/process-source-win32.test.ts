@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventDraft } from '../../../../../agent/core/events';
-import { taskkillKiller } from '../../../../../agent/software/programs/process-killer';
+import { taskkillKiller } from '../../../../../agent/software/programs/win32/taskkill';
+import { WIN32_PROGRAMS } from '../../../../../agent/software/programs/win32/programs-os';
 import { publisherOf, signerScript, win32SignerOf } from '../../../../../agent/software/programs/win32/process-signer-win32';
 import type { ObservedProcess, ProcessChange } from '../../../../../agent/software/programs/process-source';
 import {
@@ -232,6 +233,7 @@ describe('the Windows process source (Win32_ProcessStartTrace through PowerShell
         roleOf: async () => 'pupil',
         logger: silentLogger(),
         selfPids: () => [9999],
+        os: WIN32_PROGRAMS,
         killer: taskkillKiller(runner),
         signerOf: win32SignerOf(session, async () => 'same'),
       });
