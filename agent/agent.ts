@@ -24,13 +24,13 @@ import type { SessionDirectory, SignedInUsers } from './sessions/session-directo
 import { IdleReports } from './sessions/idle-reports';
 import type { LoginLimit } from './sessions/login-limit';
 import type { HomeFolders } from './sessions/home-folders';
-import type { ProcessSource } from './software/process-source';
-import type { ProcessKiller } from './software/process-killer';
-import type { SoftwareGuard } from './software/software-guard';
-import type { FileGuard } from './software/file-guard';
-import type { SignedInUser, WatchedFolder } from './software/file-folders';
-import type { InventoryKeeper } from './software/inventory-keeper';
-import type { InventorySource } from './software/inventory-source';
+import type { ProcessSource } from './software/programs/process-source';
+import type { ProcessKiller } from './software/programs/process-killer';
+import type { SoftwareGuard } from './software/programs/software-guard';
+import type { FileGuard } from './software/downloads/file-guard';
+import type { SignedInUser, WatchedFolder } from './software/downloads/file-folders';
+import type { InventoryKeeper } from './software/installed/inventory-keeper';
+import type { InventorySource } from './software/installed/inventory-source';
 import type { LogoffScheduler } from './sessions/logoff-scheduler';
 import type { IdleHintSource } from './sessions/logind-idle-hint';
 import type { GroupSource } from './sessions/roles';
@@ -48,10 +48,10 @@ import type * as SessionDirectoryModule from './sessions/session-directory';
 import type * as SessionWatcherModule from './sessions/session-watcher';
 import type * as TrayMissingModule from './sessions/tray-missing';
 import type * as AuditOnlyModule from './software/audit-only';
-import type * as FileFoldersModule from './software/file-folders';
-import type * as FileGuardModule from './software/file-guard';
-import type * as InventoryKeeperModule from './software/inventory-keeper';
-import type * as SoftwareGuardModule from './software/software-guard';
+import type * as FileFoldersModule from './software/downloads/file-folders';
+import type * as FileGuardModule from './software/downloads/file-guard';
+import type * as InventoryKeeperModule from './software/installed/inventory-keeper';
+import type * as SoftwareGuardModule from './software/programs/software-guard';
 import type * as UserTraysModule from './tray/user-trays';
 import type * as UsbGuardModule from './usb/usb-guard';
 
@@ -77,10 +77,10 @@ const sessionsCode = () => ({
 const userTraysCode = () => require('./tray/user-trays') as typeof UserTraysModule;
 const softwareCode = () => ({
   ...(require('./software/audit-only') as typeof AuditOnlyModule),
-  ...(require('./software/file-folders') as typeof FileFoldersModule),
-  ...(require('./software/file-guard') as typeof FileGuardModule),
-  ...(require('./software/inventory-keeper') as typeof InventoryKeeperModule),
-  ...(require('./software/software-guard') as typeof SoftwareGuardModule),
+  ...(require('./software/downloads/file-folders') as typeof FileFoldersModule),
+  ...(require('./software/downloads/file-guard') as typeof FileGuardModule),
+  ...(require('./software/installed/inventory-keeper') as typeof InventoryKeeperModule),
+  ...(require('./software/programs/software-guard') as typeof SoftwareGuardModule),
 });
 const usbCode = () => require('./usb/usb-guard') as typeof UsbGuardModule;
 // The roster asks the sessions capability who is signed in: without it there is nobody, and nothing to load.

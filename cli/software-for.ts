@@ -1,15 +1,15 @@
 import type { Platform } from '../shared/protocol';
 import type { Logger } from '../node-common/logging';
 import { OsHomeFolders } from '../agent/sessions/home-folders';
-import type * as PsSource from '../agent/software/process-source-darwin';
-import type * as ProcfsSource from '../agent/software/process-source-linux';
-import type * as StartTraceSource from '../agent/software/process-source-win32';
-import type * as Win32Signer from '../agent/software/process-signer-win32';
-import type * as Killer from '../agent/software/process-killer';
+import type * as PsSource from '../agent/software/programs/darwin/process-source-darwin';
+import type * as ProcfsSource from '../agent/software/programs/linux/process-source-linux';
+import type * as StartTraceSource from '../agent/software/programs/win32/process-source-win32';
+import type * as Win32Signer from '../agent/software/programs/win32/process-signer-win32';
+import type * as Killer from '../agent/software/programs/process-killer';
 import type { OsPlumbing } from '../agent/os/plumbing';
-import type * as LinuxInventory from '../agent/software/inventory-linux';
-import type * as Win32Inventory from '../agent/software/inventory-win32';
-import type * as DarwinInventory from '../agent/software/inventory-darwin';
+import type * as LinuxInventory from '../agent/software/installed/linux/inventory-linux';
+import type * as Win32Inventory from '../agent/software/installed/win32/inventory-win32';
+import type * as DarwinInventory from '../agent/software/installed/darwin/inventory-darwin';
 
 /**
  * This OS's software-control adapters, chosen once: /proc on Linux, one
@@ -25,15 +25,15 @@ export function softwareFor(platform: Platform, os: OsPlumbing, logger: Logger, 
   const homes = new OsHomeFolders(platform, runner, logger);
   switch (platform) {
     case 'linux': {
-      const { ProcfsProcessSource } = require('../agent/software/process-source-linux') as typeof ProcfsSource;
-      const { LinuxPackageInventory } = require('../agent/software/inventory-linux') as typeof LinuxInventory;
+      const { ProcfsProcessSource } = require('../agent/software/programs/linux/process-source-linux') as typeof ProcfsSource;
+      const { LinuxPackageInventory } = require('../agent/software/installed/linux/inventory-linux') as typeof LinuxInventory;
       return { control, processes: new ProcfsProcessSource({ logger }), homes, inventory: new LinuxPackageInventory(runner) };
     }
     case 'win32': {
-      const { StartTraceProcessSource } = require('../agent/software/process-source-win32') as typeof StartTraceSource;
-      const { win32SignerOf } = require('../agent/software/process-signer-win32') as typeof Win32Signer;
-      const { taskkillKiller } = require('../agent/software/process-killer') as typeof Killer;
-      const { RegistryInventory } = require('../agent/software/inventory-win32') as typeof Win32Inventory;
+      const { StartTraceProcessSource } = require('../agent/software/programs/win32/process-source-win32') as typeof StartTraceSource;
+      const { win32SignerOf } = require('../agent/software/programs/win32/process-signer-win32') as typeof Win32Signer;
+      const { taskkillKiller } = require('../agent/software/programs/process-killer') as typeof Killer;
+      const { RegistryInventory } = require('../agent/software/installed/win32/inventory-win32') as typeof Win32Inventory;
       const queries = os.powerShell();
       return {
         control,
@@ -45,8 +45,8 @@ export function softwareFor(platform: Platform, os: OsPlumbing, logger: Logger, 
       };
     }
     case 'darwin': {
-      const { PsProcessSource } = require('../agent/software/process-source-darwin') as typeof PsSource;
-      const { BundleInventory } = require('../agent/software/inventory-darwin') as typeof DarwinInventory;
+      const { PsProcessSource } = require('../agent/software/programs/darwin/process-source-darwin') as typeof PsSource;
+      const { BundleInventory } = require('../agent/software/installed/darwin/inventory-darwin') as typeof DarwinInventory;
       return { control, processes: new PsProcessSource({ runner, logger }), homes, inventory: new BundleInventory({ runner }) };
     }
   }

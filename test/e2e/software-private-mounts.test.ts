@@ -4,13 +4,13 @@ import { chmodSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { LogindSessions } from '../../agent/sessions/session-directory';
-import { ProcfsProcessSource } from '../../agent/software/process-source-linux';
+import { ProcfsProcessSource } from '../../agent/software/programs/linux/process-source-linux';
 import { preset } from '../../shared/policy/presets';
 import { eventually, isAlive, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';
 import { agentConfigFor } from '../support/tray-client';
 import { logindDesktop } from '../support/logind';
-import { OnlyNamed, SLEEP } from '../agent/software/linux-guard-machine';
+import { OnlyNamed, SLEEP } from '../agent/software/programs/linux-guard-machine';
 
 /**
  * The review's bypass end to end: a pupil makes a private mount namespace

@@ -2,7 +2,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync,
 import { join } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { LogindSessions } from '../../agent/sessions/session-directory';
-import { ProcfsProcessSource } from '../../agent/software/process-source-linux';
+import { ProcfsProcessSource } from '../../agent/software/programs/linux/process-source-linux';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';

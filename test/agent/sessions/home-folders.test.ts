@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type RunningAgent, startAgent } from '../../../agent/agent';
 import { OsHomeFolders } from '../../../agent/sessions/home-folders';
 import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
-import type { ProcessSource } from '../../../agent/software/process-source';
+import type { ProcessSource } from '../../../agent/software/programs/process-source';
 import { createExecFileRunner } from '../../../agent/os/command-runner';
 import { RecordedCommands } from '../../../agent/os/recorded-commands';
 import { preset } from '../../../shared/policy/presets';
