@@ -31,6 +31,7 @@ import type { FileGuard } from './software/downloads/file-guard';
 import type { SignedInUser, WatchedFolder } from './software/downloads/file-folders';
 import type { InventoryKeeper } from './software/installed/inventory-keeper';
 import type { InventorySource } from './software/installed/inventory-source';
+import type { SoftwareOs } from './software/software-os';
 import type { LogoffScheduler } from './sessions/logoff-scheduler';
 import type { IdleHintSource } from './sessions/logind-idle-hint';
 import type { GroupSource } from './sessions/roles';
@@ -128,10 +129,12 @@ export interface AgentDeps {
   software?: {
     control: 'enforce' | 'observe';
     processes: ProcessSource;
-    killer?: ProcessKiller;
+    killer: ProcessKiller;
+    /** This OS's software facts (cli/software-for.ts): whose process is a person's, which folders, how paths compare. */
+    os: SoftwareOs;
     signerOf?: (path: string) => Promise<string | undefined>;
     homes?: HomeFolders;
-    /** The folders the file watch covers; default: this OS's (file-folders.ts) for the users signed in. */
+    /** The folders the file watch covers; default: this OS's (`os.downloads`, file-folders.ts) for the users signed in. */
     folders?: () => WatchedFolder[];
     /** Where the installed programs are listed (dpkg/rpm, the uninstall keys, app bundles); absent: no inventory. */
     inventory?: InventorySource;
@@ -581,7 +584,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       logger,
       selfPids: () => [process.pid],
       control: sw.control,
-      ...(sw.killer ? { killer: sw.killer } : {}),
+      os: sw.os.programs,
+      killer: sw.killer,
       ...(sw.signerOf ? { signerOf: sw.signerOf } : {}),
     });
     const files = new FileGuard({
@@ -590,9 +594,9 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       record,
       notices: personalNotices,
       dataDir: config.dataDir,
-      folders: sw.folders ?? (() => watchedFolders({ platform: deps.platform, users: homes, env: process.env })),
+      folders: sw.folders ?? (() => watchedFolders({ os: sw.os.downloads, users: homes, env: process.env })),
       logger,
-      platform: deps.platform,
+      os: sw.os.downloads,
       userName: (uid) => roster?.byUid(uid)?.user,
     });
     softwareGuards.push(processes);

@@ -1,11 +1,12 @@
-import { posix, win32 } from 'node:path';
-import type { Platform } from '../../../shared/protocol/primitives';
+import { posix } from 'node:path';
+import type { DownloadsOs, PathRules } from './downloads-os';
 
 /**
  * Which folders the file watch looks at: the places the computer's users
  * save to and install into. Computed from facts the caller gathers (the
- * signed-in users' home folders, the service's environment), so every OS's
- * list is tested on any OS.
+ * signed-in users' home folders, the service's environment) and the OS's
+ * own places (`DownloadsOs`, linux/ darwin/ win32/), so every OS's list is
+ * tested on any OS.
  *
  * Depth follows chokidar: 0 is the folder's own entries, 1 one folder down,
  * and so on. Downloads and the desktop get 3 (a zip unpacked into a folder of
@@ -47,7 +48,8 @@ export interface SignedInUser {
 }
 
 export interface FolderFacts {
-  platform: Platform;
+  /** The OS's folders and path rules, chosen by the composition root. */
+  os: DownloadsOs;
   /** The users signed in now, one entry per user (not per session). */
   users: readonly SignedInUser[];
   /** The agent service's own environment. */
@@ -57,75 +59,45 @@ export interface FolderFacts {
 /** Most folders watched at once, whatever the facts say. */
 export const MAX_WATCHED_FOLDERS = 400;
 
-function pathsFor(platform: Platform) {
-  return platform === 'win32' ? win32 : posix;
-}
-
-/** Whether `child` is `parent` or inside it, on that platform's rules (case-insensitive on Windows and macOS). */
-export function isInside(platform: Platform, parent: string, child: string): boolean {
-  const p = pathsFor(platform);
-  const fold = (s: string) => (platform === 'linux' ? s : s.toLowerCase());
+/** Whether `child` is `parent` or inside it, on these path rules (case-insensitive on Windows and macOS). */
+export function isInside(rules: PathRules, parent: string, child: string): boolean {
+  const p = rules.path;
+  const fold = (s: string) => (rules.foldsCase ? s.toLowerCase() : s);
   const rel = p.relative(fold(p.resolve(parent)), fold(p.resolve(child)));
   return rel === '' || (!rel.startsWith('..') && !p.isAbsolute(rel));
 }
 
 /** The folder list for these facts: per-user folders first, then the shared ones, without duplicates. */
 export function watchedFolders(facts: FolderFacts): WatchedFolder[] {
-  const p = pathsFor(facts.platform);
+  const rules = facts.os.paths;
+  const p = rules.path;
   const out: WatchedFolder[] = [];
   const seen = new Set<string>();
   const add = (folder: WatchedFolder) => {
     if (!folder.path || !p.isAbsolute(folder.path) || folder.path.includes('\0')) return;
     const path = p.resolve(folder.path);
-    const key = facts.platform === 'linux' ? path : path.toLowerCase();
+    const key = rules.foldsCase ? path.toLowerCase() : path;
     if (seen.has(key) || out.length >= MAX_WATCHED_FOLDERS) return;
     seen.add(key);
     out.push({ ...folder, path });
   };
-  const within = (home: string, candidate: string | undefined, fallback: string) =>
-    candidate && p.isAbsolute(candidate) && isInside(facts.platform, home, candidate) ? candidate : fallback;
 
   for (const user of facts.users) {
     if (!p.isAbsolute(user.home)) continue;
     const home = p.resolve(user.home);
+    const within = (candidate: string | undefined, fallback: string) =>
+      candidate && p.isAbsolute(candidate) && isInside(rules, home, candidate) ? candidate : fallback;
     const mine = (path: string, depth: number, purpose: FolderPurpose) => add({ path, depth, purpose, owner: user.uid, confineTo: home });
-    mine(within(home, user.downloads, p.join(home, 'Downloads')), 3, 'downloads');
-    mine(within(home, user.desktop, p.join(home, 'Desktop')), 3, 'desktop');
-    if (facts.platform === 'linux') {
-      mine(p.join(home, '.local', 'bin'), 0, 'user-programs');
-    } else if (facts.platform === 'darwin') {
-      mine(p.join(home, 'Applications'), 0, 'user-programs');
-    } else {
-      const local = within(home, user.localAppData, p.join(home, 'AppData', 'Local'));
-      mine(within(home, user.temp, p.join(local, 'Temp')), 1, 'temp');
-      mine(p.join(local, 'Programs'), 2, 'user-programs');
-    }
+    mine(within(user.downloads, p.join(home, 'Downloads')), 3, 'downloads');
+    mine(within(user.desktop, p.join(home, 'Desktop')), 3, 'desktop');
+    for (const f of facts.os.userFolders(user, home, within)) mine(f.path, f.depth, f.purpose);
   }
-
-  switch (facts.platform) {
-    case 'linux':
-      add({ path: '/tmp', depth: 1, purpose: 'temp' });
-      add({ path: '/var/tmp', depth: 1, purpose: 'temp' });
-      add({ path: '/opt', depth: 2, purpose: 'programs' });
-      add({ path: '/usr/local/bin', depth: 0, purpose: 'programs' });
-      break;
-    case 'darwin':
-      add({ path: '/Applications', depth: 0, purpose: 'programs' });
-      // `/tmp` is a link to `/private/tmp`; the watch does not follow links at the top of a shared folder.
-      add({ path: '/private/tmp', depth: 1, purpose: 'temp' });
-      break;
-    case 'win32': {
-      const env = facts.env;
-      const drive = env.SystemDrive && /^[A-Za-z]:$/.test(env.SystemDrive) ? env.SystemDrive : 'C:';
-      const temp = env.TEMP ?? env.TMP;
-      if (temp) add({ path: temp, depth: 1, purpose: 'temp' });
-      add({ path: env.ProgramFiles ?? `${drive}\\Program Files`, depth: 2, purpose: 'programs' });
-      add({ path: env['ProgramFiles(x86)'] ?? `${drive}\\Program Files (x86)`, depth: 2, purpose: 'programs' });
-      break;
-    }
-  }
+  for (const f of facts.os.sharedFolders(facts.env)) add(f);
   return out;
 }
+
+/** XDG user dirs are Linux's: its paths, case-sensitive. */
+const XDG_PATHS: PathRules = { path: posix, foldsCase: false };
 
 /**
  * A user's `~/.config/user-dirs.dirs` (XDG): where their downloads and
@@ -144,7 +116,7 @@ export function parseXdgUserDirs(text: string, home: string): { downloads?: stri
     const raw = m[2]!.startsWith('$HOME/') ? posix.join(home, m[2]!.slice(6)) : m[2]!;
     if (!posix.isAbsolute(raw)) continue;
     const path = posix.resolve(raw);
-    if (path === posix.resolve(home) || !isInside('linux', home, path)) continue;
+    if (path === posix.resolve(home) || !isInside(XDG_PATHS, home, path)) continue;
     if (m[1] === 'DOWNLOAD') out.downloads = path;
     else out.desktop = path;
   }

@@ -6,7 +6,7 @@ import { citeClause, settingsFor } from '../../../shared/policy/resolve';
 import type { Policy, SoftwareSettings } from '../../../shared/policy/schema';
 import type { NOTICE_ACTIONS, TrayNotice, User } from '../../../shared/protocol';
 import { PROTOCOL_VERSION } from '../../../shared/protocol/primitives';
-import type { Platform } from '../../../shared/protocol/primitives';
+import type { DownloadsOs } from './downloads-os';
 import type { Logger } from '../../../node-common/logging';
 import type { PersonalNotices } from '../../core/notices';
 import { type Outcome, refusal } from '../../core/result';
@@ -33,10 +33,10 @@ import { Quarantine, type QuarantineRecord, type RestoreOutcome } from './quaran
  *   record,                                   // the outbox
  *   notices: userTrays,                       // showTo(uid, notice) / withdraw(id): that person's trays only
  *   dataDir,                                  // <dataDir>/quarantine/, software-file-exemptions.json
- *   folders: () => watchedFolders({ platform, users: signedInUsers(), env: process.env }),
+ *   folders: () => watchedFolders({ os, users: signedInUsers(), env: process.env }),
  *   logger,
  *   now: Date.now,                            // optional
- *   platform,                                 // linux | win32 | darwin
+ *   os,                                       // this OS's DownloadsOs (downloads/linux/folders.ts, ...)
  *   userName: (uid) => nameOf(uid),           // optional: the account name for events
  * });
  * await files.start();                        // quarantine ready, watch armed
@@ -69,10 +69,11 @@ export interface FileGuardDeps {
   folders: () => readonly WatchedFolder[] | Promise<readonly WatchedFolder[]>;
   logger: Logger;
   now?: () => number;
-  platform: Platform;
+  /** This OS's facts (downloads/<os>/folders.ts), chosen by the composition root. */
+  os: DownloadsOs;
   /** The account name of a uid, for events; `uid N` when absent or unknown. */
   userName?: (uid: number) => Promise<string | undefined> | string | undefined;
-  /** Accounts whose files are never quarantined. Default: uid < 1000 (Linux), < 500 (macOS); none on Windows. */
+  /** Accounts whose files are never quarantined. Default: the OS's (uid < 1000 on Linux, < 500 on macOS, none on Windows). */
   isSystemAccount?: (uid: number) => boolean;
   /** Tuning of the file watch (tests use short times). */
   watch?: Partial<Pick<FileWatchOptions, 'recheckMs' | 'stableMs' | 'stablePollMs' | 'pollingIntervalMs' | 'readyTimeoutMs' | 'createWatcher'>>;
@@ -142,10 +143,10 @@ export class FileGuard {
   constructor(private readonly deps: FileGuardDeps) {
     this.log = deps.logger.child({ component: 'software-files' });
     this.now = deps.now ?? Date.now;
-    this.quarantine = new Quarantine({ dataDir: deps.dataDir, platform: deps.platform, logger: deps.logger, now: this.now });
+    this.quarantine = new Quarantine({ dataDir: deps.dataDir, os: deps.os, logger: deps.logger, now: this.now });
     this.exemptionsFile = new JsonStateFile(join(deps.dataDir, 'software-file-exemptions.json'), exemptionsSchema, () => [], this.log);
     this.watch = new FileWatch({
-      platform: deps.platform,
+      paths: deps.os.paths,
       folders: deps.folders,
       excluded: [deps.dataDir],
       onSeen: (seen) => this.enqueue(seen, 0),
@@ -246,7 +247,7 @@ export class FileGuard {
   private async judge(seen: FileSeen, attempt: number): Promise<void> {
     const name = basename(seen.path);
     if (seen.kind === 'directory') {
-      if (this.deps.platform === 'darwin' && extensionOf(name) === '.app') await this.reportBundle(seen);
+      if (this.deps.os.appBundles && extensionOf(name) === '.app') await this.reportBundle(seen);
       return;
     }
     if (isPartialDownload(name)) return;
@@ -275,7 +276,7 @@ export class FileGuard {
     if (this.judged.size > MAX_JUDGED) this.judged.delete(this.judged.keys().next().value!);
     const judgement = judgeFile({
       name,
-      ...(this.deps.platform !== 'win32' ? { mode: Number(stats.mode) } : {}),
+      ...(this.deps.os.unixFiles ? { mode: Number(stats.mode) } : {}),
       size: Number(stats.size),
       ...(head ? { head } : {}),
     });
@@ -284,15 +285,12 @@ export class FileGuard {
   }
 
   private ownerOf(seen: FileSeen, stats: BigIntStats): number | undefined {
-    if (this.deps.platform === 'win32') return seen.folder.owner;
+    if (!this.deps.os.unixFiles) return seen.folder.owner;
     return Number(stats.uid);
   }
 
   private isSystem(uid: number): boolean {
-    if (this.deps.isSystemAccount) return this.deps.isSystemAccount(uid);
-    if (this.deps.platform === 'linux') return uid < 1000;
-    if (this.deps.platform === 'darwin') return uid < 500;
-    return false;
+    return (this.deps.isSystemAccount ?? this.deps.os.isSystemAccount)(uid);
   }
 
   private async settingsFor(policy: Policy, person: number | undefined): Promise<{ settings: SoftwareSettings; role: string }> {

@@ -2,7 +2,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type ChokidarOptions, type FSWatcher, watch } from 'chokidar';
 import type { Logger } from '../../../node-common/logging';
-import type { Platform } from '../../../shared/protocol/primitives';
+import type { PathRules } from './downloads-os';
 import { MAX_WATCHED_FOLDERS, type WatchedFolder, isInside } from './file-folders';
 
 /**
@@ -39,7 +39,8 @@ export interface FileSeen {
 }
 
 export interface FileWatchOptions {
-  platform: Platform;
+  /** This OS's path rules (from its DownloadsOs). */
+  paths: PathRules;
   folders: () => readonly WatchedFolder[] | Promise<readonly WatchedFolder[]>;
   /** Folders never looked into: the agent's data folder, with its quarantine. */
   excluded: readonly string[];
@@ -168,7 +169,7 @@ export class FileWatch {
   }
 
   private key(path: string): string {
-    return this.options.platform === 'linux' ? resolve(path) : resolve(path).toLowerCase();
+    return this.options.paths.foldsCase ? resolve(path).toLowerCase() : resolve(path);
   }
 
   private async checkAll(): Promise<void> {
@@ -234,9 +235,9 @@ export class FileWatch {
       if (!stats.isDirectory()) return { kind: 'missing' };
       if (folder.confineTo) {
         const home = await realpath(folder.confineTo).catch(() => folder.confineTo!);
-        if (!isInside(this.options.platform, home, real)) return { kind: 'refused', why: `it leads outside ${folder.confineTo}` };
+        if (!isInside(this.options.paths, home, real)) return { kind: 'refused', why: `it leads outside ${folder.confineTo}` };
       }
-      if (this.excludedReal.some((x) => isInside(this.options.platform, x, real))) return { kind: 'refused', why: "it is inside the agent's own data" };
+      if (this.excludedReal.some((x) => isInside(this.options.paths, x, real))) return { kind: 'refused', why: "it is inside the agent's own data" };
       return { kind: 'found', real, identity: `${stats.dev}:${stats.ino}` };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -246,7 +247,7 @@ export class FileWatch {
   }
 
   private isExcluded(path: string): boolean {
-    return this.excludedReal.some((x) => isInside(this.options.platform, x, path));
+    return this.excludedReal.some((x) => isInside(this.options.paths, x, path));
   }
 
   private arm(state: FolderState, real: string, identity: string, ignoreInitial: boolean): void {

@@ -5,7 +5,7 @@ import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
 import { ERRORS, type ErrorCode } from '../../../shared/errors';
 import { type Outcome, type Refusal, refusal } from '../../core/result';
-import type { Platform } from '../../../shared/protocol/primitives';
+import type { DownloadsOs } from './downloads-os';
 import { decodeUntrusted } from '../../../shared/schema';
 import type { Logger } from '../../../node-common/logging';
 import { JsonStateFile } from '../../core/state-file';
@@ -80,7 +80,8 @@ export type RestoreOutcome = Outcome<{ record: QuarantineRecord }>;
 
 export interface QuarantineOptions {
   dataDir: string;
-  platform: Platform;
+  /** This OS's facts (downloads/<os>/folders.ts), chosen by the composition root. */
+  os: DownloadsOs;
   logger: Logger;
   now?: () => number;
   /** Longest a file may take to hash (in, out, and the restore's check). Default 10 minutes. */
@@ -119,7 +120,7 @@ export class Quarantine {
   }
 
   private get posix(): boolean {
-    return this.options.platform !== 'win32';
+    return this.options.os.unixFiles;
   }
   private get hashTimeoutMs(): number {
     return this.options.hashTimeoutMs ?? 10 * 60_000;
@@ -139,7 +140,7 @@ export class Quarantine {
         );
       }
     }
-    if (this.options.platform === 'linux') this.procPins = await probeProcPins(this.root);
+    if (this.options.os.procFdPins) this.procPins = await probeProcPins(this.root);
     await this.recover();
   }
 
@@ -403,15 +404,15 @@ export class Quarantine {
   private unsafePath(path: string): string | undefined {
     if (path.includes('\0')) return 'the path holds a NUL';
     if (!isAbsolute(path) || normalize(path) !== path) return 'the path is not absolute and plain';
-    if (this.options.platform === 'win32' && /^\\\\[?.]\\/.test(path)) return 'the path is a device path';
+    if (this.options.os.devicePaths && /^\\\\[?.]\\/.test(path)) return 'the path is a device path';
     const name = basename(path);
     if (!name || name === '.' || name === '..') return 'the path names no file';
-    if (isInside(this.options.platform, this.options.dataDir, path)) return "the path is inside the agent's own data";
+    if (isInside(this.options.os.paths, this.options.dataDir, path)) return "the path is inside the agent's own data";
     return undefined;
   }
 
   private samePath(a: string, b: string): boolean {
-    return this.options.platform === 'linux' ? a === b : a.toLowerCase() === b.toLowerCase();
+    return this.options.os.paths.foldsCase ? a.toLowerCase() === b.toLowerCase() : a === b;
   }
 
   private newId(): string {

@@ -185,13 +185,25 @@ export function criticalNames(platform: Platform): string[] {
   return [...criticalFor(platform).keys()];
 }
 
+/**
+ * The processes that are each OS's kernel or core by number, as facts:
+ * Linux's kernel threads (kthreadd is pid 2, every kernel thread its child),
+ * Windows' System (pid 4). macOS's kernel_task is pid 0, spared as init.
+ */
+const OS_ITSELF: Readonly<Record<Platform, { kernelThreads: boolean; kernelPids: readonly number[]; criticalPids: readonly number[] }>> = {
+  linux: { kernelThreads: true, kernelPids: [2], criticalPids: [] },
+  darwin: { kernelThreads: false, kernelPids: [], criticalPids: [] },
+  win32: { kernelThreads: false, kernelPids: [], criticalPids: [4] },
+};
+
 /** Why this process may never be killed, or undefined when the policy decides. */
 export function failsafeReason(p: FailsafeSubject, platform: Platform, self: SelfIdentity): FailsafeReason | undefined {
   if (self.pids.has(p.pid)) return 'invigilator';
   if (p.ppid > 0 && self.pids.has(p.ppid)) return 'invigilator-child';
   if (p.pid <= 1) return 'init';
-  if (platform === 'linux' && (p.kernelThread === true || p.pid === 2 || p.ppid === 2)) return 'kernel';
-  if (platform === 'win32' && p.pid === 4) return 'os-critical';
+  const own = OS_ITSELF[platform];
+  if (own.kernelThreads && (p.kernelThread === true || own.kernelPids.includes(p.pid) || own.kernelPids.includes(p.ppid))) return 'kernel';
+  if (own.criticalPids.includes(p.pid)) return 'os-critical';
 
   const name = normaliseName(p.name);
   const path = p.path === undefined || p.path === '' ? undefined : normalisePath(p.path, platform);

@@ -16,14 +16,21 @@ export function normaliseName(name: string): string {
   return base.endsWith('.exe') ? base.slice(0, -4) : base;
 }
 
+/** Each OS's path conventions, as facts: whether its file systems ignore case, whether `\` separates folders. */
+const PATH_CONVENTIONS: Readonly<Record<Platform, { foldsCase: boolean; backslashes: boolean }>> = {
+  linux: { foldsCase: false, backslashes: false },
+  darwin: { foldsCase: true, backslashes: false },
+  win32: { foldsCase: true, backslashes: true },
+};
+
 export function caseInsensitivePaths(platform: Platform): boolean {
-  return platform !== 'linux';
+  return PATH_CONVENTIONS[platform].foldsCase;
 }
 
 /** A path as it is compared: `/` separators, a Linux ` (deleted)` suffix dropped, lower case where the file system ignores case. */
 export function normalisePath(path: string, platform: Platform): string {
   let p = path.replace(/ \(deleted\)$/, '');
-  if (platform === 'win32') p = p.replace(/\\/g, '/');
+  if (PATH_CONVENTIONS[platform].backslashes) p = p.replace(/\\/g, '/');
   return caseInsensitivePaths(platform) ? p.toLowerCase() : p;
 }
 

@@ -15,8 +15,9 @@
  *     logger: Logger,
  *     now?: () => number,                   // ms, for events and the notice throttle
  *     selfPids: () => Iterable<number>,     // the agent's pid and the pids of its children
+ *     os: ProgramsOs,                       // this OS's facts: LINUX_PROGRAMS, WIN32_PROGRAMS, DARWIN_PROGRAMS (cli/software-for.ts)
+ *     killer: ProcessKiller,                // signalKiller (SIGKILL: Linux, macOS), taskkillKiller (taskkill /F /PID: Windows)
  *     // optional:
- *     killer?: ProcessKiller,               // default: SIGKILL (Linux, macOS), taskkill /F /PID (Windows)
  *     hasher?: ExecutableHasher,            // default: a new one (2 files at a time)
  *     signerOf?: (path) => Promise<string | undefined>,   // Authenticode publisher / macOS team id; none: signer rules never match
  *     catalogue?: readonly CatalogueEntry[],              // default: CATALOGUE
@@ -46,7 +47,8 @@ import type { EventDraft, Recorder } from '../../core/events';
 import type { PersonalNotices } from '../../core/notices';
 import { CATALOGUE, type CatalogueEntry } from '../catalogue';
 import { ExecutableHasher } from './executable-hasher';
-import { type KillResult, type ProcessKiller, defaultKiller } from './process-killer';
+import type { KillResult, ProcessKiller } from './process-killer';
+import type { ProgramsOs } from './programs-os';
 import { normaliseName } from './process-match';
 import type { ObservedProcess, ProcessChange, ProcessSource } from './process-source';
 import { type ProcessFacts, type SoftwareOutcome, decideSoftware, needsHash, needsSigner } from './software-decision';
@@ -72,7 +74,9 @@ export interface SoftwareGuardDeps {
   logger: Logger;
   now?: () => number;
   selfPids: () => Iterable<number>;
-  killer?: ProcessKiller;
+  /** This OS's facts, chosen by the composition root. */
+  os: ProgramsOs;
+  killer: ProcessKiller;
   hasher?: ExecutableHasher;
   signerOf?: (path: string) => Promise<string | undefined>;
   catalogue?: readonly CatalogueEntry[];
@@ -112,7 +116,7 @@ export class SoftwareGuard {
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: 'software' });
     this.platform = deps.source.platform;
-    this.killer = deps.killer ?? defaultKiller(this.platform);
+    this.killer = deps.killer;
     this.hasher = deps.hasher ?? new ExecutableHasher();
     this.catalogue = deps.catalogue ?? CATALOGUE;
   }
@@ -172,7 +176,7 @@ export class SoftwareGuard {
       ...(p.pathVouched !== undefined ? { pathVouched: p.pathVouched } : {}),
       ...(p.script ? { script: { name: p.script.name, path: p.script.path } } : {}),
     };
-    const byPerson = isPersonsProcess(this.platform, p.uid, p.user);
+    const byPerson = this.deps.os.isPersonsProcess(p.uid, p.user);
     const decide = () => decideSoftware({ process: facts, settings, platform: this.platform, self, catalogue: this.catalogue, byPerson });
     let outcome = decide();
     // What the folder failsafe spares, a hash rule may still name: hash it too. What is spared for who it is, never.
@@ -385,23 +389,4 @@ export function noticeWords(outcome: SoftwareOutcome, stopped: boolean, contact:
 
 function capitalise(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
-}
-
-/**
- * Whether a process is a person's own: Linux uids from 1000 and macOS uids
- * from 501 are people's accounts (below are the OS's; root is an
- * administrator's). On Windows the source gives the session number and the
- * account name; services run in session 0 or as SYSTEM and the service
- * accounts.
- */
-export function isPersonsProcess(platform: Platform, uid: number | undefined, user: string | undefined): boolean {
-  if (uid === undefined) return false;
-  switch (platform) {
-    case 'linux':
-      return uid >= 1000 && uid !== 65534;
-    case 'darwin':
-      return uid >= 501;
-    case 'win32':
-      return uid > 0 && user !== undefined && !/^(nt authority\\)?(system|local service|network service)$/i.test(user.trim());
-  }
 }

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import type { Logger } from '../../../../node-common/logging';
 import type { PowerShellSession } from '../../../os/win32/powershell-session';
 import { POWERSHELL_COMMAND } from '../../../os/win32/powershell-session';
-import type { CommandRunner } from '../../../os/command-runner';
 import { backoffDelay } from '../../../core/backoff';
 import type { ObservedProcess, ProcessListener, ProcessSource } from '../process-source';
 
@@ -308,13 +307,4 @@ export class StartTraceProcessSource implements ProcessSource {
     this.known.set(parsed.process.pid, parsed.process);
     this.listener?.(parsed.process, parsed.kind);
   }
-}
-
-/** `taskkill /F /PID n`: 0 is killed, 128 is "not found" (gone already). */
-export async function taskkill(runner: CommandRunner, pid: number): Promise<'killed' | 'gone' | 'failed'> {
-  const result = await runner.run('taskkill', ['/F', '/PID', String(pid)], 10_000).catch(() => undefined);
-  if (!result) return 'failed';
-  if (result.code === 0) return 'killed';
-  if (result.code === 128) return 'gone';
-  return 'failed';
 }

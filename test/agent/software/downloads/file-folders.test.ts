@@ -1,11 +1,17 @@
 import { parseXdgUserDirs, watchedFolders, isInside } from '../../../../agent/software/downloads/file-folders';
+import { DARWIN_DOWNLOADS } from '../../../../agent/software/downloads/darwin/folders';
+import { LINUX_DOWNLOADS } from '../../../../agent/software/downloads/linux/folders';
+import { WIN32_DOWNLOADS } from '../../../../agent/software/downloads/win32/folders';
+
+/** Each OS's facts, as cli/software-for.ts chooses them. */
+const OS = { linux: LINUX_DOWNLOADS, darwin: DARWIN_DOWNLOADS, win32: WIN32_DOWNLOADS } as const;
 
 const brief = (folders: ReturnType<typeof watchedFolders>) => folders.map((f) => [f.path, f.depth, f.owner ?? null]);
 
 describe('watchedFolders', () => {
   it('Linux: each signed-in user’s Downloads, Desktop and ~/.local/bin, then /tmp, /var/tmp, /opt and /usr/local/bin', () => {
     const folders = watchedFolders({
-      platform: 'linux',
+      os: OS.linux,
       users: [
         { uid: 1001, home: '/home/amy' },
         { uid: 1002, home: '/home/ben', downloads: '/home/ben/Téléchargements', desktop: '/home/ben/Bureau' },
@@ -29,9 +35,9 @@ describe('watchedFolders', () => {
   });
 
   it('Linux: nobody signed in leaves the shared folders; an override outside the home is ignored', () => {
-    expect(brief(watchedFolders({ platform: 'linux', users: [], env: {} })).map((r) => r[0])).toEqual(['/tmp', '/var/tmp', '/opt', '/usr/local/bin']);
+    expect(brief(watchedFolders({ os: OS.linux, users: [], env: {} })).map((r) => r[0])).toEqual(['/tmp', '/var/tmp', '/opt', '/usr/local/bin']);
     const folders = watchedFolders({
-      platform: 'linux',
+      os: OS.linux,
       users: [{ uid: 1001, home: '/home/amy', downloads: '/etc', desktop: '/home/amy/../ben/Desktop' }],
       env: {},
     });
@@ -40,7 +46,7 @@ describe('watchedFolders', () => {
 
   it('Linux: a relative home is skipped and duplicates are listed once', () => {
     const folders = watchedFolders({
-      platform: 'linux',
+      os: OS.linux,
       users: [
         { uid: 1, home: 'relative' },
         { uid: 1001, home: '/tmp/amy', downloads: '/tmp/amy/Desktop' },
@@ -52,7 +58,7 @@ describe('watchedFolders', () => {
 
   it('Windows: per user Downloads, Desktop, %TEMP% and %LOCALAPPDATA%\\Programs; then the service %TEMP% and both Program Files', () => {
     const folders = watchedFolders({
-      platform: 'win32',
+      os: OS.win32,
       users: [
         { uid: 2, home: 'C:\\Users\\amy' },
         { uid: 3, home: 'C:\\Users\\ben', localAppData: 'C:\\Users\\ben\\AppData\\Local', temp: 'C:\\Users\\ben\\AppData\\Local\\Temp\\2' },
@@ -76,7 +82,7 @@ describe('watchedFolders', () => {
 
   it('Windows: Program Files from the system drive when the environment does not say; paths compare without case', () => {
     const folders = watchedFolders({
-      platform: 'win32',
+      os: OS.win32,
       users: [{ uid: 1, home: 'D:\\Users\\amy', downloads: 'd:\\users\\AMY\\Desktop' }],
       env: { SystemDrive: 'D:' },
     });
@@ -90,7 +96,7 @@ describe('watchedFolders', () => {
   });
 
   it('macOS: ~/Downloads, ~/Desktop, ~/Applications, /Applications and /private/tmp (what /tmp links to)', () => {
-    const folders = watchedFolders({ platform: 'darwin', users: [{ uid: 501, home: '/Users/amy' }], env: {} });
+    const folders = watchedFolders({ os: OS.darwin, users: [{ uid: 501, home: '/Users/amy' }], env: {} });
     expect(brief(folders)).toEqual([
       ['/Users/amy/Downloads', 3, 501],
       ['/Users/amy/Desktop', 3, 501],
@@ -124,5 +130,5 @@ describe('isInside', () => {
     ['darwin', '/Users/amy', '/users/AMY/x', true],
     ['win32', 'C:\\Users\\amy', 'c:\\users\\amy\\Downloads', true],
     ['win32', 'C:\\Users\\amy', 'C:\\Users\\ben', false],
-  ] as const)('%s: %s contains %s: %s', (platform, parent, child, inside) => expect(isInside(platform, parent, child)).toBe(inside));
+  ] as const)('%s: %s contains %s: %s', (platform, parent, child, inside) => expect(isInside(OS[platform].paths, parent, child)).toBe(inside));
 });

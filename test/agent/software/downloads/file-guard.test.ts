@@ -28,6 +28,7 @@ import { type TrayNotice, eventEnvelope } from '../../../../shared/protocol';
 import { validate } from '../../../../shared/schema';
 import { eventually, tempDir } from '../../../support/cli';
 import { silentLogger } from '../../../support/harness';
+import { LINUX_DOWNLOADS } from '../../../../agent/software/downloads/linux/folders';
 
 /**
  * The downloads rule end to end on real folders: programs dropped into a
@@ -84,7 +85,7 @@ async function machine(policy: Policy, options: { extraFolders?: (root: string) 
     dataDir,
     folders: () => [{ path: downloads, depth: 2, purpose: 'downloads', owner: PUPIL, confineTo: home }, ...(options.extraFolders?.(root) ?? [])],
     logger: silentLogger(),
-    platform: 'linux',
+    os: LINUX_DOWNLOADS,
     userName: (uid) => (uid === PUPIL ? 'amy.p' : uid === STAFF ? 'mr.b' : undefined),
     isSystemAccount: (uid) => uid === 0,
     watch: { recheckMs: 100, stableMs: 200, stablePollMs: 50, pollingIntervalMs: 100, readyTimeoutMs: 10_000 },

@@ -5,6 +5,7 @@ import type { WatchedFolder } from '../../../../agent/software/downloads/file-fo
 import { type FileSeen, FileWatch } from '../../../../agent/software/downloads/file-watch';
 import { eventually, tempDir } from '../../../support/cli';
 import { silentLogger } from '../../../support/harness';
+import { LINUX_DOWNLOADS } from '../../../../agent/software/downloads/linux/folders';
 
 /**
  * The file watch over real folders: files dropped the way browsers drop
@@ -37,7 +38,7 @@ async function rig(
   options.before?.(root);
   const seen: FileSeen[] = [];
   const watch = new FileWatch({
-    platform: 'linux',
+    paths: LINUX_DOWNLOADS.paths,
     folders: () => folders(root),
     excluded: [staging, ...(options.excluded?.(root) ?? [])],
     onSeen: (s) => seen.push(s),

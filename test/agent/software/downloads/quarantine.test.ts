@@ -25,6 +25,7 @@ import { Quarantine, type QuarantineRecord } from '../../../../agent/software/do
 import { identifier } from '../../../../shared/protocol/primitives';
 import { tempDir } from '../../../support/cli';
 import { silentLogger } from '../../../support/harness';
+import { LINUX_DOWNLOADS } from '../../../../agent/software/downloads/linux/folders';
 
 /**
  * The quarantine on real files: in by rename or by copy across file systems,
@@ -55,7 +56,7 @@ function machine(homeParent?: string) {
     chownSync(home, USER, GROUP);
     chownSync(downloads, USER, GROUP);
   }
-  const q = new Quarantine({ dataDir, platform: 'linux', logger: silentLogger() });
+  const q = new Quarantine({ dataDir, os: LINUX_DOWNLOADS, logger: silentLogger() });
   /** A file as the user left it: their own, an odd mode, an old mtime with microseconds. */
   const make = (name: string, content: Buffer, mode = 0o750, folder = downloads) => {
     const path = join(folder, name);

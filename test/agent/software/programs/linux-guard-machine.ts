@@ -13,6 +13,7 @@ import { validatePolicy } from '../../../../shared/policy/validate';
 import type { TrayNotice } from '../../../../shared/protocol';
 import { eventually, tempDir } from '../../../support/cli';
 import { silentLogger } from '../../../support/harness';
+import { LINUX_SOFTWARE } from '../../../support/linux-software';
 
 /**
  * The software guard on Linux with the real /proc source and real
@@ -118,6 +119,8 @@ export async function machine(initial: Policy, options: { selfPids?: number[] } 
     logger: silentLogger(),
     // Not this process: the programs it starts would otherwise be the agent's children, which the failsafe spares.
     selfPids: () => self,
+    os: LINUX_SOFTWARE.os.programs,
+    killer: LINUX_SOFTWARE.killer,
     hasher,
     onDecided: (d) => decided.push(d),
   });

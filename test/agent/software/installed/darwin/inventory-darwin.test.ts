@@ -7,6 +7,7 @@ import { EVENT_DATA } from '../../../../../shared/protocol/events';
 import { BundleInventory, MAX_INFO_PLIST_BYTES, bundleInfo, bundleSource } from '../../../../../agent/software/installed/darwin/inventory-darwin';
 import { RecordedCommands } from '../../../../../agent/os/recorded-commands';
 import { INVENTORY_BUNDLES } from '../inventory-recording';
+import { inventorySourceContract } from '../inventory-source-contract';
 
 let root: string;
 beforeEach(() => {
@@ -131,4 +132,23 @@ describe('the macOS reader, on a real folder of .app bundles', () => {
     expect(error).toBeInstanceOf(InvigilatorError);
     expect((error as InvigilatorError).code).toBe('INV_ERR_INVENTORY_UNREADABLE');
   });
+});
+
+/**
+ * The contract on real folders of .app bundles laid out with the recorded
+ * Info.plist files (test/fixtures/software/inventory-bundles, among them the
+ * hostile one): a user's ~/Applications that is a link to itself cannot be
+ * listed; an /Applications that cannot be listed, and no users, is nothing.
+ */
+inventorySourceContract('macOS (app bundles, recorded Info.plist)', async (scenario) => {
+  if (scenario === 'nothing-readable') {
+    const applications = join(root, 'Applications');
+    symlinkSync('Applications', applications);
+    return { source: new BundleInventory({ systemFolders: [applications], usersRoot: join(root, 'none') }) };
+  }
+  const { applications, users } = layOut();
+  if (scenario === 'ordinary') return { source: new BundleInventory({ systemFolders: [applications], usersRoot: users }) };
+  mkdirSync(join(users, 'dan'), { recursive: true });
+  symlinkSync('Applications', join(users, 'dan', 'Applications'));
+  return { source: new BundleInventory({ systemFolders: [applications], usersRoot: users }), unreadable: bundleSource(join(users, 'dan', 'Applications')) };
 });

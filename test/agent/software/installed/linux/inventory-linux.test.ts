@@ -14,6 +14,8 @@ import {
 import { createExecFileRunner } from '../../../../../agent/os/command-runner';
 import { RecordedCommands } from '../../../../../agent/os/recorded-commands';
 import { inventoryRecording } from '../inventory-recording';
+import { inventorySourceContract } from '../inventory-source-contract';
+import type { CommandRunner } from '../../../../../agent/os/command-runner';
 
 const DEBIAN12 = inventoryRecording('dpkg-query-debian12.txt');
 const STATES = inventoryRecording('dpkg-query-states.txt');
@@ -146,4 +148,23 @@ describe('the Linux reader', () => {
     expect(dpkgPrograms.find((p) => p.name === 'dpkg')?.version).toBe(ownVersion);
     for (const p of dpkgPrograms) expect(EVENT_DATA['software.installed'].safeParse(p).success).toBe(true);
   });
+});
+
+/**
+ * The contract on this machine's real package database, through the real
+ * runner. rpm is not installed here, so the unreadable source is rpm
+ * answering with a failure beside the real dpkg-query; nothing is readable
+ * when neither program can be started (the real runner, asked for each at
+ * a path that does not exist).
+ */
+inventorySourceContract('Linux (the real dpkg-query and rpm)', async (scenario) => {
+  const real = createExecFileRunner();
+  const runner: CommandRunner = {
+    run(file, args, timeoutMs) {
+      if (scenario === 'nothing-readable') return real.run(`/nonexistent/${file}`, args, timeoutMs);
+      if (scenario === 'one-unreadable' && file === RPM) return Promise.resolve({ stdout: '', code: 1 });
+      return real.run(file, args, timeoutMs);
+    },
+  };
+  return { source: new LinuxPackageInventory(runner), ...(scenario === 'one-unreadable' ? { unreadable: 'rpm' } : {}) };
 });

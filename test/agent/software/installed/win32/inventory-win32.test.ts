@@ -14,6 +14,7 @@ import {
 import { frameScript, newMarker, readFramed } from '../../../../../agent/os/win32/powershell-session';
 import { RecordedPowerShell, type RecordedAnswer } from '../../../../../agent/os/win32/recorded-powershell';
 import { inventoryRecording } from '../inventory-recording';
+import { inventorySourceContract } from '../inventory-source-contract';
 
 const AMY = 'S-1-5-21-3623811015-3361044348-30300820-1013';
 const HKLM = MACHINE_KEYS[0]!.path;
@@ -176,4 +177,22 @@ describe('the Windows reader', () => {
     expect(error).toBeInstanceOf(InvigilatorError);
     expect((error as InvigilatorError).code).toBe('INV_ERR_INVENTORY_UNREADABLE');
   });
+});
+
+/**
+ * The contract on the recorded uninstall keys (test/fixtures/software/
+ * inventory-recordings, README.md there): both machine keys and Amy's hive,
+ * which holds the deliberately hostile entries; then Amy's hive with more
+ * subkeys than a source may hold; then a session that fails every script.
+ */
+inventorySourceContract('Windows (recorded uninstall keys)', async (scenario) => {
+  if (scenario === 'nothing-readable') return { source: new RegistryInventory(new RecordedPowerShell(() => ({ error: 'PowerShell exited (1)' }))) };
+  const session = windows({
+    keys: {
+      [HKLM]: inventoryRecording('win32-hklm.txt'),
+      [WOW]: inventoryRecording('win32-hklm-wow6432node.txt'),
+      [userKey(AMY).path]: inventoryRecording(scenario === 'ordinary' ? 'win32-hku-hostile.txt' : 'win32-hku-too-many.txt'),
+    },
+  });
+  return { source: new RegistryInventory(session), ...(scenario === 'one-unreadable' ? { unreadable: `registry:hku:${AMY}` } : {}) };
 });

@@ -4,6 +4,7 @@ import { PS_ARGS, PsProcessSource, parsePsOutput } from '../../../../../agent/so
 import type { ObservedProcess, ProcessChange } from '../../../../../agent/software/programs/process-source';
 import { decideSoftware } from '../../../../../agent/software/programs/software-decision';
 import { RecordedCommands } from '../../../../../agent/os/recorded-commands';
+import { type ProcessRig, processSourceContract } from '../process-source-contract';
 import { settingsFor } from '../../../../../shared/policy/resolve';
 import { preset } from '../../../../../shared/policy/presets';
 
@@ -101,4 +102,41 @@ describe('the macOS process source (ps polling), on recorded output', () => {
       ['a "quoted" (name) ; rm -rf x', 'unapproved'],
     ]);
   });
+});
+
+/**
+ * The contract on the recorded `ps` output (darwin-ps-poll1.txt, then
+ * darwin-ps-poll2.txt once a program is launched: firefox, pid 733). The
+ * check before a kill (`ps -o lstart= -p PID`) answers from the recording in
+ * force, and fails as ps does (status 1, no output) for a process that has
+ * ended. Broken: ps cannot be started at all.
+ */
+processSourceContract('macOS (recorded ps)', async (broken) => {
+  let answer = POLL1;
+  const ended = new Set<number>();
+  const runner = new RecordedCommands().respond((file, args) => {
+    if (broken) return { missing: true };
+    if (file !== 'ps') return undefined;
+    if (args.join(' ') === PS_ARGS.join(' ')) return { stdout: answer, code: 0 };
+    const asked = args.length === 4 && args[0] === '-o' && args[1] === 'lstart=' && args[2] === '-p' ? Number(args[3]) : undefined;
+    if (asked === undefined) return undefined;
+    const row = parsePsOutput(answer).find((p) => p.pid === asked);
+    return row && !ended.has(asked) ? { stdout: `${row.startKey}\n`, code: 0 } : { stdout: '', code: 1 };
+  });
+  const source = new PsProcessSource({ runner, intervalMs: 3_600_000 });
+  const rig: ProcessRig = {
+    platform: 'darwin',
+    source,
+    present: { pid: 1, name: 'launchd' },
+    async launch() {
+      answer = POLL2;
+      return { pid: 733, name: 'firefox' };
+    },
+    look: () => source.pollNow(),
+    async end(pid) {
+      ended.add(pid);
+    },
+    close: async () => undefined,
+  };
+  return rig;
 });

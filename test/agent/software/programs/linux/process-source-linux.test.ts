@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ProcfsProcessSource } from '../../../../../agent/software/programs/linux/process-source-linux';
 import type { ObservedProcess, ProcessChange } from '../../../../../agent/software/programs/process-source';
 import { eventually, tempDir } from '../../../../support/cli';
+import { type ProcessRig, processSourceContract } from '../process-source-contract';
 
 /** A /proc laid out as the kernel lays it out, for what a real /proc cannot be made to do on demand. */
 class FakeProc {
@@ -319,4 +320,37 @@ describe('the Linux process source (/proc)', () => {
       expect(s.running().some((p) => p.pid === process.pid)).toBe(true);
     });
   });
+});
+
+/**
+ * The contract on the real /proc: this test's own process is there before
+ * watching starts, `launch` starts a real sleep, `end` kills and reaps it.
+ * Broken: a /proc that is not there.
+ */
+processSourceContract('Linux (/proc)', async (broken) => {
+  const source = new ProcfsProcessSource({ intervalMs: 3_600_000, ...(broken ? { procRoot: join(tempDir('no-proc'), 'proc') } : {}) });
+  const launched: ChildProcess[] = [];
+  const rig: ProcessRig = {
+    platform: 'linux',
+    source,
+    present: { pid: process.pid, name: basename(realpathSync(process.execPath)) },
+    async launch() {
+      const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+      launched.push(child);
+      // Reported once it runs sleep, not the instant between fork and exec.
+      await eventually(() => (child.pid !== undefined ? true : undefined));
+      return { pid: child.pid!, name: basename(realpathSync('/bin/sleep')) };
+    },
+    look: async () => source.pollNow(),
+    async end(pid) {
+      const child = launched.find((c) => c.pid === pid)!;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async close() {
+      for (const c of launched) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    },
+  };
+  return rig;
 });

@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventDraft } from '../../../../../agent/core/events';
-import { taskkillKiller } from '../../../../../agent/software/programs/process-killer';
+import { taskkillKiller } from '../../../../../agent/software/programs/win32/taskkill';
+import { WIN32_PROGRAMS } from '../../../../../agent/software/programs/win32/programs-os';
 import { publisherOf, signerScript, win32SignerOf } from '../../../../../agent/software/programs/win32/process-signer-win32';
 import type { ObservedProcess, ProcessChange } from '../../../../../agent/software/programs/process-source';
 import {
@@ -17,6 +18,7 @@ import { RecordedPowerShell } from '../../../../../agent/os/win32/recorded-power
 import { preset } from '../../../../../shared/policy/presets';
 import type { TrayNotice } from '../../../../../shared/protocol';
 import { eventually, tempDir } from '../../../../support/cli';
+import { type ProcessRig, processSourceContract } from '../process-source-contract';
 import { silentLogger } from '../../../../support/harness';
 
 const FIXTURES = join(__dirname, '../../../../fixtures/software/process-recordings');
@@ -231,6 +233,7 @@ describe('the Windows process source (Win32_ProcessStartTrace through PowerShell
         roleOf: async () => 'pupil',
         logger: silentLogger(),
         selfPids: () => [9999],
+        os: WIN32_PROGRAMS,
         killer: taskkillKiller(runner),
         signerOf: win32SignerOf(session, async () => 'same'),
       });
@@ -265,4 +268,53 @@ describe('the Windows process source (Win32_ProcessStartTrace through PowerShell
       expect(m.killed).toEqual(expect.arrayContaining([7344, 8120]));
     });
   });
+});
+
+/**
+ * The contract on the recorded watch output (win32-process-watch.txt): the
+ * stand-in prints the running processes and `ready`, and the rest (the
+ * starts, Wireshark first, pid 7344) only once the rig launches a program.
+ * The check before a kill answers each creation time from the recording
+ * until the rig ends that process. Broken: powershell.exe is not there.
+ */
+processSourceContract('Windows (recorded Win32_ProcessStartTrace)', async (broken) => {
+  const lines = WATCH.split('\n');
+  const readyAt = lines.findIndex((l) => l.includes('"ready"'));
+  const before = lines.slice(0, readyAt + 1).join('\n') + '\n';
+  const after = lines.slice(readyAt + 1).join('\n');
+  const trigger = join(tempDir('watch-trigger'), 'launched');
+  const script = [
+    `process.stdout.write(${JSON.stringify(before.replace(/\n/g, '\r\n'))});`,
+    `const t = setInterval(() => { if (require('fs').existsSync(${JSON.stringify(trigger)})) { clearInterval(t); process.stdout.write(${JSON.stringify(after.replace(/\n/g, '\r\n'))}); } }, 10);`,
+    'setInterval(() => {}, 1000);',
+  ].join('');
+  const running = new Map(Object.entries(created).map(([pid, time]) => [Number(pid), time]));
+  const session = new RecordedPowerShell((s) => {
+    if (broken) return undefined;
+    const pid = /ProcessId = (\d+)/.exec(s)?.[1];
+    return s.startsWith('# invigilator:process-created') && pid ? (running.get(Number(pid)) ?? '') : undefined;
+  });
+  const source = new StartTraceProcessSource({
+    command: broken ? join(tempDir('no-powershell'), 'powershell.exe') : process.execPath,
+    args: broken ? [] : ['-e', script],
+    queries: session,
+    logger: silentLogger(),
+    readyTimeoutMs: broken ? 200 : 10_000,
+    maxBackoffMs: 50,
+  });
+  const rig: ProcessRig = {
+    platform: 'win32',
+    source,
+    present: { pid: 5120, name: 'explorer.exe' },
+    async launch() {
+      writeFileSync(trigger, '');
+      return { pid: 7344, name: 'Wireshark.exe' };
+    },
+    look: () => new Promise((r) => setTimeout(r, 20)),
+    async end(pid) {
+      running.delete(pid);
+    },
+    close: () => session.close(),
+  };
+  return rig;
 });
