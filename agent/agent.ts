@@ -24,13 +24,14 @@ import type { SessionDirectory, SignedInUsers } from './sessions/session-directo
 import { IdleReports } from './sessions/idle-reports';
 import type { LoginLimit } from './sessions/login-limit';
 import type { HomeFolders } from './sessions/home-folders';
-import type { ProcessSource } from './software/process-source';
-import type { ProcessKiller } from './software/process-killer';
-import type { SoftwareGuard } from './software/software-guard';
-import type { FileGuard } from './software/file-guard';
-import type { SignedInUser, WatchedFolder } from './software/file-folders';
-import type { InventoryKeeper } from './software/inventory-keeper';
-import type { InventorySource } from './software/inventory-source';
+import type { ProcessSource } from './software/programs/process-source';
+import type { ProcessKiller } from './software/programs/process-killer';
+import type { SoftwareGuard } from './software/programs/software-guard';
+import type { FileGuard } from './software/downloads/file-guard';
+import type { SignedInUser, WatchedFolder } from './software/downloads/file-folders';
+import type { InventoryKeeper } from './software/installed/inventory-keeper';
+import type { InventorySource } from './software/installed/inventory-source';
+import type { SoftwareOs } from './software/software-os';
 import type { LogoffScheduler } from './sessions/logoff-scheduler';
 import type { IdleHintSource } from './sessions/logind-idle-hint';
 import type { GroupSource } from './sessions/roles';
@@ -48,10 +49,10 @@ import type * as SessionDirectoryModule from './sessions/session-directory';
 import type * as SessionWatcherModule from './sessions/session-watcher';
 import type * as TrayMissingModule from './sessions/tray-missing';
 import type * as AuditOnlyModule from './software/audit-only';
-import type * as FileFoldersModule from './software/file-folders';
-import type * as FileGuardModule from './software/file-guard';
-import type * as InventoryKeeperModule from './software/inventory-keeper';
-import type * as SoftwareGuardModule from './software/software-guard';
+import type * as FileFoldersModule from './software/downloads/file-folders';
+import type * as FileGuardModule from './software/downloads/file-guard';
+import type * as InventoryKeeperModule from './software/installed/inventory-keeper';
+import type * as SoftwareGuardModule from './software/programs/software-guard';
 import type * as UserTraysModule from './tray/user-trays';
 import type * as UsbGuardModule from './usb/usb-guard';
 
@@ -77,10 +78,10 @@ const sessionsCode = () => ({
 const userTraysCode = () => require('./tray/user-trays') as typeof UserTraysModule;
 const softwareCode = () => ({
   ...(require('./software/audit-only') as typeof AuditOnlyModule),
-  ...(require('./software/file-folders') as typeof FileFoldersModule),
-  ...(require('./software/file-guard') as typeof FileGuardModule),
-  ...(require('./software/inventory-keeper') as typeof InventoryKeeperModule),
-  ...(require('./software/software-guard') as typeof SoftwareGuardModule),
+  ...(require('./software/downloads/file-folders') as typeof FileFoldersModule),
+  ...(require('./software/downloads/file-guard') as typeof FileGuardModule),
+  ...(require('./software/installed/inventory-keeper') as typeof InventoryKeeperModule),
+  ...(require('./software/programs/software-guard') as typeof SoftwareGuardModule),
 });
 const usbCode = () => require('./usb/usb-guard') as typeof UsbGuardModule;
 // The roster asks the sessions capability who is signed in: without it there is nobody, and nothing to load.
@@ -128,10 +129,12 @@ export interface AgentDeps {
   software?: {
     control: 'enforce' | 'observe';
     processes: ProcessSource;
-    killer?: ProcessKiller;
+    killer: ProcessKiller;
+    /** This OS's software facts (cli/software-for.ts): whose process is a person's, which folders, how paths compare. */
+    os: SoftwareOs;
     signerOf?: (path: string) => Promise<string | undefined>;
     homes?: HomeFolders;
-    /** The folders the file watch covers; default: this OS's (file-folders.ts) for the users signed in. */
+    /** The folders the file watch covers; default: this OS's (`os.downloads`, file-folders.ts) for the users signed in. */
     folders?: () => WatchedFolder[];
     /** Where the installed programs are listed (dpkg/rpm, the uninstall keys, app bundles); absent: no inventory. */
     inventory?: InventorySource;
@@ -581,7 +584,8 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       logger,
       selfPids: () => [process.pid],
       control: sw.control,
-      ...(sw.killer ? { killer: sw.killer } : {}),
+      os: sw.os.programs,
+      killer: sw.killer,
       ...(sw.signerOf ? { signerOf: sw.signerOf } : {}),
     });
     const files = new FileGuard({
@@ -590,9 +594,9 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
       record,
       notices: personalNotices,
       dataDir: config.dataDir,
-      folders: sw.folders ?? (() => watchedFolders({ platform: deps.platform, users: homes, env: process.env })),
+      folders: sw.folders ?? (() => watchedFolders({ os: sw.os.downloads, users: homes, env: process.env })),
       logger,
-      platform: deps.platform,
+      os: sw.os.downloads,
       userName: (uid) => roster?.byUid(uid)?.user,
     });
     softwareGuards.push(processes);

@@ -23,7 +23,7 @@ const clock = () => performance.timeOrigin + performance.now();
 
 /** The watcher: a child process running the source and nothing else. */
 function runWatcher() {
-  const { ProcfsProcessSource } = require(join(DIST, 'agent/software/process-source-linux.js'));
+  const { ProcfsProcessSource } = require(join(DIST, 'agent/software/programs/linux/process-source-linux.js'));
   const source = new ProcfsProcessSource();
   source
     .start((p, change) => {
@@ -141,7 +141,7 @@ async function main() {
   const cpu = cpuPercent(before, after);
   const p99 = percentile(latencies, 99);
   writeResult('process-watch', {
-    source: 'ProcfsProcessSource (agent/software/process-source-linux.js), default interval',
+    source: 'ProcfsProcessSource (agent/software/programs/linux/process-source-linux.js), default interval',
     seconds: SECONDS,
     note: SECONDS < 60 ? `a shortened run of ${SECONDS} s (INVIGILATOR_BENCH_WATCH_SECONDS); the goal is measured over 60 s` : undefined,
     processesRunning: processCount,

@@ -2,8 +2,8 @@ import { join, win32 } from 'node:path';
 import type { Platform } from '../../shared/protocol';
 import { readBounded } from '../os/file-read';
 import type { CommandRunner } from '../os/command-runner';
-import type { SignedInUser } from '../software/file-folders';
-import { parseXdgUserDirs } from '../software/file-folders';
+import type { SignedInUser } from '../software/downloads/file-folders';
+import { parseXdgUserDirs } from '../software/downloads/file-folders';
 import type { UserSession } from './session-directory';
 
 /** Where a signed-in user's files are: their home and, where the desktop says so, their downloads and desktop folders. */

@@ -1,6 +1,6 @@
 import type { Platform } from '../../shared/protocol/primitives';
 import type { SOFTWARE_CATEGORIES } from '../../shared/policy/schema';
-import { normaliseName } from './process-match';
+import { normaliseName } from './programs/process-match';
 
 /**
  * The curated lists behind a policy's `categories`: which programs are a

@@ -65,7 +65,7 @@ describe("the agent's loaded code", () => {
       tray: { userSockets: 'off' },
     });
     expect(loaded.some((f) => f.endsWith('/dist/agent/usb/usb-guard.js'))).toBe(true);
-    expect(loaded.some((f) => f.endsWith('/dist/agent/software/file-guard.js'))).toBe(true);
+    expect(loaded.some((f) => f.endsWith('/dist/agent/software/downloads/file-guard.js'))).toBe(true);
     expect(loaded.filter((f) => COLLECTOR_SCHEMAS.test(f))).toEqual([]);
     if (process.platform === 'linux') expect(loaded.filter((f) => /\/node_modules\/usb\//.test(f))).toEqual([]);
   }, 60_000);

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { hashToken, newToken } from '../../collector/device-auth';
-import { InventoryKeeper } from '../../agent/software/inventory-keeper';
-import { LinuxPackageInventory } from '../../agent/software/inventory-linux';
-import type { InventorySnapshot, InventorySource } from '../../agent/software/inventory-source';
+import { InventoryKeeper } from '../../agent/software/installed/inventory-keeper';
+import { LinuxPackageInventory } from '../../agent/software/installed/linux/inventory-linux';
+import type { InventorySnapshot, InventorySource } from '../../agent/software/installed/inventory-source';
 import { createExecFileRunner } from '../../agent/os/command-runner';
 import type { EventEnvelope } from '../../shared/protocol';
 import { eventually } from '../support/cli';

@@ -4,13 +4,14 @@ import { chmodSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { LogindSessions } from '../../agent/sessions/session-directory';
-import { ProcfsProcessSource } from '../../agent/software/process-source-linux';
+import { ProcfsProcessSource } from '../../agent/software/programs/linux/process-source-linux';
 import { preset } from '../../shared/policy/presets';
 import { eventually, isAlive, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';
 import { agentConfigFor } from '../support/tray-client';
 import { logindDesktop } from '../support/logind';
-import { OnlyNamed, SLEEP } from '../agent/software/linux-guard-machine';
+import { OnlyNamed, SLEEP } from '../agent/software/programs/linux-guard-machine';
+import { LINUX_SOFTWARE } from '../support/linux-software';
 
 /**
  * The review's bypass end to end: a pupil makes a private mount namespace
@@ -46,7 +47,7 @@ describeIfPossible("a pupil's program hidden in a private mount namespace", () =
       version: '0.0.0-test',
       linkTuning: { backoffBaseMs: 50, backoffCapMs: 200 },
       sessions: { directory: new LogindSessions(logind), control: { signOut: async () => undefined } },
-      software: { control: 'enforce', processes: new OnlyNamed(new ProcfsProcessSource({ intervalMs: 100 }), name), folders: () => [] },
+      software: { control: 'enforce', processes: new OnlyNamed(new ProcfsProcessSource({ intervalMs: 100 }), name), ...LINUX_SOFTWARE, folders: () => [] },
     });
 
     let shell: ChildProcess | undefined;

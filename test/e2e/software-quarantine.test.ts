@@ -2,12 +2,13 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync,
 import { join } from 'node:path';
 import { startAgent } from '../../agent/agent';
 import { LogindSessions } from '../../agent/sessions/session-directory';
-import { ProcfsProcessSource } from '../../agent/software/process-source-linux';
+import { ProcfsProcessSource } from '../../agent/software/programs/linux/process-source-linux';
 import { preset } from '../../shared/policy/presets';
 import { eventually, tempDir } from '../support/cli';
 import { silentLogger, startTestCollector } from '../support/harness';
 import { agentConfigFor } from '../support/tray-client';
 import { logindDesktop } from '../support/logind';
+import { LINUX_SOFTWARE } from '../support/linux-software';
 
 const AMY = 1000;
 const asRoot = process.getuid?.() === 0;
@@ -41,6 +42,7 @@ describeAsRoot('a download quarantined and restored, from agent to network manag
       software: {
         control: 'enforce',
         processes: new ProcfsProcessSource({ procRoot: tempDir('no-processes') }),
+        ...LINUX_SOFTWARE,
         folders: () => [{ path: downloads, depth: 3, purpose: 'downloads' }],
       },
     });

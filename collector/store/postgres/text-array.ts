@@ -9,12 +9,18 @@ const ESCAPED = /["\\]/g;
  * commas, braces, spaces and the word NULL stay text; null is SQL NULL.
  */
 export function textArray(values: ReadonlyArray<string | null | undefined>): string {
+  return arrayLiteral(values, quoted);
+}
+
+const quoted = (v: string) => `"${NEEDS_ESCAPE.test(v) ? v.replace(ESCAPED, '\\$&') : v}"`;
+
+/** `{a,NULL,b}`: each element as `element` writes it, null and undefined as NULL. */
+function arrayLiteral<T>(values: ReadonlyArray<T | null | undefined>, element: (v: T) => string): string {
   let out = '{';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (i > 0) out += ',';
-    if (v === null || v === undefined) out += 'NULL';
-    else out += `"${NEEDS_ESCAPE.test(v) ? v.replace(ESCAPED, '\\$&') : v}"`;
+    out += v === null || v === undefined ? 'NULL' : element(v);
   }
   return `${out}}`;
 }
@@ -42,13 +48,10 @@ export function sqlTextArray(values: ReadonlyArray<string | null | undefined>): 
 
 /** An int[] constant for a chained statement; anything but a safe integer is refused, so only digits reach the text. */
 export function sqlIntArray(values: ReadonlyArray<number | null | undefined>): string {
-  let out = '{';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (i > 0) out += ',';
-    if (v === null || v === undefined) out += 'NULL';
-    else if (Number.isSafeInteger(v)) out += String(v);
-    else throw new RangeError(`not an integer for PostgreSQL: ${v}`);
-  }
-  return `'${out}}'::int[]`;
+  return `'${arrayLiteral(values, integer)}'::int[]`;
+}
+
+function integer(v: number): string {
+  if (!Number.isSafeInteger(v)) throw new RangeError(`not an integer for PostgreSQL: ${v}`);
+  return String(v);
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type RunningAgent, startAgent } from '../../../agent/agent';
 import { OsHomeFolders } from '../../../agent/sessions/home-folders';
 import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
-import type { ProcessSource } from '../../../agent/software/process-source';
+import type { ProcessSource } from '../../../agent/software/programs/process-source';
 import { createExecFileRunner } from '../../../agent/os/command-runner';
 import { RecordedCommands } from '../../../agent/os/recorded-commands';
 import { preset } from '../../../shared/policy/presets';
@@ -12,6 +12,7 @@ import { eventually, tempDir } from '../../support/cli';
 import { silentLogger, startTestCollector } from '../../support/harness';
 import { logindDesktop } from '../../support/logind';
 import { agentConfigFor } from '../../support/tray-client';
+import { LINUX_SOFTWARE } from '../../support/linux-software';
 
 const session = (uid: number, user: string): UserSession => ({ sessionId: '3', uid, user, active: true, remote: false, kind: 'graphical' });
 
@@ -138,7 +139,7 @@ describe("the session poll, with a FIFO at a signed-in pupil's user-dirs.dirs", 
       version: '0.0.0-test',
       linkTuning: { backoffBaseMs: 50, backoffCapMs: 200 },
       sessions: { directory: new LogindSessions(logind), control: { signOut: async () => undefined } },
-      software: { control: 'observe', processes, homes: new OsHomeFolders('linux', runner), folders: () => [] },
+      software: { control: 'observe', processes, ...LINUX_SOFTWARE, homes: new OsHomeFolders('linux', runner), folders: () => [] },
       sessionPollMs: 100,
     });
     let agent: RunningAgent | 'stalled' | undefined;
