@@ -1,10 +1,16 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { dirname, extname, join, relative } from 'node:path';
+import { parseRestoreResult, type RestoreParams, type RestoreResult } from './restore-protocol';
+
+export type { RestoreResult } from './restore-protocol';
 
 /**
- * The last step of a restore, run in a short-lived child process with the
- * rights of the file's owner (on POSIX, when the agent is root: supplementary
- * groups, gid and uid dropped to theirs before anything else).
+ * The last step of a restore, run in a short-lived child process (its own
+ * program, restore-child.ts) with the rights of the file's owner (on POSIX,
+ * when the agent is root: supplementary groups, gid and uid dropped to theirs
+ * before anything else).
  *
  * Why a child: the agent runs as root, and the original path is in a folder
  * its user controls. Node has no `openat`/`linkat`, so a root process writing
@@ -20,80 +26,11 @@ import type { FileHandle } from 'node:fs/promises';
  *
  * On Windows there are no uids: the child runs with the agent's rights, and
  * the agent's own checks (no link or junction in the path) are what protect.
+ *
+ * Protocol: the request is one JSON argument (restore-protocol.ts), the
+ * bytes come on stdin, and the answer is one JSON result on stdout. The child
+ * checks the request and answers a coded failure for anything malformed.
  */
-const HELPER = String.raw`'use strict';
-const fs = require('fs');
-const path = require('path');
-const crypto = require('crypto');
-const p = JSON.parse(process.argv[1]);
-const done = (r) => { process.stdout.write(JSON.stringify(r)); process.exit(0); };
-if (p.uid !== undefined) {
-  try {
-    try { process.initgroups(p.uid, p.gid); } catch { process.setgroups([p.gid]); }
-    process.setgid(p.gid);
-    process.setuid(p.uid);
-  } catch (e) { done({ ok: false, code: e.code || 'EPERM', step: 'drop' }); }
-  if (process.getuid() !== p.uid || process.geteuid() !== p.uid) done({ ok: false, code: 'EPERM', step: 'drop' });
-}
-const dir = path.dirname(p.target);
-const temp = path.join(dir, '.' + path.basename(p.target).slice(0, 80) + '.invigilator-restore-' + crypto.randomBytes(6).toString('hex'));
-let fd;
-let created = false;
-let step = 'create';
-try {
-  fd = fs.openSync(temp, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | (fs.constants.O_NOFOLLOW || 0), 0o600);
-  created = true;
-  step = 'copy';
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const zero = Buffer.alloc(1 << 20);
-  let pos = 0;
-  for (;;) {
-    const n = fs.readSync(0, buf, 0, buf.length, pos);
-    if (!n) break;
-    const chunk = buf.subarray(0, n);
-    if (!chunk.equals(zero.subarray(0, n))) {
-      let w = 0;
-      while (w < n) w += fs.writeSync(fd, chunk, w, n - w, pos + w);
-    }
-    pos += n;
-  }
-  fs.ftruncateSync(fd, pos);
-  fs.fsyncSync(fd);
-  step = 'verify';
-  const hash = crypto.createHash('sha256');
-  let q = 0;
-  for (;;) {
-    const n = fs.readSync(fd, buf, 0, buf.length, q);
-    if (!n) break;
-    hash.update(buf.subarray(0, n));
-    q += n;
-  }
-  if (q !== p.size || hash.digest('hex') !== p.sha256) throw Object.assign(new Error('verify'), { code: 'EVERIFY' });
-  step = 'metadata';
-  if (p.gid !== undefined) { try { fs.fchownSync(fd, -1, p.gid); } catch {} }
-  fs.fchmodSync(fd, p.mode & 0o7777);
-  fs.futimesSync(fd, new Date(), p.mtimeMs / 1000);
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fd = undefined;
-  step = 'place';
-  try {
-    fs.linkSync(temp, p.target);
-    fs.unlinkSync(temp);
-  } catch (e) {
-    if (!['EPERM', 'ENOTSUP', 'ENOSYS', 'EOPNOTSUPP'].includes(e.code) || fs.existsSync(p.target)) throw e;
-    fs.renameSync(temp, p.target);
-  }
-  created = false;
-  try { const d = fs.openSync(dir, 'r'); fs.fsyncSync(d); fs.closeSync(d); } catch {}
-  const st = fs.lstatSync(p.target, { bigint: true });
-  done({ ok: true, identity: st.dev + ':' + st.ino });
-} catch (e) {
-  if (fd !== undefined) { try { fs.closeSync(fd); } catch {} }
-  if (created) { try { fs.unlinkSync(temp); } catch {} }
-  done({ ok: false, code: e.code || 'EIO', step });
-}
-`;
 
 export interface RestoreRequest {
   /** The quarantined file, open for reading: becomes the child's stdin. */
@@ -110,11 +47,27 @@ export interface RestoreRequest {
   timeoutMs: number;
 }
 
-export type RestoreResult = { ok: true; identity: string } | { ok: false; code: string; step: string };
+let childPath: string | undefined;
 
-/** Runs the helper; never throws. */
+/**
+ * The child's program, found from this module's own place: restore-child.js
+ * beside it in a build. Loaded from the TypeScript sources (ts-jest
+ * transpiles in memory, and Node cannot run a .ts file) it is the build's
+ * copy under dist/, so tests that restore need `npm run build` first, as the
+ * process tests do.
+ */
+export function restoreChildPath(): string {
+  if (childPath !== undefined) return childPath;
+  const here = dirname(__filename);
+  if (extname(__filename) !== '.ts') return (childPath = join(here, 'restore-child.js'));
+  let root = here;
+  while (!existsSync(join(root, 'package.json')) && dirname(root) !== root) root = dirname(root);
+  return (childPath = join(root, 'dist', relative(root, here), 'restore-child.js'));
+}
+
+/** Runs the child; never throws. */
 export function placeRestoredFile(request: RestoreRequest): Promise<RestoreResult> {
-  const params = {
+  const params: RestoreParams = {
     target: request.target,
     size: request.size,
     sha256: request.sha256,
@@ -122,10 +75,13 @@ export function placeRestoredFile(request: RestoreRequest): Promise<RestoreResul
     mtimeMs: request.mtimeMs,
     ...(request.asUser ? { uid: request.asUser.uid, gid: request.asUser.gid } : request.gid !== undefined ? { gid: request.gid } : {}),
   };
+  const program = restoreChildPath();
+  // Said plainly, rather than as Node's "Cannot find module" on the child's stderr.
+  if (!existsSync(program)) return Promise.resolve({ ok: false, code: 'ESPAWN', step: `spawn: no restore child at ${program}` });
   return new Promise((resolve) => {
     let child;
     try {
-      child = spawn(process.execPath, ['-e', HELPER, JSON.stringify(params)], {
+      child = spawn(process.execPath, [program, JSON.stringify(params)], {
         stdio: [request.source.fd, 'pipe', 'pipe'],
         cwd: '/',
         // Nothing of the agent's environment (NODE_OPTIONS least of all); Windows needs SystemRoot.
@@ -148,14 +104,10 @@ export function placeRestoredFile(request: RestoreRequest): Promise<RestoreResul
     });
     child.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, code: e.code ?? 'ESPAWN', step: 'spawn' }));
     child.on('close', (code, signal) => {
-      try {
-        const parsed = JSON.parse(out) as RestoreResult;
-        if (typeof parsed === 'object' && parsed !== null && typeof parsed.ok === 'boolean') {
-          resolve(parsed);
-          return;
-        }
-      } catch {
-        // fall through
+      const parsed = parseRestoreResult(out);
+      if (parsed) {
+        resolve(parsed);
+        return;
       }
       resolve({ ok: false, code: signal ? 'ETIMEDOUT' : `EXIT${code ?? ''}`, step: err.trim().slice(0, 200) || 'helper' });
     });
