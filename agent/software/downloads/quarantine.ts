@@ -335,7 +335,6 @@ export class Quarantine {
         return no('INV_ERR_QUARANTINE_DAMAGED', 'the quarantined file is not the one recorded');
       }
       await beforePlace?.({ sha256: hashed.sha256, size: hashed.size });
-      await beforePlace?.({ sha256: hashed.sha256, size: hashed.size });
       const me = process.geteuid?.();
       const asUser = this.posix && me === 0 && record.uid !== 0 ? { uid: record.uid, gid: record.gid } : undefined;
       placed = await placeRestoredFile({

@@ -104,8 +104,11 @@ describe('the quarantine', () => {
     expect(readdirSync(join(m.q.root, record.id)).sort()).toEqual(['file', 'record.json']);
     expect(statSync(join(m.q.root, record.id, 'file')).mode & 0o777).toBe(0o400);
 
-    const restored = await m.q.restore(record.id);
+    const checked: Array<{ sha256: string; size: number }> = [];
+    const restored = await m.q.restore(record.id, async (file) => void checked.push(file));
     expect(restored).toMatchObject({ ok: true, record: { state: 'restored' } });
+    // The guard's exemption is asked for once, for the checked bytes.
+    expect(checked).toEqual([{ sha256: sha(content), size: content.length }]);
     const after = statSync(path);
     const bytes = readFileSync(path);
     expect(bytes.equals(content)).toBe(true);
