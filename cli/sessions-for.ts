@@ -3,10 +3,16 @@ import type { Logger } from '../node-common/logging';
 import type * as ConsoleSessions from '../agent/sessions/darwin/console-sessions';
 import type * as LoginctlHints from '../agent/sessions/loginctl-hints';
 import { IdCommandGroups } from '../agent/sessions/roles';
-import { CommandSessionControl, ObservingSessionControl, type SessionControl } from '../agent/sessions/session-control';
+import { CommandSessionControl, ObservingSessionControl, type SessionControl, type SignOutCommand } from '../agent/sessions/session-control';
+import { loginctlSignOut } from '../agent/sessions/linux/sign-out';
+import { logoffSignOut } from '../agent/sessions/win32/sign-out';
+import { launchctlSignOut } from '../agent/sessions/darwin/sign-out';
 import { LogindSessions, type SessionDirectory, type SignedInUsers } from '../agent/sessions/session-directory';
 import type * as WtsSessions from '../agent/sessions/win32/wts-sessions';
 import type { CommandRunner } from '../agent/os/command-runner';
+
+/** How each OS ends one session (agent/sessions/<os>/sign-out.ts). */
+export const SIGN_OUT_COMMANDS: Readonly<Record<Platform, SignOutCommand>> = { linux: loginctlSignOut, win32: logoffSignOut, darwin: launchctlSignOut };
 
 /**
  * This OS's session adapters, chosen once: logind on Linux (with screen locks,
@@ -16,7 +22,7 @@ import type { CommandRunner } from '../agent/os/command-runner';
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
 export function sessionsFor(platform: Platform, runner: CommandRunner, logger: Logger, mode: 'enforce' | 'observe' = 'enforce') {
-  const control: SessionControl = mode === 'enforce' ? new CommandSessionControl(platform, runner) : new ObservingSessionControl(logger);
+  const control: SessionControl = mode === 'enforce' ? new CommandSessionControl(SIGN_OUT_COMMANDS[platform], runner) : new ObservingSessionControl(logger);
   switch (platform) {
     case 'linux': {
       const { LoginctlHints: Hints } = require('../agent/sessions/loginctl-hints') as typeof LoginctlHints;

@@ -1,6 +1,9 @@
 import type { Platform } from '../shared/protocol';
 import type { Logger } from '../node-common/logging';
 import { OsHomeFolders } from '../agent/sessions/home-folders';
+import { getentHomes } from '../agent/sessions/linux/home-folder';
+import { profileHomes } from '../agent/sessions/win32/home-folder';
+import { usersHomes } from '../agent/sessions/darwin/home-folder';
 import type * as PsSource from '../agent/software/programs/darwin/process-source-darwin';
 import type * as ProcfsSource from '../agent/software/programs/linux/process-source-linux';
 import type * as StartTraceSource from '../agent/software/programs/win32/process-source-win32';
@@ -32,7 +35,6 @@ import type * as DarwinInventory from '../agent/software/installed/darwin/invent
 /* eslint-disable @typescript-eslint/no-require-imports */
 export function softwareFor(platform: Platform, os: OsPlumbing, logger: Logger, control: 'enforce' | 'observe') {
   const { runner } = os;
-  const homes = new OsHomeFolders(platform, runner, logger);
   switch (platform) {
     case 'linux': {
       const { ProcfsProcessSource } = require('../agent/software/programs/linux/process-source-linux') as typeof ProcfsSource;
@@ -45,7 +47,7 @@ export function softwareFor(platform: Platform, os: OsPlumbing, logger: Logger, 
         processes: new ProcfsProcessSource({ logger }),
         killer: signalKiller,
         os: { programs: LINUX_PROGRAMS, downloads: LINUX_DOWNLOADS },
-        homes,
+        homes: new OsHomeFolders(getentHomes(runner, logger)),
         inventory: new LinuxPackageInventory(runner),
       };
     }
@@ -63,7 +65,7 @@ export function softwareFor(platform: Platform, os: OsPlumbing, logger: Logger, 
         killer: taskkillKiller(runner),
         os: { programs: WIN32_PROGRAMS, downloads: WIN32_DOWNLOADS },
         signerOf: win32SignerOf(queries),
-        homes,
+        homes: new OsHomeFolders(profileHomes),
         inventory: new RegistryInventory(queries),
       };
     }
@@ -78,7 +80,7 @@ export function softwareFor(platform: Platform, os: OsPlumbing, logger: Logger, 
         processes: new PsProcessSource({ runner, logger }),
         killer: signalKiller,
         os: { programs: DARWIN_PROGRAMS, downloads: DARWIN_DOWNLOADS },
-        homes,
+        homes: new OsHomeFolders(usersHomes),
         inventory: new BundleInventory({ runner }),
       };
     }

@@ -1,5 +1,4 @@
 import { InvigilatorError } from '../../shared/errors';
-import type { Platform } from '../../shared/protocol';
 import type { CommandRunner } from '../os/command-runner';
 
 /** The session to end: the OS's session id and its user. */
@@ -17,34 +16,27 @@ const SAFE_SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /**
  * The OS's own command for ending one session, run as the agent (root or
- * SYSTEM), never through a shell:
- * - Linux: `loginctl terminate-session <id>` (logind kills the session's processes);
- * - Windows: `logoff <session number>`;
- * - macOS: `launchctl bootout gui/<uid>`, which ends that user's GUI login.
+ * SYSTEM), never through a shell: one per OS (sessions/<os>/sign-out.ts),
+ * chosen in the composition root.
  */
-export function signOutCommand(platform: Platform, session: SessionRef): { file: string; args: string[] } {
+export type SignOutCommand = (session: SessionRef) => { file: string; args: string[] };
+
+/** The session, if it is one this computer could have: anything else never reaches a command line. */
+export function checkedSession(session: SessionRef): SessionRef {
   if (!SAFE_SESSION_ID.test(session.sessionId) || !Number.isInteger(session.uid) || session.uid < 0) {
     throw new InvigilatorError('INV_ERR_SESSION_UNKNOWN', 'not a session this computer could have');
   }
-  switch (platform) {
-    case 'win32':
-      if (!/^\d{1,5}$/.test(session.sessionId)) throw new InvigilatorError('INV_ERR_SESSION_UNKNOWN', 'a Windows session is a number');
-      return { file: 'logoff.exe', args: [session.sessionId] };
-    case 'darwin':
-      return { file: '/bin/launchctl', args: ['bootout', `gui/${session.uid}`] };
-    case 'linux':
-      return { file: 'loginctl', args: ['terminate-session', session.sessionId] };
-  }
+  return session;
 }
 
 export class CommandSessionControl implements SessionControl {
   constructor(
-    private readonly platform: Platform,
+    private readonly command: SignOutCommand,
     private readonly runner: CommandRunner,
   ) {}
 
   async signOut(session: SessionRef): Promise<void> {
-    const { file, args } = signOutCommand(this.platform, session);
+    const { file, args } = this.command(session);
     const result = await this.runner.run(file, args, 15_000);
     if (result.code !== 0) throw new InvigilatorError('INV_ERR_SIGN_OUT_FAILED', `${file} exited with ${result.code}`);
   }

@@ -52,7 +52,7 @@ const MAX_LINES = 2000;
 /** quser's lines are about 80 characters; a longer one is skipped, and the lines after it are still read. */
 const MAX_LINE_CHARS = 512;
 const MAX_USER_CHARS = 256;
-/** signOutCommand accepts up to five digits for a Windows session. */
+/** logoffSignOut (win32/sign-out.ts) accepts up to five digits for a Windows session. */
 const SESSION_NUMBER = /^\d{1,5}$/;
 const REMOTE_STATION = /^(?:rdp|ica)-[a-z]{2,8}#\d{1,6}$/i;
 const STATION = /^[\x21-\x7e]{1,32}$/;

@@ -3,6 +3,9 @@ import { closeSync, constants, mkdirSync, openSync, symlinkSync, writeFileSync }
 import { join } from 'node:path';
 import { type RunningAgent, startAgent } from '../../../agent/agent';
 import { OsHomeFolders } from '../../../agent/sessions/home-folders';
+import { getentHomes } from '../../../agent/sessions/linux/home-folder';
+import { profileHomes } from '../../../agent/sessions/win32/home-folder';
+import { usersHomes } from '../../../agent/sessions/darwin/home-folder';
 import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
 import type { ProcessSource } from '../../../agent/software/programs/process-source';
 import { createExecFileRunner } from '../../../agent/os/command-runner';
@@ -18,18 +21,17 @@ const session = (uid: number, user: string): UserSession => ({ sessionId: '3', u
 
 describe("a signed-in user's home folder", () => {
   it('is found through NSS on Linux (getent, a real process here)', async () => {
-    const homes = new OsHomeFolders('linux', createExecFileRunner());
+    const homes = new OsHomeFolders(getentHomes(createExecFileRunner()));
     expect(await homes.of(session(0, 'root'))).toMatchObject({ uid: 0, home: '/root' });
     expect(await homes.of(session(4_000_000, 'ghost'))).toBeUndefined();
   });
 
   it('is the profile folder on Windows and macOS, and nothing for a name that could climb out of it', async () => {
-    const none = createExecFileRunner();
-    expect(await new OsHomeFolders('win32', none).of(session(2, 'amy.p'))).toEqual({ uid: 2, home: 'C:\\Users\\amy.p' });
-    expect(await new OsHomeFolders('darwin', none).of(session(501, 'amy'))).toEqual({ uid: 501, home: '/Users/amy' });
-    expect(await new OsHomeFolders('darwin', none).of(session(501, '../../etc'))).toBeUndefined();
-    expect(await new OsHomeFolders('darwin', none).of(session(501, '..'))).toBeUndefined();
-    expect(await new OsHomeFolders('win32', none).of(session(2, '..\\Administrator'))).toBeUndefined();
+    expect(await new OsHomeFolders(profileHomes).of(session(2, 'amy.p'))).toEqual({ uid: 2, home: 'C:\\Users\\amy.p' });
+    expect(await new OsHomeFolders(usersHomes).of(session(501, 'amy'))).toEqual({ uid: 501, home: '/Users/amy' });
+    expect(await new OsHomeFolders(usersHomes).of(session(501, '../../etc'))).toBeUndefined();
+    expect(await new OsHomeFolders(usersHomes).of(session(501, '..'))).toBeUndefined();
+    expect(await new OsHomeFolders(profileHomes).of(session(2, '..\\Administrator'))).toBeUndefined();
   });
 });
 
@@ -46,7 +48,7 @@ describe("a pupil's ~/.config/user-dirs.dirs, read by the agent as root", () => 
     // Constructed: getent's passwd line for Amy, the home being this folder.
     const runner = new RecordedCommands().record('getent', ['passwd', '1000'], { stdout: `amy:x:1000:1000:Amy:${home}:/bin/bash\n` });
     const warnings: Array<{ message: string; meta?: Record<string, unknown> }> = [];
-    const homes = new OsHomeFolders('linux', runner, { warn: (message, meta) => warnings.push({ message, ...(meta ? { meta } : {}) }) });
+    const homes = new OsHomeFolders(getentHomes(runner, { warn: (message, meta) => warnings.push({ message, ...(meta ? { meta } : {}) }) }));
     return { home, path, homes, warnings };
   }
 
@@ -139,7 +141,7 @@ describe("the session poll, with a FIFO at a signed-in pupil's user-dirs.dirs", 
       version: '0.0.0-test',
       linkTuning: { backoffBaseMs: 50, backoffCapMs: 200 },
       sessions: { directory: new LogindSessions(logind), control: { signOut: async () => undefined } },
-      software: { control: 'observe', processes, ...LINUX_SOFTWARE, homes: new OsHomeFolders('linux', runner), folders: () => [] },
+      software: { control: 'observe', processes, ...LINUX_SOFTWARE, homes: new OsHomeFolders(getentHomes(runner)), folders: () => [] },
       sessionPollMs: 100,
     });
     let agent: RunningAgent | 'stalled' | undefined;

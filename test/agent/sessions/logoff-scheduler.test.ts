@@ -8,6 +8,7 @@ import { type LocalClock, WEEKDAYS } from '../../../agent/sessions/logoff-decisi
 import { LoginctlHints } from '../../../agent/sessions/loginctl-hints';
 import { LogoffScheduler } from '../../../agent/sessions/logoff-scheduler';
 import { CommandSessionControl } from '../../../agent/sessions/session-control';
+import { loginctlSignOut } from '../../../agent/sessions/linux/sign-out';
 import { LogindSessions, type UserSession } from '../../../agent/sessions/session-directory';
 import type { CommandRunner } from '../../../agent/os/command-runner';
 import { preset } from '../../../shared/policy/presets';
@@ -127,7 +128,7 @@ function lab(o: LabOptions) {
     sessions: new LogindSessions(dir),
     idle,
     idleHints: new LoginctlHints(runner, new LogindSessions(dir), { now: () => clock }),
-    control: new CommandSessionControl('linux', runner),
+    control: new CommandSessionControl(loginctlSignOut, runner),
     notices: { showTo: (uid, notice) => shown.push({ uid, notice }), withdraw: (id) => withdrawn.push(id) },
     record: async (e) => void events.push(e),
     logger: winston.createLogger({ level: 'info', transports: [new winston.transports.Stream({ stream: logSink })] }),

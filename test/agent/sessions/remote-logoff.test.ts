@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { carryOutLogoff } from '../../../agent/sessions/remote-logoff';
 import { CommandSessionControl } from '../../../agent/sessions/session-control';
+import { loginctlSignOut } from '../../../agent/sessions/linux/sign-out';
 import { LogindSessions } from '../../../agent/sessions/session-directory';
 import type { EventDraft } from '../../../agent/core/events';
 import type { CommandRunner } from '../../../agent/os/command-runner';
@@ -19,7 +20,7 @@ function labPc() {
   const events: EventDraft[] = [];
   const deps = {
     directory: new LogindSessions(dir),
-    control: new CommandSessionControl('linux', runner),
+    control: new CommandSessionControl(loginctlSignOut, runner),
     record: async (e: EventDraft) => void events.push(e),
     now: () => new Date('2026-11-23T12:00:00.000Z'),
   };

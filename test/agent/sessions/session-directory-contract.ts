@@ -1,4 +1,4 @@
-import { signOutCommand } from '../../../agent/sessions/session-control';
+import { SIGN_OUT_COMMANDS } from '../../../cli/sessions-for';
 import type { SessionDirectory, UserSession } from '../../../agent/sessions/session-directory';
 import { traySessions } from '../../../agent/sessions/tray-missing';
 import type { Platform } from '../../../shared/protocol';
@@ -75,7 +75,7 @@ function expectWellFormed(platform: Platform, sessions: readonly UserSession[]):
     expect(['graphical', 'text', 'other']).toContain(s.kind);
     if (s.since !== undefined) expect(new Date(s.since).toISOString()).toBe(s.since);
     // The session control takes what the directory gives: a reported session can always be named to the OS's sign-out command.
-    expect(() => signOutCommand(platform, { sessionId: s.sessionId, uid: s.uid })).not.toThrow();
+    expect(() => SIGN_OUT_COMMANDS[platform]({ sessionId: s.sessionId, uid: s.uid })).not.toThrow();
   }
 }
 

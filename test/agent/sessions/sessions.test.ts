@@ -1,7 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogindSessions, SharedSessionRead, parseLogindSession } from '../../../agent/sessions/session-directory';
-import { CommandSessionControl, signOutCommand } from '../../../agent/sessions/session-control';
+import { CommandSessionControl } from '../../../agent/sessions/session-control';
+import { SIGN_OUT_COMMANDS } from '../../../cli/sessions-for';
+import { loginctlSignOut } from '../../../agent/sessions/linux/sign-out';
 import { IdleReports } from '../../../agent/sessions/idle-reports';
 import type { CommandRunner } from '../../../agent/os/command-runner';
 import type { SessionRef } from '../../../agent/sessions/session-control';
@@ -57,21 +59,23 @@ describe('signing a session out', () => {
   }
 
   it("uses each OS's own command, without a shell", async () => {
-    expect(signOutCommand('linux', { sessionId: '3', uid: 1000 })).toEqual({ file: 'loginctl', args: ['terminate-session', '3'] });
-    expect(signOutCommand('win32', { sessionId: '2', uid: 0 })).toEqual({ file: 'logoff.exe', args: ['2'] });
-    expect(signOutCommand('darwin', { sessionId: 'console', uid: 501 })).toEqual({ file: '/bin/launchctl', args: ['bootout', 'gui/501'] });
+    expect(SIGN_OUT_COMMANDS.linux({ sessionId: '3', uid: 1000 })).toEqual({ file: 'loginctl', args: ['terminate-session', '3'] });
+    expect(SIGN_OUT_COMMANDS.win32({ sessionId: '2', uid: 0 })).toEqual({ file: 'logoff.exe', args: ['2'] });
+    expect(SIGN_OUT_COMMANDS.darwin({ sessionId: 'console', uid: 501 })).toEqual({ file: '/bin/launchctl', args: ['bootout', 'gui/501'] });
 
     const { runner, calls } = recordingRunner();
-    await new CommandSessionControl('linux', runner).signOut({ sessionId: '3', uid: 1000 });
+    await new CommandSessionControl(loginctlSignOut, runner).signOut({ sessionId: '3', uid: 1000 });
     expect(calls).toEqual([{ file: 'loginctl', args: ['terminate-session', '3'] }]);
   });
 
   it('refuses a session id that could be read as an option or a path, and reports a command that failed', async () => {
-    expect(() => signOutCommand('linux', { sessionId: '--all', uid: 1000 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
-    expect(() => signOutCommand('linux', { sessionId: '3 4', uid: 1000 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
-    expect(() => signOutCommand('win32', { sessionId: 'console', uid: 0 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
+    expect(() => SIGN_OUT_COMMANDS.linux({ sessionId: '--all', uid: 1000 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
+    expect(() => SIGN_OUT_COMMANDS.linux({ sessionId: '3 4', uid: 1000 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
+    expect(() => SIGN_OUT_COMMANDS.win32({ sessionId: 'console', uid: 0 })).toThrow(expect.objectContaining({ code: 'INV_ERR_SESSION_UNKNOWN' }));
     const { runner } = recordingRunner(1);
-    await expect(new CommandSessionControl('linux', runner).signOut({ sessionId: '3', uid: 1000 })).rejects.toMatchObject({ code: 'INV_ERR_SIGN_OUT_FAILED' });
+    await expect(new CommandSessionControl(loginctlSignOut, runner).signOut({ sessionId: '3', uid: 1000 })).rejects.toMatchObject({
+      code: 'INV_ERR_SIGN_OUT_FAILED',
+    });
   });
 });
 
