@@ -7,7 +7,9 @@
  * lives in `shared/` (plain TypeScript) or `node-common/` (Node only).
  * Inside the agent, `agent/os/` (the OS plumbing every capability shares: the
  * command runner, the PowerShell session, plist) imports no capability, so
- * any capability may use it. A layer is the longest folder prefix named here.
+ * any capability may use it; `agent/core/` (what capabilities share: notices,
+ * events, the roster and the sessions contract it reads) imports only the OS
+ * plumbing besides itself. A layer is the longest folder prefix named here.
  */
 const path = require('node:path');
 const { builtinModules } = require('node:module');
@@ -18,10 +20,11 @@ const NODE_BUILTINS = new Set(builtinModules);
 const LAYERS = {
   shared: { may: ['shared'], node: false, electron: false, packages: ['zod'] },
   'node-common': { may: ['shared', 'node-common'], node: true, electron: false },
-  agent: { may: ['shared', 'node-common', 'agent', 'agent/os'], node: true, electron: false },
+  agent: { may: ['shared', 'node-common', 'agent', 'agent/core', 'agent/os'], node: true, electron: false },
+  'agent/core': { may: ['shared', 'node-common', 'agent/core', 'agent/os'], node: true, electron: false },
   'agent/os': { may: ['shared', 'node-common', 'agent/os'], node: true, electron: false },
   collector: { may: ['shared', 'node-common', 'collector'], node: true, electron: false },
-  cli: { may: ['shared', 'node-common', 'agent', 'agent/os', 'collector', 'cli'], node: true, electron: false },
+  cli: { may: ['shared', 'node-common', 'agent', 'agent/core', 'agent/os', 'collector', 'cli'], node: true, electron: false },
   installer: { may: ['shared', 'node-common', 'installer'], node: true, electron: false },
   'tray-ui/main': { may: ['shared', 'tray-ui/main'], node: true, electron: true },
   'tray-ui/preload': { may: ['shared', 'tray-ui/preload'], node: false, electron: true },

@@ -1,7 +1,6 @@
 import type { Policy } from '../../shared/policy/schema';
 import type { User } from '../../shared/protocol';
-import { type GroupSource, roleFor } from '../sessions/roles';
-import type { SessionDirectory, UserSession } from '../sessions/session-directory';
+import { type GroupSource, type SessionDirectory, type UserSession, roleFor } from './sessions';
 
 /** A session on the roster: the OS's view of it, and its user's role under the policy in force now. */
 export interface RosterEntry extends UserSession {

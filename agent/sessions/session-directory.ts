@@ -2,27 +2,9 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { descriptorText } from '../../shared/usb/descriptor-text';
 
-/** One person's sign-in on this computer, as the OS sees it. */
-export interface UserSession {
-  /** The OS's own id for the session (logind's session id, the Windows session number). */
-  sessionId: string;
-  uid: number;
-  /** The account name; display only, never trusted for a decision. */
-  user: string;
-  /** In front of the screen now (not switched away from). */
-  active: boolean;
-  /** Signed in over the network (ssh, remote desktop). */
-  remote: boolean;
-  /** A desktop (x11, wayland, the Windows console) or a text terminal. */
-  kind: 'graphical' | 'text' | 'other';
-  /** When the session began, when the OS says. */
-  since?: string;
-}
-
-/** Who is signed in on this computer: one implementation per OS, chosen in the composition root. */
-export interface SessionDirectory {
-  sessions(): Promise<UserSession[]>;
-}
+// The contracts live in the core, which the roster (agent/core/roster.ts) builds on; the adapters are here.
+export type { SessionDirectory, UserSession } from '../core/sessions';
+import type { SessionDirectory, UserSession } from '../core/sessions';
 
 /** The users signed in at this computer's screen, by uid: one tray socket each. */
 export interface SignedInUsers {

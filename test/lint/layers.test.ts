@@ -28,6 +28,7 @@ describe('the layer rule', () => {
     ['agent-imports-collector.ts', 'agent/violation.ts', /invigilator\/layers: agent\/ must not import from collector\//],
     ['renderer-requires-child-process.ts', 'tray-ui/renderer/notice/violation.ts', /invigilator\/layers: tray-ui\/renderer\/ .* "child_process"/],
     ['shared-uses-document.ts', 'shared/violation.ts', /no-restricted-globals: .*document/],
+    ['core-imports-capability.ts', 'agent/core/violation.ts', /invigilator\/layers: agent\/core\/ must not import from agent\/ \("..\/sessions\/roles"\)/],
     ['os-imports-capability.ts', 'agent/os/violation.ts', /invigilator\/layers: agent\/os\/ must not import from agent\/ \("..\/usb\/usb-guard"\)/],
     [
       'os-win32-imports-capability.ts',
@@ -45,6 +46,7 @@ describe('the layer rule', () => {
   it('lets a capability import the OS plumbing, and the composition root too', () => {
     expect(layerMessages('capability-imports-os.ts', 'agent/usb/clean.ts')).toEqual([]);
     expect(layerMessages('capability-imports-os.ts', 'agent/clean.ts')).toEqual([]);
+    expect(layerMessages('capability-imports-core.ts', 'agent/sessions/clean.ts')).toEqual([]);
   });
 
   it('lets tests import anything', () => {
