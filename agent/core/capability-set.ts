@@ -26,19 +26,24 @@ export class CapabilitySet implements CapabilityPeers {
 
   /** Adds one; a command kind, notice prefix or message type claimed twice is a wiring mistake, found at start. */
   add(capability: Capability): void {
-    for (const [kind, handler] of Object.entries(capability.commands ?? {})) {
-      if (this.commands.has(kind)) throw new Error(`command ${kind} is claimed by ${this.commands.get(kind)!.owner.name} and ${capability.name}`);
-      this.commands.set(kind, { owner: capability, handler: handler as AnyCommandHandler });
+    const commands = Object.entries(capability.commands ?? {});
+    const prefixes = capability.notices?.prefixes ?? [];
+    const messages = Object.entries(capability.collector ?? ({} as CollectorMessages));
+    for (const [kind] of commands) {
+      const other = this.commands.get(kind);
+      if (other) throw new Error(`command ${kind} is claimed by ${other.owner.name} and ${capability.name}`);
     }
-    for (const prefix of capability.notices?.prefixes ?? []) {
+    for (const prefix of prefixes) {
       const other = this.answers.find((a) => prefix.startsWith(a.prefix) || a.prefix.startsWith(prefix));
-      if (other) throw new Error(`notice prefix ${prefix} overlaps ${other.owner.name}'s ${other.prefix}`);
-      this.answers.push({ prefix, owner: capability });
+      if (other) throw new Error(`notice prefix ${prefix} of ${capability.name} overlaps ${other.owner.name}'s ${other.prefix}`);
     }
-    for (const [type, handler] of Object.entries(capability.collector ?? ({} as CollectorMessages))) {
-      if (this.collector.has(type)) throw new Error(`collector message ${type} is claimed twice (${capability.name})`);
-      this.collector.set(type, { owner: capability, handler: handler as AnyCollectorHandler });
+    for (const [type] of messages) {
+      const other = this.collector.get(type);
+      if (other) throw new Error(`collector message ${type} is claimed by ${other.owner.name} and ${capability.name}`);
     }
+    for (const [kind, handler] of commands) this.commands.set(kind, { owner: capability, handler: handler as AnyCommandHandler });
+    for (const prefix of prefixes) this.answers.push({ prefix, owner: capability });
+    for (const [type, handler] of messages) this.collector.set(type, { owner: capability, handler: handler as AnyCollectorHandler });
     this.list.push(capability);
   }
 
