@@ -22,6 +22,9 @@ import type { HotplugSignal, ObservedUsbDevice, UsbChange, UsbPlatform } from '.
 type PermissionRequest = Extract<AgentToCollector, { type: 'permission.request' }>;
 type NoticeAction = (typeof NOTICE_ACTIONS)[number];
 
+/** The id of every notice about a device starts so: its answers are this guard's. */
+export const USB_NOTICE_PREFIX = 'usb-';
+
 export interface UsbGuardDeps {
   platform: UsbPlatform;
   /** Makes the platform look again as soon as libusb sees a change. */
@@ -326,7 +329,7 @@ export class UsbGuard {
     const contact = policy.notices.contact;
     const storage = decision.subject === 'storage';
     const words = noticeWords(decision, contact);
-    const noticeId = entry.noticeId ?? `usb-${randomUUID()}`;
+    const noticeId = entry.noticeId ?? `${USB_NOTICE_PREFIX}${randomUUID()}`;
     entry.noticeId = noticeId;
     this.noticeDevices.set(noticeId, device.key);
     const actions: NoticeAction[] = ['dismiss'];
